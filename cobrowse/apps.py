@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CobrowseConfig(AppConfig):
+    name = "cobrowse"
+    verbose_name = "Co-browsing"

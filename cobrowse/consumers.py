@@ -1,0 +1,309 @@
+"""The co-browsing WebSocket: one connection of one participant of one session.
+
+Incoming frames are parsed (`protocol`), and ops handed to the journal writer; nothing is
+delivered before it is journaled. Outgoing frames go through one queue drained by one task (the
+pump), which keeps the connection's promise: ack and op frames leave in strictly increasing seq
+order with no gap after the connection's position. Entries reach the pump from the local
+hand-over or the channel layer, in any order and possibly twice; the pump drops what it already
+sent and reads from the journal whatever is missing below an entry it holds (a higher seq being
+committed means every lower seq is committed too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from . import protocol, selectors, sequencer
+from .models import Participant
+from .policy import customer_owns
+from .protocol import OpFrame, PingFrame, ProtocolError, ResumeFrame
+from .sequencer import Accepted, Duplicate, Entry, Outcome, Rejected, Submission
+from .writer import JournalWriter, group_name, layer_message_entries
+
+logger = logging.getLogger(__name__)
+
+CLOSE_ABUSIVE = 4400
+CLOSE_TOO_SLOW = 4408
+CLOSE_ENDED = 4410
+CLOSE_TRY_AGAIN = 1013
+JOURNAL_PAGE = 500
+ERRORS_IN_A_ROW_LIMIT = 100
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class CobrowseConsumer(AsyncWebsocketConsumer):
+    participant: Participant
+    session_id: str
+
+    # --- Connection lifecycle ----------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self._pump_task: asyncio.Task[None] | None = None
+        try:
+            self.session_id = str(uuid.UUID(self.scope["url_route"]["kwargs"]["session_id"]))
+        except ValueError:
+            await self.close()
+            return
+        owns = customer_owns(self.scope.get("session"), self.session_id)
+        try:
+            joined = await database_sync_to_async(sequencer.participant_join)(
+                session_id=self.session_id, user=self.scope.get("user"), owns_as_customer=owns
+            )
+        except sequencer.Refused:
+            await self.close()  # before accept: the handshake is refused with 403
+            return
+        self.participant = joined.participant
+        self._outbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        self._delivered = 0
+        self._pending: dict[int, Entry] = {}
+        self._ended = False
+        self._errors_in_row = 0
+        self._bucket = TokenBucket(settings.COBROWSE_RATE_PER_SECOND, settings.COBROWSE_RATE_BURST)
+        self._writer = JournalWriter.get()
+
+        # Subscribe first, then read the state: nothing journaled after the read is missed.
+        await self.channel_layer.group_add(group_name(self.session_id), self.channel_name)
+        self._writer.subscribe(self.session_id, self)
+        if joined.created:
+            await self._writer.submit(self.session_id, sequencer.joined_submission(self.participant))
+        state = await database_sync_to_async(selectors.session_state)(session_id=self.session_id)
+        last_seq = _query_int(self.scope, "last_seq")
+        position = state["head_seq"] if last_seq is None else min(last_seq, state["head_seq"])
+        self._delivered = position
+
+        await self.accept()
+        await self.send(
+            protocol.encode(
+                {
+                    "type": "welcome",
+                    **state,
+                    "role": self.participant.role,
+                    "participant": self.participant.pk,
+                    "position": position,
+                    "limits": {
+                        "max_frame_bytes": settings.COBROWSE_MAX_FRAME_BYTES,
+                        "rate_per_second": settings.COBROWSE_RATE_PER_SECOND,
+                    },
+                }
+            )
+        )
+        if last_seq is not None:
+            self._outbox.put_nowait(("resume", position))
+        self._pump_task = asyncio.create_task(self._pump())
+
+    async def disconnect(self, code: int) -> None:
+        if self._pump_task is None:
+            return
+        self._pump_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._pump_task
+        self._writer.unsubscribe(self.session_id, self)
+        await self.channel_layer.group_discard(group_name(self.session_id), self.channel_name)
+
+    # --- Incoming frames ---------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            frame = self._parse(text_data, bytes_data)
+            if isinstance(frame, OpFrame):
+                self._submit(frame)
+            elif isinstance(frame, ResumeFrame):
+                self._enqueue(("resume", frame.last_seq))
+            elif isinstance(frame, PingFrame):
+                self._enqueue(("ping",))
+            self._errors_in_row = 0
+        except ProtocolError as exc:
+            self._errors_in_row += 1
+            await self.send(protocol.encode(protocol.error_frame(exc)))
+            if self._errors_in_row >= ERRORS_IN_A_ROW_LIMIT:
+                await self.close(code=CLOSE_ABUSIVE)
+
+    def _parse(self, text_data: str | None, bytes_data: bytes | None) -> protocol.Frame:
+        if text_data is None:
+            raise ProtocolError("bad_json", "binary frames are not accepted; send JSON text")
+        limit = settings.COBROWSE_MAX_FRAME_BYTES
+        if len(text_data) > limit or len(text_data.encode("utf-8", "surrogatepass")) > limit:
+            raise ProtocolError("too_large", f"frames are limited to {limit} bytes")
+        return protocol.parse_frame(protocol.decode(text_data))
+
+    def _submit(self, frame: OpFrame) -> None:
+        if self._ended:
+            raise ProtocolError("session_ended", "the session has ended", frame.client_op_id)
+        if not self._bucket.take():
+            raise ProtocolError(
+                "rate_limited", "too many frames; slow down and re-send", frame.client_op_id
+            )
+        submission = Submission(
+            participant_id=self.participant.pk,
+            role=self.participant.role,
+            client_op_id=frame.client_op_id,
+            kind=frame.kind,
+            element=frame.element,
+            payload=frame.payload,
+        )
+        future = self._writer.submit(self.session_id, submission)
+        future.add_done_callback(lambda f, cid=frame.client_op_id: self._on_outcome(cid, f))
+
+    def _on_outcome(self, client_op_id: str, future: asyncio.Future[Outcome]) -> None:
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            failure = ProtocolError("unavailable", "the journal is unavailable; re-send", client_op_id)
+            self._enqueue(("fatal", protocol.encode(protocol.error_frame(failure)), CLOSE_TRY_AGAIN))
+            return
+        outcome = future.result()
+        if isinstance(outcome, Accepted):
+            self._enqueue(("entries", [outcome.entry]))
+        elif isinstance(outcome, Duplicate):
+            self._enqueue(("duplicate", client_op_id, outcome.seq, outcome.element_seq))
+        elif isinstance(outcome, Rejected):
+            error_frame = protocol.error_frame(ProtocolError(outcome.code, outcome.message, client_op_id))
+            self._enqueue(("frame", protocol.encode(error_frame)))
+
+    # --- Channel layer -----------------------------------------------------------------------
+
+    async def journal_entries(self, message: dict[str, Any]) -> None:
+        entries = layer_message_entries(message)
+        if entries:
+            self.deliver_entries(entries)
+
+    def deliver_entries(self, entries: list[Entry]) -> None:
+        self._enqueue(("entries", entries))
+
+    # --- Outgoing frames: the pump -----------------------------------------------------------
+
+    def _enqueue(self, item: tuple[Any, ...]) -> None:
+        if self._outbox.qsize() >= settings.COBROWSE_SEND_QUEUE_LIMIT:
+            # The reader is too slow: drop it rather than hold an unbounded queue. It resumes
+            # from the journal when it comes back.
+            asyncio.get_running_loop().create_task(self.close(code=CLOSE_TOO_SLOW))
+            return
+        self._outbox.put_nowait(item)
+
+    async def _pump(self) -> None:
+        try:
+            while True:
+                item = await self._outbox.get()
+                action = item[0]
+                if action == "entries":
+                    await self._offer(item[1])
+                elif action == "resume":
+                    await self._resume(item[1])
+                elif action == "ping":
+                    await self._catch_up()
+                    await self.send(protocol.encode(protocol.pong_frame(head_seq=self._delivered)))
+                elif action == "duplicate":
+                    _, client_op_id, seq, element_seq = item
+                    if seq > self._delivered:
+                        await self._offer([], through=seq)  # the ack goes out in its place
+                    else:
+                        ack = protocol.ack_frame(client_op_id=client_op_id, seq=seq, element_seq=element_seq)
+                        await self.send(protocol.encode(ack))
+                elif action == "frame":
+                    await self.send(item[1])
+                elif action == "fatal":
+                    await self.send(item[1])
+                    await self.close(code=item[2])
+                    return
+                if self._ended:
+                    await self.close(code=CLOSE_ENDED)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("connection %s of session %s failed", self.channel_name, self.session_id)
+            await self.close(code=CLOSE_TRY_AGAIN)
+
+    async def _offer(self, entries: list[Entry], through: int = 0) -> None:
+        """Deliver `entries` in seq order, reading from the journal whatever lies between."""
+        for entry in entries:
+            if entry["seq"] > self._delivered:
+                self._pending[entry["seq"]] = entry
+        target = max(through, max(self._pending, default=0))
+        while self._delivered < target:
+            entry = self._pending.pop(self._delivered + 1, None)
+            if entry is None:
+                await self._fill(upto=target)
+                entry = self._pending.pop(self._delivered + 1, None)
+                if entry is None:  # not in the journal: cannot happen while seqs are gap-free
+                    logger.error("seq %s missing from session %s", self._delivered + 1, self.session_id)
+                    self._delivered += 1
+                    continue
+            await self._emit(entry)
+
+    async def _fill(self, upto: int) -> None:
+        rows = await database_sync_to_async(selectors.operations_after)(
+            session_id=self.session_id, seq=self._delivered, upto=upto, limit=JOURNAL_PAGE
+        )
+        for row in rows:
+            self._pending.setdefault(row["seq"], row)
+
+    async def _catch_up(self) -> None:
+        """Deliver everything journaled after our position (resume, ping)."""
+        while True:
+            rows = await database_sync_to_async(selectors.operations_after)(
+                session_id=self.session_id, seq=self._delivered, limit=JOURNAL_PAGE
+            )
+            for row in rows:
+                if row["seq"] == self._delivered + 1:
+                    await self._emit(row)
+            if len(rows) < JOURNAL_PAGE or self._ended:
+                break
+        self._pending = {s: e for s, e in self._pending.items() if s > self._delivered}
+        await self._offer([])
+
+    async def _resume(self, last_seq: int) -> None:
+        head = await database_sync_to_async(selectors.session_head)(session_id=self.session_id)
+        self._delivered = min(last_seq, head)
+        await self._catch_up()
+        await self.send(protocol.encode(protocol.synced_frame(head_seq=self._delivered)))
+
+    async def _emit(self, entry: Entry) -> None:
+        if entry["sender_id"] == self.participant.pk:
+            ack = protocol.ack_frame(
+                client_op_id=entry["client_op_id"], seq=entry["seq"], element_seq=entry["element_seq"]
+            )
+            await self.send(protocol.encode(ack))
+            if entry["delivery"] == "all":
+                await self.send(entry["text"])
+        else:
+            await self.send(entry["text"])
+        self._delivered = entry["seq"]
+        if entry["ends_session"]:
+            self._ended = True
+
+
+def _query_int(scope: dict[str, Any], name: str) -> int | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    if not values:
+        return None
+    try:
+        value = int(values[0])
+    except ValueError:
+        return None
+    return value if value >= 0 else None

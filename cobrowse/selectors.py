@@ -1,0 +1,80 @@
+"""Reads of the journal and of session state. Nothing here writes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from . import protocol
+from .models import Operation, Participant, Session
+from .sequencer import Entry
+
+
+def operations_after(
+    *, session_id: uuid.UUID | str, seq: int, upto: int | None = None, limit: int = 500
+) -> list[Entry]:
+    """Journaled ops with `seq < op.seq <= upto`, in seq order, at most `limit` of them,
+    as the same entries the live path distributes."""
+    rows = Operation.objects.filter(session_id=session_id, seq__gt=seq)
+    if upto is not None:
+        rows = rows.filter(seq__lte=upto)
+    values = rows.order_by("seq").values_list(
+        "seq",
+        "kind",
+        "element",
+        "element_seq",
+        "delivery",
+        "sender_id",
+        "sender__role",
+        "client_op_id",
+        "payload",
+        "received_at",
+    )[:limit]
+    entries: list[Entry] = []
+    for (seq_, kind, element, element_seq, delivery, sender_id, role, cid, payload, at) in values:
+        frame = protocol.op_frame(
+            seq=seq_,
+            kind=kind,
+            element=element,
+            element_seq=element_seq,
+            delivery=delivery,
+            sender={"role": role, "participant": sender_id},
+            payload=payload,
+            ts=int(at.timestamp() * 1000),
+        )
+        entries.append(
+            Entry(
+                seq=seq_,
+                element_seq=element_seq,
+                delivery=delivery,
+                sender_id=sender_id,
+                client_op_id=cid,
+                text=protocol.encode(frame),
+                ends_session=kind == "session" and payload.get("action") == "end",
+            )
+        )
+    return entries
+
+
+def session_head(*, session_id: uuid.UUID | str) -> int:
+    head = Session.objects.filter(pk=session_id).values_list("head_seq", flat=True).first()
+    return int(head or 0)
+
+
+def session_state(*, session_id: uuid.UUID | str) -> dict[str, Any]:
+    """What a connection is told in its welcome frame."""
+    session = Session.objects.get(pk=session_id)
+    participants = [
+        {"participant": p.pk, "role": p.role, "name": p.display_name}
+        for p in Participant.objects.filter(session=session)
+    ]
+    return {
+        "session": str(session.pk),
+        "code": session.code,
+        "site": session.site,
+        "status": session.status,
+        "head_seq": session.head_seq,
+        "snapshot_seq": session.snapshot_seq,
+        "control": session.control_participant_id,
+        "participants": participants,
+    }

@@ -1,0 +1,406 @@
+"""Where the order is decided: every write to a session's journal goes through this module.
+
+Guarantees (tested in tests/test_sequencer.py and tests/test_consumer.py):
+- The ops of one session get seq 1, 2, 3, ... with no gap, in the order the server received them,
+  also when several server processes write to one database: the head counter lives on the
+  session row, which each append locks until its transaction commits.
+- An op that names an element gets that element's next element_seq, under the same lock.
+- The same client_op_id from the same participant is journaled once; a resend gets the first
+  seq back (`Duplicate`).
+- The delivery attribute comes from `policy.DELIVERY`, never from the client.
+- Payloads are redacted (`masking.redact_payload`) before they are hashed and stored; each row's
+  hash chains over the previous row's, so any later change to the journal is detectable.
+- Nothing is distributed from here: callers broadcast the returned entries after commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypedDict
+
+import orjson
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from . import policy, protocol
+from .masking import redact_payload
+from .models import GENESIS_HASH, Operation, Participant, Role, Session, Status
+
+
+class Entry(TypedDict):
+    """A journaled op as it travels to the connections that deliver it (msgpack-safe)."""
+
+    seq: int
+    element_seq: int | None
+    delivery: str
+    sender_id: int
+    client_op_id: str
+    text: str  # the encoded `op` frame, encoded once for every recipient
+    ends_session: bool
+
+
+@dataclass(frozen=True)
+class Submission:
+    participant_id: int
+    role: str
+    client_op_id: str
+    kind: str
+    element: str | None
+    payload: dict[str, Any]
+    trusted: bool = False  # journaled by the server itself: no send policy applies
+
+
+@dataclass(frozen=True)
+class Accepted:
+    entry: Entry
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    seq: int
+    element_seq: int | None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    code: str
+    message: str
+
+
+Outcome = Accepted | Duplicate | Rejected
+
+
+@dataclass
+class AppendResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def entries(self) -> list[Entry]:
+        return [o.entry for o in self.outcomes if isinstance(o, Accepted)]
+
+
+def op_hash(
+    *,
+    prev_hash: str,
+    session_id: uuid.UUID | str,
+    seq: int,
+    kind: str,
+    element: str | None,
+    element_seq: int | None,
+    delivery: str,
+    sender_id: int,
+    client_op_id: str,
+    payload: Any,
+    received_at: datetime,
+) -> str:
+    """The chained hash of one journal row; `verify_journal` recomputes it."""
+    content = orjson.dumps(
+        [
+            str(session_id),
+            seq,
+            kind,
+            element,
+            element_seq,
+            delivery,
+            sender_id,
+            client_op_id,
+            payload,
+            received_at.isoformat(),
+        ],
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(prev_hash.encode() + b"\n" + content).hexdigest()
+
+
+def _is_full_snapshot(kind: str, payload: dict[str, Any]) -> bool:
+    # rrweb EventType.FullSnapshot == 2
+    return kind == "dom" and any(
+        isinstance(e, dict) and e.get("type") == 2 for e in payload.get("events", ())
+    )
+
+
+def operations_append(*, session_id: uuid.UUID | str, batch: Sequence[Submission]) -> AppendResult:
+    """Journal `batch` (ops of one session, in order of receipt) and return one outcome per op.
+
+    Runs inside one transaction and holds the session row lock from its first statement until
+    commit (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the IMMEDIATE transaction holds the
+    database write lock). Raises database errors: then nothing of the batch was journaled.
+    """
+    received_at = timezone.now()
+    ts = int(received_at.timestamp() * 1000)
+    result = AppendResult()
+    with transaction.atomic():
+        state = (
+            Session.objects.select_for_update()
+            .filter(pk=session_id)
+            .values("status", "head_seq", "head_hash", "snapshot_seq", "control_participant_id")
+            .first()
+        )
+        if state is None:
+            result.outcomes = [Rejected("session_ended", "no such session")] * len(batch)
+            return result
+        status: str = state["status"]
+        head: int = state["head_seq"]
+        head_hash: str = state["head_hash"]
+        snapshot_seq: int = state["snapshot_seq"]
+        control: int | None = state["control_participant_id"]
+        initial = (status, head, control)
+
+        known = _known_client_ops(batch)
+        element_heads = _element_heads(session_id, batch)
+        rows: list[Operation] = []
+        operator_id: int | None = None
+
+        for sub in batch:
+            key = (sub.participant_id, sub.client_op_id)
+            if key in known:
+                result.outcomes.append(Duplicate(*known[key]))
+                continue
+            if status == Status.ENDED:
+                result.outcomes.append(Rejected("session_ended", "the session has ended"))
+                continue
+            payload = sub.payload
+            if not sub.trusted:
+                try:
+                    policy.check_may_send(role=sub.role, kind=sub.kind, payload=payload)
+                except policy.PolicyError as exc:
+                    result.outcomes.append(Rejected(exc.code, exc.message))
+                    continue
+                if policy.needs_control(role=sub.role, kind=sub.kind) and control != sub.participant_id:
+                    result.outcomes.append(
+                        Rejected("control_required", "the customer has not granted you control")
+                    )
+                    continue
+
+            # Session state changes carried by control and session ops.
+            if sub.kind == "control":
+                action = payload["action"]
+                if action == "grant":
+                    target = payload.get("participant")
+                    if target is None:
+                        if operator_id is None:
+                            operator_id = _operator_of(session_id)
+                        target = operator_id
+                    if target is None or not _is_operator(session_id, target):
+                        result.outcomes.append(
+                            Rejected("invalid_payload", "control can be granted to an operator of this session only")
+                        )
+                        continue
+                    payload = {**payload, "participant": target}
+                    control = target
+                elif action in ("revoke", "release"):
+                    if action == "release" and control != sub.participant_id:
+                        result.outcomes.append(
+                            Rejected("control_required", "you do not hold control")
+                        )
+                        continue
+                    payload = {**payload, "participant": control}
+                    control = None
+            elif sub.kind == "session" and payload.get("action") == "end":
+                status = Status.ENDED
+                control = None
+
+            payload = redact_payload(sub.kind, payload)
+            head += 1
+            element_seq = None
+            if sub.element is not None:
+                element_seq = element_heads.get(sub.element, 0) + 1
+                element_heads[sub.element] = element_seq
+            delivery = policy.DELIVERY[sub.kind]
+            head_hash = op_hash(
+                prev_hash=head_hash,
+                session_id=session_id,
+                seq=head,
+                kind=sub.kind,
+                element=sub.element,
+                element_seq=element_seq,
+                delivery=delivery,
+                sender_id=sub.participant_id,
+                client_op_id=sub.client_op_id,
+                payload=payload,
+                received_at=received_at,
+            )
+            if _is_full_snapshot(sub.kind, payload):
+                snapshot_seq = head
+            rows.append(
+                Operation(
+                    session_id=session_id,
+                    seq=head,
+                    kind=sub.kind,
+                    element=sub.element,
+                    element_seq=element_seq,
+                    delivery=delivery,
+                    sender_id=sub.participant_id,
+                    client_op_id=sub.client_op_id,
+                    payload=payload,
+                    received_at=received_at,
+                    hash=head_hash,
+                )
+            )
+            known[key] = (head, element_seq)
+            frame = protocol.op_frame(
+                seq=head,
+                kind=sub.kind,
+                element=sub.element,
+                element_seq=element_seq,
+                delivery=delivery,
+                sender={"role": sub.role, "participant": sub.participant_id},
+                payload=payload,
+                ts=ts,
+            )
+            result.outcomes.append(
+                Accepted(
+                    Entry(
+                        seq=head,
+                        element_seq=element_seq,
+                        delivery=delivery,
+                        sender_id=sub.participant_id,
+                        client_op_id=sub.client_op_id,
+                        text=protocol.encode(frame),
+                        ends_session=sub.kind == "session" and payload.get("action") == "end",
+                    )
+                )
+            )
+
+        if rows:
+            Operation.objects.bulk_create(rows)
+            changes: dict[str, Any] = {
+                "head_seq": head,
+                "head_hash": head_hash,
+                "snapshot_seq": snapshot_seq,
+                "control_participant_id": control,
+            }
+            if status != initial[0]:
+                changes["status"] = status
+                changes["ended_at"] = received_at
+            Session.objects.filter(pk=session_id).update(**changes)
+    return result
+
+
+def _known_client_ops(batch: Sequence[Submission]) -> dict[tuple[int, str], tuple[int, int | None]]:
+    senders = {s.participant_id for s in batch}
+    ids = {s.client_op_id for s in batch}
+    rows = Operation.objects.filter(sender_id__in=senders, client_op_id__in=ids).values_list(
+        "sender_id", "client_op_id", "seq", "element_seq"
+    )
+    return {(sender, cid): (seq, eseq) for sender, cid, seq, eseq in rows}
+
+
+def _element_heads(session_id: uuid.UUID | str, batch: Sequence[Submission]) -> dict[str, int]:
+    elements = {s.element for s in batch if s.element is not None}
+    if not elements:
+        return {}
+    rows = (
+        Operation.objects.filter(session_id=session_id, element__in=elements)
+        .values("element")
+        .annotate(head=Max("element_seq"))
+        .values_list("element", "head")
+    )
+    return {element: head for element, head in rows}
+
+
+def _operator_of(session_id: uuid.UUID | str) -> int | None:
+    return (
+        Participant.objects.filter(session_id=session_id, role=Role.OPERATOR)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def _is_operator(session_id: uuid.UUID | str, participant_id: int) -> bool:
+    return Participant.objects.filter(
+        session_id=session_id, pk=participant_id, role=Role.OPERATOR
+    ).exists()
+
+
+# --- Sessions and participants ---------------------------------------------------------------
+
+
+class Refused(Exception):
+    """A connection or request that may not reach a session."""
+
+
+def _new_code() -> str:
+    return f"{random.SystemRandom().randrange(1_000_000):06d}"
+
+
+def session_open(*, site: str, customer_session_key: str) -> Session:
+    """Open a session with a fresh 6-digit code, unique among open sessions."""
+    for _ in range(20):
+        try:
+            with transaction.atomic():
+                return Session.objects.create(
+                    site=site, code=_new_code(), customer_session_key=customer_session_key
+                )
+        except IntegrityError:
+            continue
+    raise RuntimeError("no free join code")
+
+
+@dataclass(frozen=True)
+class Joined:
+    participant: Participant
+    created: bool
+
+
+def participant_join(
+    *, session_id: uuid.UUID | str, user: Any, owns_as_customer: bool
+) -> Joined:
+    """Find or create the participant for this connection and decide its role.
+
+    Runs inside one transaction holding the session row lock, so two operators who join at the
+    same moment cannot both claim the session: the first becomes its operator, the next an
+    observer. Raises Refused when the session is ended or the caller may not join.
+    """
+    with transaction.atomic():
+        session = Session.objects.select_for_update().filter(pk=session_id).first()
+        if session is None or not session.is_open:
+            raise Refused("no open session")
+        if owns_as_customer:
+            participant, created = Participant.objects.get_or_create(
+                session=session,
+                role=Role.CUSTOMER,
+                defaults={"display_name": "Customer"},
+            )
+            return Joined(participant, created)
+        if not policy.is_operator_user(user):
+            raise Refused("not allowed")
+        existing = Participant.objects.filter(session=session, user=user).first()
+        if existing is not None:
+            return Joined(existing, False)
+        claimed = Participant.objects.filter(session=session, role=Role.OPERATOR).exists()
+        participant = Participant.objects.create(
+            session=session,
+            user=user,
+            role=Role.OBSERVER if claimed else Role.OPERATOR,
+            display_name=user.get_full_name() or user.get_username(),
+        )
+        if not claimed:
+            Session.objects.filter(pk=session.pk).update(
+                status=Status.ACTIVE, started_at=timezone.now()
+            )
+        return Joined(participant, True)
+
+
+def joined_submission(participant: Participant) -> Submission:
+    """The `session` op the server journals when a participant first joins."""
+    return Submission(
+        participant_id=participant.pk,
+        role=participant.role,
+        client_op_id=f"server-joined-{participant.pk}",
+        kind="session",
+        element=None,
+        payload={
+            "action": "joined",
+            "participant": participant.pk,
+            "role": participant.role,
+            "name": participant.display_name,
+        },
+        trusted=True,
+    )

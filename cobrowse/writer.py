@@ -1,0 +1,191 @@
+"""The journal writer: group commit, then distribution after commit.
+
+One writer per process (per event loop). Connections hand it submissions and get a future for
+each. The writer takes everything that has arrived since its last batch, appends it with one
+transaction per session (`sequencer.operations_append`) in a thread of its own that keeps one
+database connection, and only after the commit:
+1. hands the new entries to this process's connections of that session (no round trip), and
+2. rings the session's group on the channel layer so the other processes' connections learn of
+   them too (messages from our own process are ignored there).
+
+While one batch is being written the next one fills up, so under load many ops share a commit
+(group commit) and at low load an op waits for nothing but its own commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import weakref
+from collections import defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection, connections
+
+from .sequencer import AppendResult, Entry, Outcome, Submission, operations_append
+
+logger = logging.getLogger(__name__)
+
+# Distinguishes this process's doorbells from other processes' on the channel layer.
+PROCESS_ORIGIN = uuid.uuid4().hex
+MAX_BATCH = 2000
+
+
+def group_name(session_id: uuid.UUID | str) -> str:
+    return f"cobrowse.{uuid.UUID(str(session_id)).hex}"
+
+
+class Listener(Protocol):
+    def deliver_entries(self, entries: list[Entry]) -> None: ...
+
+
+class JournalWriter:
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, JournalWriter] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    @classmethod
+    def get(cls) -> JournalWriter:
+        loop = asyncio.get_running_loop()
+        writer = cls._by_loop.get(loop)
+        if writer is None:
+            writer = cls._by_loop[loop] = cls(loop)
+        return writer
+
+    @classmethod
+    async def close_all(cls) -> None:
+        writer = cls._by_loop.pop(asyncio.get_running_loop(), None)
+        if writer is not None:
+            await writer.close()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._queue: list[tuple[str, Submission, asyncio.Future[Outcome]]] = []
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="journal-writer")
+        self._listeners: dict[str, set[Listener]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        layer = get_channel_layer()
+        # Local hand-over gives this process's connections their entries without a round trip
+        # through the channel layer. With the in-memory layer every connection lives in this
+        # process, so the hand-over already reached them all.
+        self._local = bool(getattr(settings, "COBROWSE_LOCAL_HANDOVER", True))
+        in_memory = isinstance(layer, InMemoryChannelLayer)
+        self._layer = None if (in_memory and self._local) else layer
+        self._origin = PROCESS_ORIGIN if self._local else None
+        self.batches = 0
+        self.ops = 0
+
+    # --- Connections -------------------------------------------------------------------------
+
+    def subscribe(self, session_id: str, listener: Listener) -> None:
+        self._listeners[session_id].add(listener)
+
+    def unsubscribe(self, session_id: str, listener: Listener) -> None:
+        listeners = self._listeners.get(session_id)
+        if listeners is not None:
+            listeners.discard(listener)
+            if not listeners:
+                del self._listeners[session_id]
+
+    def submit(self, session_id: str, submission: Submission) -> asyncio.Future[Outcome]:
+        future: asyncio.Future[Outcome] = self._loop.create_future()
+        self._queue.append((session_id, submission, future))
+        self._wakeup.set()
+        if self._task is None or self._task.done():
+            self._task = self._loop.create_task(self._run(), name="journal-writer")
+        return future
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self._loop.run_in_executor(self._executor, connections.close_all)
+        self._executor.shutdown(wait=True)
+
+    # --- The loop ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                await self._write(batch)
+
+    async def _write(self, batch: list[tuple[str, Submission, asyncio.Future[Outcome]]]) -> None:
+        groups: dict[str, list[tuple[Submission, asyncio.Future[Outcome]]]] = defaultdict(list)
+        for session_id, submission, future in batch:
+            groups[session_id].append((submission, future))
+        work = [(sid, [s for s, _ in items]) for sid, items in groups.items()]
+        results = await self._loop.run_in_executor(self._executor, _append_all, work)
+        self.batches += 1
+        self.ops += len(batch)
+        rings = []
+        for (session_id, items), result in zip(groups.items(), results, strict=True):
+            if isinstance(result, BaseException):
+                for _, future in items:
+                    if not future.done():
+                        future.set_exception(result)
+                continue
+            entries = result.entries
+            if entries:
+                if self._local:
+                    for listener in list(self._listeners.get(session_id, ())):
+                        listener.deliver_entries(entries)
+                if self._layer is not None:
+                    rings.append(self._ring(session_id, entries))
+            for (_, future), outcome in zip(items, result.outcomes, strict=True):
+                if not future.done():
+                    future.set_result(outcome)
+        if rings:
+            await asyncio.gather(*rings)
+
+    async def _ring(self, session_id: str, entries: list[Entry]) -> None:
+        assert self._layer is not None
+        try:
+            await self._layer.group_send(
+                group_name(session_id),
+                {"type": "journal.entries", "origin": self._origin, "entries": entries},
+            )
+        except Exception:
+            # The journal has the ops; other processes' connections repair the gap from it at
+            # their next op or ping.
+            logger.exception("doorbell for session %s failed", session_id)
+
+
+def _append_all(work: Iterable[tuple[str, list[Submission]]]) -> list[AppendResult | BaseException]:
+    """Runs in the writer's thread: one transaction per session."""
+    close_old_connections()
+    results: list[AppendResult | BaseException] = []
+    for session_id, submissions in work:
+        try:
+            results.append(operations_append(session_id=session_id, batch=submissions))
+        except DatabaseError as exc:
+            logger.warning("journal append for session %s failed: %s", session_id, exc)
+            _drop_connection()
+            results.append(exc)
+    return results
+
+
+def _drop_connection() -> None:
+    try:
+        connection.close()
+    except Exception:  # the connection may already be gone
+        pass
+
+
+def layer_message_entries(message: dict[str, Any]) -> list[Entry] | None:
+    """The entries of a doorbell, or None when it came from this process."""
+    if message.get("origin") == PROCESS_ORIGIN:
+        return None
+    entries: list[Entry] = message["entries"]
+    return entries

@@ -1,0 +1,56 @@
+// The one table of op kinds for the browser: how the server delivers each kind (mirrors
+// cobrowse/policy.py and docs/protocol.md) and how the Scheduler may pace it on the way out.
+//
+// Guarantees: every kind of the protocol is listed exactly once, and nothing else is; the
+// table is frozen, so the Scheduler, Transport and Inbox all read the same numbers.
+//
+// Policies:
+//   immediate  sent at once, after everything pushed before it (causality).
+//   coalesce   latest value only, at most one op per intervalMs (one slot for the page).
+//   throttle   latest value only, at most one op per intervalMs per element.
+//   debounce   latest value per element, sent delayMs after the last change, or on
+//              blur (flushField), submit and navigation (flush).
+//   batch      events concatenated into one payload {"events": [...]}, sent at most
+//              maxDelayMs after the first one; split at maxEvents events or maxBytes.
+
+export const Policy = Object.freeze({
+  IMMEDIATE: "immediate",
+  COALESCE: "coalesce",
+  THROTTLE: "throttle",
+  DEBOUNCE: "debounce",
+  BATCH: "batch",
+});
+
+const immediate = Object.freeze({ delivery: "all", policy: Policy.IMMEDIATE });
+
+export const KINDS = Object.freeze({
+  click: immediate,
+  navigate: immediate,
+  control: immediate,
+  chat: immediate,
+  highlight: immediate,
+  session: immediate,
+  pointer: Object.freeze({ delivery: "others", policy: Policy.COALESCE, intervalMs: 50 }),
+  scroll: Object.freeze({ delivery: "others", policy: Policy.THROTTLE, intervalMs: 100 }),
+  input: Object.freeze({ delivery: "others", policy: Policy.DEBOUNCE, delayMs: 300 }),
+  // maxBytes keeps one dom op under the server's 256 KiB frame limit, with room for the envelope.
+  dom: Object.freeze({
+    delivery: "others",
+    policy: Policy.BATCH,
+    maxDelayMs: 100,
+    maxEvents: 500,
+    maxBytes: 200_000,
+  }),
+});
+
+/** The table row of `kind`; throws on a kind the protocol does not know. */
+export function kindSpec(kind) {
+  const spec = Object.hasOwn(KINDS, kind) ? KINDS[kind] : undefined;
+  if (!spec) throw new Error(`unknown kind: ${kind}`);
+  return spec;
+}
+
+/** True when the server sends the sender's own op back as an `op` frame after its `ack`. */
+export function echoesToSender(kind) {
+  return Object.hasOwn(KINDS, kind) && KINDS[kind].delivery === "all";
+}
