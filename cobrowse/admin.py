@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from .models import Operation, Participant, Session
 
 
-class ParticipantInline(admin.TabularInline):
+class ParticipantInline(admin.TabularInline[Participant, Session]):
     model = Participant
     extra = 0
     can_delete = False
@@ -24,13 +24,23 @@ class ParticipantInline(admin.TabularInline):
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(admin.ModelAdmin[Session]):
     list_display = ("code", "site", "status", "created_at", "ended_at", "head_seq", "journal")
     list_filter = ("status", "site")
     search_fields = ("code", "id")
     readonly_fields = (
-        "id", "code", "site", "status", "created_at", "started_at", "ended_at",
-        "head_seq", "head_hash", "snapshot_seq", "control_participant", "customer_session_key",
+        "id",
+        "code",
+        "site",
+        "status",
+        "created_at",
+        "started_at",
+        "ended_at",
+        "head_seq",
+        "head_hash",
+        "snapshot_seq",
+        "control_participant",
+        "customer_session_key",
     )
     inlines = [ParticipantInline]
 
@@ -44,8 +54,17 @@ class SessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Operation)
-class OperationAdmin(admin.ModelAdmin):
-    list_display = ("seq", "session", "kind", "element", "element_seq", "delivery", "sender", "received_at")
+class OperationAdmin(admin.ModelAdmin[Operation]):
+    list_display = (
+        "seq",
+        "session",
+        "kind",
+        "element",
+        "element_seq",
+        "delivery",
+        "sender",
+        "received_at",
+    )
     list_filter = ("kind", "sender__role", ("sender", admin.RelatedOnlyFieldListFilter), "delivery")
     list_select_related = ("session", "sender")
     ordering = ("session", "seq")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -33,6 +34,7 @@ from .writer import JournalWriter, group_name, layer_message_entries
 logger = logging.getLogger(__name__)
 
 CLOSE_ABUSIVE = 4400
+CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
 CLOSE_ENDED = 4410
 CLOSE_TRY_AGAIN = 1013
@@ -66,15 +68,15 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         try:
             self.session_id = str(uuid.UUID(self.scope["url_route"]["kwargs"]["session_id"]))
         except ValueError:
-            await self.close()
+            await self._refuse(CLOSE_FORBIDDEN)
             return
         owns = customer_owns(self.scope.get("session"), self.session_id)
         try:
             joined = await database_sync_to_async(sequencer.participant_join)(
                 session_id=self.session_id, user=self.scope.get("user"), owns_as_customer=owns
             )
-        except sequencer.Refused:
-            await self.close()  # before accept: the handshake is refused with 403
+        except sequencer.Refused as exc:
+            await self._refuse(CLOSE_ENDED if exc.ended else CLOSE_FORBIDDEN)
             return
         self.participant = joined.participant
         self._outbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
@@ -89,7 +91,9 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(group_name(self.session_id), self.channel_name)
         self._writer.subscribe(self.session_id, self)
         if joined.created:
-            await self._writer.submit(self.session_id, sequencer.joined_submission(self.participant))
+            await self._writer.submit(
+                self.session_id, sequencer.joined_submission(self.participant)
+            )
         state = await database_sync_to_async(selectors.session_state)(session_id=self.session_id)
         last_seq = _query_int(self.scope, "last_seq")
         position = state["head_seq"] if last_seq is None else min(last_seq, state["head_seq"])
@@ -114,6 +118,12 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         if last_seq is not None:
             self._outbox.put_nowait(("resume", position))
         self._pump_task = asyncio.create_task(self._pump())
+
+    async def _refuse(self, code: int) -> None:
+        """Accept only to close at once with a reason a browser can read (a refused handshake
+        looks like a network failure, 1006, to a page). Nothing is sent before the close."""
+        await self.accept()
+        await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
         if self._pump_task is None:
@@ -145,10 +155,22 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
     def _parse(self, text_data: str | None, bytes_data: bytes | None) -> protocol.Frame:
         if text_data is None:
             raise ProtocolError("bad_json", "binary frames are not accepted; send JSON text")
+        # dom ops carry rrweb snapshots and may be larger than every other frame.
         limit = settings.COBROWSE_MAX_FRAME_BYTES
-        if len(text_data) > limit or len(text_data.encode("utf-8", "surrogatepass")) > limit:
-            raise ProtocolError("too_large", f"frames are limited to {limit} bytes")
-        return protocol.parse_frame(protocol.decode(text_data))
+        dom_limit = max(limit, settings.COBROWSE_MAX_DOM_FRAME_BYTES)
+        size = len(text_data)
+        if size > limit:
+            size = len(text_data.encode("utf-8", "surrogatepass"))
+        if size > dom_limit:
+            raise ProtocolError("too_large", f"frames are limited to {dom_limit} bytes")
+        frame = protocol.parse_frame(protocol.decode(text_data))
+        if size > limit and not (isinstance(frame, OpFrame) and frame.kind == "dom"):
+            raise ProtocolError(
+                "too_large",
+                f"frames other than dom ops are limited to {limit} bytes",
+                frame.client_op_id if isinstance(frame, OpFrame) else None,
+            )
+        return frame
 
     def _submit(self, frame: OpFrame) -> None:
         if self._ended:
@@ -166,15 +188,19 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             payload=frame.payload,
         )
         future = self._writer.submit(self.session_id, submission)
-        future.add_done_callback(lambda f, cid=frame.client_op_id: self._on_outcome(cid, f))
+        future.add_done_callback(functools.partial(self._on_outcome, frame.client_op_id))
 
     def _on_outcome(self, client_op_id: str, future: asyncio.Future[Outcome]) -> None:
         if future.cancelled():
             return
         error = future.exception()
         if error is not None:
-            failure = ProtocolError("unavailable", "the journal is unavailable; re-send", client_op_id)
-            self._enqueue(("fatal", protocol.encode(protocol.error_frame(failure)), CLOSE_TRY_AGAIN))
+            failure = ProtocolError(
+                "unavailable", "the journal is unavailable; re-send", client_op_id
+            )
+            self._enqueue(
+                ("fatal", protocol.encode(protocol.error_frame(failure)), CLOSE_TRY_AGAIN)
+            )
             return
         outcome = future.result()
         if isinstance(outcome, Accepted):
@@ -182,7 +208,9 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         elif isinstance(outcome, Duplicate):
             self._enqueue(("duplicate", client_op_id, outcome.seq, outcome.element_seq))
         elif isinstance(outcome, Rejected):
-            error_frame = protocol.error_frame(ProtocolError(outcome.code, outcome.message, client_op_id))
+            error_frame = protocol.error_frame(
+                ProtocolError(outcome.code, outcome.message, client_op_id)
+            )
             self._enqueue(("frame", protocol.encode(error_frame)))
 
     # --- Channel layer -----------------------------------------------------------------------
@@ -222,7 +250,9 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                     if seq > self._delivered:
                         await self._offer([], through=seq)  # the ack goes out in its place
                     else:
-                        ack = protocol.ack_frame(client_op_id=client_op_id, seq=seq, element_seq=element_seq)
+                        ack = protocol.ack_frame(
+                            client_op_id=client_op_id, seq=seq, element_seq=element_seq
+                        )
                         await self.send(protocol.encode(ack))
                 elif action == "frame":
                     await self.send(item[1])
@@ -236,22 +266,26 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         except asyncio.CancelledError:
             raise
         except Exception:
-            logger.exception("connection %s of session %s failed", self.channel_name, self.session_id)
+            logger.exception(
+                "connection %s of session %s failed", self.channel_name, self.session_id
+            )
             await self.close(code=CLOSE_TRY_AGAIN)
 
     async def _offer(self, entries: list[Entry], through: int = 0) -> None:
         """Deliver `entries` in seq order, reading from the journal whatever lies between."""
-        for entry in entries:
-            if entry["seq"] > self._delivered:
-                self._pending[entry["seq"]] = entry
+        for offered in entries:
+            if offered["seq"] > self._delivered:
+                self._pending[offered["seq"]] = offered
         target = max(through, max(self._pending, default=0))
         while self._delivered < target:
-            entry = self._pending.pop(self._delivered + 1, None)
+            entry: Entry | None = self._pending.pop(self._delivered + 1, None)
             if entry is None:
                 await self._fill(upto=target)
                 entry = self._pending.pop(self._delivered + 1, None)
                 if entry is None:  # not in the journal: cannot happen while seqs are gap-free
-                    logger.error("seq %s missing from session %s", self._delivered + 1, self.session_id)
+                    logger.error(
+                        "seq %s missing from session %s", self._delivered + 1, self.session_id
+                    )
                     self._delivered += 1
                     continue
             await self._emit(entry)
@@ -286,7 +320,9 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
     async def _emit(self, entry: Entry) -> None:
         if entry["sender_id"] == self.participant.pk:
             ack = protocol.ack_frame(
-                client_op_id=entry["client_op_id"], seq=entry["seq"], element_seq=entry["element_seq"]
+                client_op_id=entry["client_op_id"],
+                seq=entry["seq"],
+                element_seq=entry["element_seq"],
             )
             await self.send(protocol.encode(ack))
             if entry["delivery"] == "all":

@@ -65,7 +65,11 @@ def scrub_text(text: str) -> str:
 
     def card(match: re.Match[str]) -> str:
         digits = re.sub(r"\D", "", match.group(0))
-        return _mask(match.group(0)) if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group(0)
+        return (
+            _mask(match.group(0))
+            if 13 <= len(digits) <= 19 and luhn_valid(digits)
+            else match.group(0)
+        )
 
     def iban(match: re.Match[str]) -> str:
         return _mask(match.group(0)) if iban_valid(match.group(0)) else match.group(0)
@@ -124,10 +128,9 @@ def _redact_rrweb_event(event: dict[str, Any]) -> None:
             _redact_node(added["node"])
     for change in data.get("attributes") or []:
         attrs = change.get("attributes") if isinstance(change, dict) else None
-        if isinstance(attrs, dict) and (is_sensitive_element(attrs, None) or "value" in attrs):
-            # A value set through an attribute mutation is masked unless it is empty.
-            if attrs.get("value"):
-                attrs["value"] = MASK_CHAR * 8
+        # A value set through an attribute mutation is masked unless it is empty.
+        if isinstance(attrs, dict) and attrs.get("value"):
+            attrs["value"] = MASK_CHAR * 8
 
 
 def _scrub_strings(value: Any) -> Any:

@@ -11,7 +11,6 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-
 GENESIS_HASH = "0" * 64
 
 
@@ -113,7 +112,8 @@ class Operation(models.Model):
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="operations")
     seq = models.BigIntegerField()
     kind = models.CharField(max_length=16)
-    element = models.CharField(max_length=200, null=True, blank=True)
+    # NULL, not "", for "no element": the unique (session, element, element_seq) ignores NULLs.
+    element = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     element_seq = models.BigIntegerField(null=True, blank=True)
     delivery = models.CharField(max_length=8, choices=Delivery.choices)
     sender = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="operations")

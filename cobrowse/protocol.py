@@ -181,7 +181,7 @@ def _is_bool(value: Any) -> bool:
     return isinstance(value, bool)
 
 
-_TYPE_NAMES = {
+_TYPE_NAMES: dict[Callable[[Any], bool], str] = {
     _is_int: "an integer",
     _is_number: "a number",
     _is_bool: "a boolean",
@@ -200,11 +200,11 @@ def _shape(
         for name, value in payload.items():
             if name in required:
                 continue
-            test = optional.get(name)
-            if test is None:
+            optional_test = optional.get(name)
+            if optional_test is None:
                 raise ProtocolError("invalid_payload", f"{kind}.{str(name)[:40]} is not allowed")
-            if not test(value):
-                raise ProtocolError("invalid_payload", _describe(kind, name, test))
+            if not optional_test(value):
+                raise ProtocolError("invalid_payload", _describe(kind, name, optional_test))
 
     return check
 
@@ -257,9 +257,7 @@ PAYLOAD_CHECKS: Mapping[str, Callable[[dict[str, Any]], None]] = {
     "dom": _check_dom,
     "pointer": _shape("pointer", {"x": _is_number, "y": _is_number}, {"id": _is_int}),
     "scroll": _shape("scroll", {"x": _is_number, "y": _is_number}, {"id": _is_int}),
-    "input": _shape(
-        "input", {"value": _is_str(MAX_VALUE)}, {"id": _is_int, "checked": _is_bool}
-    ),
+    "input": _shape("input", {"value": _is_str(MAX_VALUE)}, {"id": _is_int, "checked": _is_bool}),
     "click": _shape("click", {"id": _is_int}, {"x": _is_number, "y": _is_number}),
     "navigate": _shape("navigate", {"url": _is_str(MAX_URL, 1)}, {"title": _is_str(300)}),
     "highlight": _check_highlight,

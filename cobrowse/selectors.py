@@ -31,7 +31,7 @@ def operations_after(
         "received_at",
     )[:limit]
     entries: list[Entry] = []
-    for (seq_, kind, element, element_seq, delivery, sender_id, role, cid, payload, at) in values:
+    for seq_, kind, element, element_seq, delivery, sender_id, role, cid, payload, at in values:
         frame = protocol.op_frame(
             seq=seq_,
             kind=kind,

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from . import policy, protocol
 from .masking import redact_payload
-from .models import GENESIS_HASH, Operation, Participant, Role, Session, Status
+from .models import Operation, Participant, Role, Session, Status
 
 
 class Entry(TypedDict):
@@ -172,7 +172,10 @@ def operations_append(*, session_id: uuid.UUID | str, batch: Sequence[Submission
                 except policy.PolicyError as exc:
                     result.outcomes.append(Rejected(exc.code, exc.message))
                     continue
-                if policy.needs_control(role=sub.role, kind=sub.kind) and control != sub.participant_id:
+                if (
+                    policy.needs_control(role=sub.role, kind=sub.kind)
+                    and control != sub.participant_id
+                ):
                     result.outcomes.append(
                         Rejected("control_required", "the customer has not granted you control")
                     )
@@ -189,7 +192,10 @@ def operations_append(*, session_id: uuid.UUID | str, batch: Sequence[Submission
                         target = operator_id
                     if target is None or not _is_operator(session_id, target):
                         result.outcomes.append(
-                            Rejected("invalid_payload", "control can be granted to an operator of this session only")
+                            Rejected(
+                                "invalid_payload",
+                                "control can be granted to an operator of this session only",
+                            )
                         )
                         continue
                     payload = {**payload, "participant": target}
@@ -302,7 +308,7 @@ def _element_heads(session_id: uuid.UUID | str, batch: Sequence[Submission]) -> 
         .annotate(head=Max("element_seq"))
         .values_list("element", "head")
     )
-    return {element: head for element, head in rows}
+    return {element: head for element, head in rows if element is not None}
 
 
 def _operator_of(session_id: uuid.UUID | str) -> int | None:
@@ -323,7 +329,12 @@ def _is_operator(session_id: uuid.UUID | str, participant_id: int) -> bool:
 
 
 class Refused(Exception):
-    """A connection or request that may not reach a session."""
+    """A connection or request that may not reach a session (`ended`: it may, but the session
+    is over)."""
+
+    def __init__(self, reason: str, *, ended: bool = False) -> None:
+        super().__init__(reason)
+        self.ended = ended
 
 
 def _new_code() -> str:
@@ -349,9 +360,7 @@ class Joined:
     created: bool
 
 
-def participant_join(
-    *, session_id: uuid.UUID | str, user: Any, owns_as_customer: bool
-) -> Joined:
+def participant_join(*, session_id: uuid.UUID | str, user: Any, owns_as_customer: bool) -> Joined:
     """Find or create the participant for this connection and decide its role.
 
     Runs inside one transaction holding the session row lock, so two operators who join at the
@@ -360,8 +369,12 @@ def participant_join(
     """
     with transaction.atomic():
         session = Session.objects.select_for_update().filter(pk=session_id).first()
-        if session is None or not session.is_open:
-            raise Refused("no open session")
+        if session is None:
+            raise Refused("no such session")
+        if not owns_as_customer and not policy.is_operator_user(user):
+            raise Refused("not allowed")
+        if not session.is_open:
+            raise Refused("the session has ended", ended=True)
         if owns_as_customer:
             participant, created = Participant.objects.get_or_create(
                 session=session,
@@ -369,8 +382,6 @@ def participant_join(
                 defaults={"display_name": "Customer"},
             )
             return Joined(participant, created)
-        if not policy.is_operator_user(user):
-            raise Refused("not allowed")
         existing = Participant.objects.filter(session=session, user=user).first()
         if existing is not None:
             return Joined(existing, False)

@@ -47,7 +47,7 @@ def sessions_create(request: HttpRequest) -> JsonResponse:
     try:
         data = orjson.loads(request.body or b"")
     except orjson.JSONDecodeError:
-        return _error(400, "bad_json", "the body must be JSON such as {\"site\": \"shop\"}")
+        return _error(400, "bad_json", 'the body must be JSON such as {"site": "shop"}')
     site = data.get("site") if isinstance(data, dict) else None
     if site not in Site.values:
         return _error(400, "invalid_site", f"site must be one of: {', '.join(Site.values)}")

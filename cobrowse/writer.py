@@ -15,6 +15,7 @@ While one batch is being written the next one fills up, so under load many ops s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 import weakref
@@ -104,10 +105,8 @@ class JournalWriter:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         await self._loop.run_in_executor(self._executor, connections.close_all)
         self._executor.shutdown(wait=True)
 
@@ -177,10 +176,8 @@ def _append_all(work: Iterable[tuple[str, list[Submission]]]) -> list[AppendResu
 
 
 def _drop_connection() -> None:
-    try:
+    with contextlib.suppress(Exception):  # the connection may already be gone
         connection.close()
-    except Exception:  # the connection may already be gone
-        pass
 
 
 def layer_message_entries(message: dict[str, Any]) -> list[Entry] | None:

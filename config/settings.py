@@ -11,6 +11,10 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
+
+# Lets classes such as ModelAdmin[Model] be subscripted at run time, as the type stubs say.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -116,6 +120,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNEL_LAYER_KIND = os.environ.get("CHANNEL_LAYER", "pubsub")
 if REDIS_URL:
+    _layer_config: dict[str, object] = {"hosts": [REDIS_URL]}
+    if CHANNEL_LAYER_KIND != "pubsub":
+        _layer_config["capacity"] = env_int("CHANNEL_CAPACITY", 1000)
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": (
@@ -123,13 +130,11 @@ if REDIS_URL:
                 if CHANNEL_LAYER_KIND == "pubsub"
                 else "channels_redis.core.RedisChannelLayer"
             ),
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": _layer_config,
         }
     }
-    if CHANNEL_LAYER_KIND != "pubsub":
-        CHANNEL_LAYERS["default"]["CONFIG"]["capacity"] = env_int("CHANNEL_CAPACITY", 1000)
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {}}}
 
 # --- Auth, sessions, security ----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -169,6 +174,8 @@ STATICFILES_DIRS = [
 
 # --- Co-browsing limits ----------------------------------------------------------------------
 COBROWSE_MAX_FRAME_BYTES = env_int("COBROWSE_MAX_FRAME_BYTES", 256 * 1024)
+# dom ops carry rrweb full snapshots, which real pages make larger than any other frame.
+COBROWSE_MAX_DOM_FRAME_BYTES = env_int("COBROWSE_MAX_DOM_FRAME_BYTES", 4 * 1024 * 1024)
 COBROWSE_RATE_PER_SECOND = env_int("COBROWSE_RATE_PER_SECOND", 200)
 COBROWSE_RATE_BURST = env_int("COBROWSE_RATE_BURST", 400)
 # Frames waiting to be written to one socket before the server gives up on that reader.

@@ -17,11 +17,6 @@
 //
 // Timers are injected ({setTimeout, clearTimeout}) so tests drive time by hand.
 
-const realTimers = {
-  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
-  clearTimeout: (id) => globalThis.clearTimeout(id),
-};
-
 export class Inbox {
   #apply;
   #requestResume;
@@ -49,7 +44,7 @@ export class Inbox {
     requestResume,
     onAdvance = () => {},
     onError = (error) => console.error(error),
-    timers = realTimers,
+    timers = globalThis,
     resumeTimeoutMs = 5000,
     lastSeen = 0,
   }) {

@@ -14,11 +14,6 @@
 
 import { KINDS, Policy } from "./kinds.js";
 
-const realTimers = {
-  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
-  clearTimeout: (id) => globalThis.clearTimeout(id),
-};
-
 const utf8 = new TextEncoder();
 const jsonBytes = (value) => utf8.encode(JSON.stringify(value)).length;
 
@@ -37,7 +32,7 @@ export class Scheduler {
    * @param {object} [options.kinds] the kinds table, KINDS by default
    * @param {(event: object) => number} [options.sizeOf] bytes of one dom event on the wire
    */
-  constructor({ send, timers = realTimers, kinds = KINDS, sizeOf = jsonBytes }) {
+  constructor({ send, timers = globalThis, kinds = KINDS, sizeOf = jsonBytes }) {
     this.#send = send;
     this.#timers = timers;
     this.#kinds = kinds;

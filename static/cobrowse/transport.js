@@ -1,44 +1,23 @@
-// One WebSocket to the synchronization server that survives drops, page navigation and
-// reload without losing or doubling an op.
+// One WebSocket to the synchronization server that survives drops, navigation and reload
+// without losing or doubling an op.
 //
 // Guarantees:
-//   - Every op gets a client_op_id (a per-tab random prefix and a counter, both persisted) and
-//     stays in storage, in order, until its ack comes; after every welcome the unacked ops are
-//     sent again with the SAME ids in their original order (the server acks a repeated id
-//     with its first seq and never journals it twice).
-//   - It connects with ?last_seq=N, N being the last seen seq kept in storage (markSeen), so
-//     a reload resumes exactly where the page left off.
-//   - A close other than 4410 (session ended) or 4403 (forbidden) reconnects after a capped
-//     exponential backoff with jitter; a socket that stays silent for a whole ping interval
-//     after a ping is dropped and reconnected.
-//   - It pings every pingIntervalMs; a pong whose head_seq is beyond last seen means missed
-//     ops, and a resume is sent.
-//   - Storage keys are namespaced by session id: cobrowse:<session>:<name>.
-//
-// WebSocketImpl, storage ({getItem, setItem, removeItem?}), timers and random are injected so
-// tests drive the socket, the clock and the jitter by hand.
+//   - Every op gets a client_op_id (per-tab random prefix + counter) and stays in storage, in
+//     order, until acked; after every welcome the unacked ops go again with the SAME ids in
+//     their original order (the server acks a repeated id with its first seq, never twice).
+//   - It connects with ?last_seq=N, N the last seen seq kept in storage (markSeen).
+//   - Closes other than 4410 (ended) and 4403 (forbidden) reconnect after a capped exponential
+//     backoff with jitter; a socket silent for one ping interval after a ping is replaced.
+//   - A pong whose head_seq is beyond last seen means missed ops: it sends a resume.
+//   - Storage keys are namespaced by session: cobrowse:<session>:last_seq and :outbox.
+// WebSocketImpl, storage, timers and random are injected so tests drive them by hand.
 
 import { echoesToSender } from "./kinds.js";
 
-const realTimers = {
-  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
-  clearTimeout: (id) => globalThis.clearTimeout(id),
-  setInterval: (fn, ms) => globalThis.setInterval(fn, ms),
-  clearInterval: (id) => globalThis.clearInterval(id),
-};
-
-const FINAL_CLOSE_CODES = new Map([
-  [4410, "ended"],
-  [4403, "forbidden"],
-]);
-// Error codes after which the op was not journaled but may be accepted later: keep it pending.
-const RETRYABLE_ERRORS = new Set(["rate_limited", "unavailable"]);
-const NO_PONG_CLOSE_CODE = 4000; // our own reason for dropping a silent socket
-
 const DEFAULTS = {
   WebSocketImpl: globalThis.WebSocket,
-  storage: globalThis.sessionStorage,
-  timers: realTimers,
+  storage: attempt(() => globalThis.sessionStorage), // reading it throws where storage is blocked
+  timers: globalThis, // called as methods of the object, so window works as is
   onFrame: () => {},
   onStatus: () => {},
   random: Math.random,
@@ -48,84 +27,67 @@ const DEFAULTS = {
   retryDelayMs: 1_000,
 };
 
+const FINAL_CLOSE_CODES = new Map([[4410, "ended"], [4403, "forbidden"]]);
+const RETRYABLE_ERRORS = new Set(["rate_limited", "unavailable"]); // not journaled yet, may be later
+
 export class Transport {
-  #o; // options with defaults
+  #o; // options merged with DEFAULTS
   #keys;
+  #store; // JSON over the injected storage
   #ws = null;
   #ready = false; // welcome received on the current socket
   #stopped = false;
   #attempt = 0;
   #awaitingPong = false;
-  #reconnectTimer = null;
-  #pingTimer = null;
-  #retryTimer = null;
+  #timer = { reconnect: null, ping: null, retry: null };
   #lastSeen;
-  #pending;
-  #tabId;
-  #counter;
+  #outbox; // {tab, counter, pending: [op, ...]}, persisted as one item
 
   /**
-   * @param {object} options
-   * @param {string} options.url ws(s)://HOST/ws/cobrowse/<session-id>/
-   * @param {Function} [options.WebSocketImpl] the WebSocket class
-   * @param {{getItem: Function, setItem: Function}} [options.storage] sessionStorage by default
-   * @param {object} [options.timers] {setTimeout, clearTimeout, setInterval, clearInterval}
-   * @param {(frame: object, meta?: {echo: boolean, element?: string}) => void} [options.onFrame]
-   *   every server frame; an ack comes with meta (echo: an op frame with its seq follows)
-   * @param {(status: string, info?: object) => void} [options.onStatus] connecting, open,
-   *   reconnecting {code, delay, attempt}, ended, forbidden, closed
-   * @param {string} [options.sessionId] taken from the url by default
-   * @param {() => number} [options.random] jitter source in [0, 1)
-   * Also pingIntervalMs (20 s), backoffBaseMs (0.5 s), backoffCapMs (30 s), retryDelayMs (1 s).
+   * Options: url (ws(s)://HOST/ws/cobrowse/<session-id>/), WebSocketImpl, storage
+   * ({getItem, setItem}, sessionStorage by default), timers ({set,clear}{Timeout,Interval}),
+   * onFrame(frame, meta?) (every server frame; acks come with meta {echo, element}: echo means
+   * an op frame with the same seq follows), onStatus(status, info?) (connecting, open,
+   * reconnecting {code, delay, attempt}, ended, forbidden, closed), sessionId (from the url by
+   * default), random (jitter), pingIntervalMs, backoffBaseMs, backoffCapMs, retryDelayMs.
    */
   constructor(options) {
     this.#o = { ...DEFAULTS, ...options };
+    this.#store = jsonStore(this.#o.storage);
     const sessionId = this.#o.sessionId ?? sessionIdFrom(this.#o.url);
-    const key = (name) => `cobrowse:${sessionId}:${name}`;
-    this.#keys = { lastSeq: key("last_seq"), pending: key("pending"), tab: key("tab"), counter: key("counter") };
-    const lastSeq = this.#load(this.#keys.lastSeq);
+    this.#keys = { lastSeq: `cobrowse:${sessionId}:last_seq`, outbox: `cobrowse:${sessionId}:outbox` };
+    const lastSeq = this.#store.load(this.#keys.lastSeq);
     this.#lastSeen = Number.isInteger(lastSeq) ? lastSeq : null;
-    const pending = this.#load(this.#keys.pending);
-    this.#pending = Array.isArray(pending) ? pending : [];
-    this.#tabId = this.#load(this.#keys.tab) ?? randomTabId();
-    this.#counter = this.#load(this.#keys.counter) ?? 0;
-    this.#save(this.#keys.tab, this.#tabId);
+    const outbox = this.#store.load(this.#keys.outbox);
+    this.#outbox = Array.isArray(outbox?.pending) ? outbox : { tab: randomTabId(), counter: 0, pending: [] };
+    this.#store.save(this.#keys.outbox, this.#outbox);
   }
 
-  /** The last seen seq kept in storage, or null before the first welcome. */
+  /** The last seen seq kept in storage, or null before anything was seen. */
   get lastSeen() {
     return this.#lastSeen;
   }
 
-  /** The unacked ops, oldest first, as they go on the wire (without "type"). */
-  get pending() {
-    return this.#pending.map((op) => ({ ...op }));
-  }
-
-  /** True between a welcome and the socket's close. */
-  get connected() {
-    return this.#ready;
-  }
-
   connect() {
     if (this.#ws || this.#stopped) return;
-    const url = this.#lastSeen === null ? this.#o.url : withLastSeq(this.#o.url, this.#lastSeen);
+    const { url } = this.#o;
+    const query = this.#lastSeen === null ? "" : `${url.includes("?") ? "&" : "?"}last_seq=${this.#lastSeen}`;
     this.#o.onStatus("connecting", { attempt: this.#attempt });
-    const ws = new this.#o.WebSocketImpl(url);
+    const ws = new this.#o.WebSocketImpl(url + query);
     this.#ws = ws;
     ws.onmessage = (event) => this.#receive(ws, event.data);
     ws.onclose = (event) => this.#closed(ws, event.code);
     ws.onerror = () => {}; // a close event always follows
   }
 
-  /** Queue one op ({kind, payload, element?}); it goes now when connected. Returns its id. */
+  /** Queue one op ({kind, payload, element?}); it goes at once when connected. Returns its id. */
   send({ kind, payload, element }) {
-    this.#counter += 1;
-    this.#save(this.#keys.counter, this.#counter);
-    const op = { client_op_id: `${this.#tabId}-${this.#counter}`, kind, payload };
+    const outbox = this.#outbox;
+    outbox.counter += 1;
+    const op = { client_op_id: `${outbox.tab}-${outbox.counter}`, kind, payload };
     if (element !== undefined && element !== null) op.element = element;
-    this.#pending.push(op);
-    this.#save(this.#keys.pending, this.#pending);
+    outbox.pending.push(op);
+    this.#store.save(this.#keys.outbox, outbox);
     if (this.#ready) this.#write({ type: "op", ...op });
     return op.client_op_id;
   }
@@ -135,17 +97,16 @@ export class Transport {
     if (this.#ready) this.#write({ type: "resume", last_seq: lastSeq });
   }
 
-  /** Remember the last seen seq for the next connection (wire it to Inbox onAdvance). */
+  /** Remember the last seen seq for the next connection (wire Inbox onAdvance here). */
   markSeen(seq) {
     if (!Number.isInteger(seq)) return;
     this.#lastSeen = seq;
-    this.#save(this.#keys.lastSeq, seq);
+    this.#store.save(this.#keys.lastSeq, seq);
   }
 
-  /** Close for good: no reconnect. Unacked ops stay in storage for the next page. */
+  /** Close for good, no reconnect. Unacked ops stay in storage for the next page. */
   close() {
     this.#stopped = true;
-    this.#clearTimers();
     const ws = this.#ws;
     this.#detach();
     if (ws) ws.close(1000);
@@ -155,48 +116,36 @@ export class Transport {
   // --- incoming ---------------------------------------------------------------------------
 
   #receive(ws, data) {
-    if (ws !== this.#ws) return;
-    let frame;
-    try {
-      frame = JSON.parse(data);
-    } catch {
-      return;
-    }
+    const frame = attempt(() => JSON.parse(data));
+    if (!frame) return;
     this.#awaitingPong = false;
-    switch (frame.type) {
-      case "welcome":
-        this.#ready = true;
-        this.#attempt = 0;
-        this.#pingTimer = this.#o.timers.setInterval(() => this.#ping(), this.#o.pingIntervalMs);
-        this.#o.onFrame(frame);
-        this.#o.onStatus("open");
-        this.#sendPending();
-        return;
-      case "ack": {
-        const op = this.#takePending(frame.client_op_id);
-        this.#o.onFrame(frame, { echo: op ? echoesToSender(op.kind) : false, element: op?.element });
-        return;
-      }
-      case "pong":
-        this.#o.onFrame(frame);
-        if (this.#lastSeen !== null && frame.head_seq > this.#lastSeen) this.resume(this.#lastSeen);
-        return;
-      case "error":
-        this.#failed(frame);
-        this.#o.onFrame(frame);
-        return;
-      default:
-        this.#o.onFrame(frame);
+    if (frame.type === "welcome") {
+      this.#ready = true;
+      this.#attempt = 0;
+      this.#o.timers.clearInterval(this.#timer.ping);
+      this.#timer.ping = this.#o.timers.setInterval(() => this.#ping(ws), this.#o.pingIntervalMs);
+      this.#o.onFrame(frame);
+      this.#o.onStatus("open");
+      this.#sendPending();
+    } else if (frame.type === "ack") {
+      const op = this.#takePending(frame.client_op_id);
+      this.#o.onFrame(frame, { echo: op ? echoesToSender(op.kind) : false, element: op?.element });
+    } else if (frame.type === "pong") {
+      this.#o.onFrame(frame);
+      if (this.#lastSeen !== null && frame.head_seq > this.#lastSeen) this.resume(this.#lastSeen);
+    } else {
+      if (frame.type === "error") this.#failed(frame);
+      this.#o.onFrame(frame);
     }
   }
 
   #failed({ code, client_op_id: id }) {
-    if (!id || !this.#pending.some((op) => op.client_op_id === id)) return;
+    if (!this.#outbox.pending.some((op) => op.client_op_id === id)) return;
     if (!RETRYABLE_ERRORS.has(code)) {
       this.#takePending(id); // the server will never take this op
-    } else if (code === "rate_limited" && this.#retryTimer === null) {
-      this.#retryTimer = this.#o.timers.setTimeout(() => {
-        this.#retryTimer = null;
+    } else if (code === "rate_limited" && this.#timer.retry === null) {
+      this.#timer.retry = this.#o.timers.setTimeout(() => {
+        this.#timer.retry = null;
         this.#sendPending();
       }, this.#o.retryDelayMs);
     }
@@ -210,7 +159,6 @@ export class Transport {
     if (this.#stopped) return;
     if (FINAL_CLOSE_CODES.has(code)) {
       this.#stopped = true;
-      this.#clearTimers();
       if (code === 4410) this.#setPending([]); // nothing more is journaled
       this.#o.onStatus(FINAL_CLOSE_CODES.get(code), { code });
       return;
@@ -219,87 +167,54 @@ export class Transport {
     const delay = Math.round(capped / 2 + (this.#o.random() * capped) / 2);
     this.#attempt += 1;
     this.#o.onStatus("reconnecting", { code, delay, attempt: this.#attempt });
-    this.#reconnectTimer = this.#o.timers.setTimeout(() => {
-      this.#reconnectTimer = null;
+    this.#timer.reconnect = this.#o.timers.setTimeout(() => {
+      this.#timer.reconnect = null;
       this.connect();
     }, delay);
   }
 
-  #ping() {
+  #ping(ws) {
     if (!this.#awaitingPong) {
       this.#awaitingPong = true;
       this.#write({ type: "ping" });
       return;
     }
     // Nothing came for a whole interval after a ping: the connection is dead but not closed.
-    const ws = this.#ws;
-    ws.onclose = null;
     ws.close();
-    this.#closed(ws, NO_PONG_CLOSE_CODE);
+    this.#closed(ws, 4000); // our own code for "no pong"
   }
 
   #detach() {
-    if (this.#ws) {
-      this.#ws.onmessage = null;
-      this.#ws.onclose = null;
-    }
+    if (this.#ws) this.#ws.onmessage = this.#ws.onclose = null;
     this.#ws = null;
     this.#ready = false;
     this.#awaitingPong = false;
-    if (this.#pingTimer !== null) this.#o.timers.clearInterval(this.#pingTimer);
-    this.#pingTimer = null;
-  }
-
-  #clearTimers() {
-    if (this.#reconnectTimer !== null) this.#o.timers.clearTimeout(this.#reconnectTimer);
-    if (this.#retryTimer !== null) this.#o.timers.clearTimeout(this.#retryTimer);
-    this.#reconnectTimer = null;
-    this.#retryTimer = null;
+    this.#o.timers.clearInterval(this.#timer.ping);
+    this.#o.timers.clearTimeout(this.#timer.reconnect);
+    this.#o.timers.clearTimeout(this.#timer.retry); // the next welcome re-sends anyway
+    this.#timer = { reconnect: null, ping: null, retry: null };
   }
 
   // --- outgoing and storage ---------------------------------------------------------------
 
   #sendPending() {
-    for (const op of this.#pending) {
-      if (!this.#ready) return;
-      this.#write({ type: "op", ...op });
-    }
+    for (const op of this.#outbox.pending) if (this.#ready) this.#write({ type: "op", ...op });
   }
 
   #write(frame) {
-    try {
-      this.#ws.send(JSON.stringify(frame));
-    } catch {
-      // The socket is closing; what is unacked goes again after the next welcome.
-    }
+    // A closing socket may throw: what is unacked goes again after the next welcome.
+    attempt(() => this.#ws.send(JSON.stringify(frame)));
   }
 
   #takePending(id) {
-    const op = this.#pending.find((candidate) => candidate.client_op_id === id);
-    if (op) this.#setPending(this.#pending.filter((candidate) => candidate !== op));
+    const op = this.#outbox.pending.find((candidate) => candidate.client_op_id === id);
+    if (op) this.#setPending(this.#outbox.pending.filter((candidate) => candidate !== op));
     return op;
   }
 
-  #setPending(ops) {
-    this.#pending = ops;
-    this.#save(this.#keys.pending, ops);
-  }
-
-  #load(key) {
-    try {
-      const text = this.#o.storage.getItem(key);
-      return text === null || text === undefined ? null : JSON.parse(text);
-    } catch {
-      return null;
-    }
-  }
-
-  #save(key, value) {
-    try {
-      this.#o.storage.setItem(key, JSON.stringify(value));
-    } catch {
-      // Quota or private mode: the in-memory copy still serves this page.
-    }
+  #setPending(pending) {
+    this.#outbox.pending = pending;
+    this.#store.save(this.#keys.outbox, this.#outbox);
   }
 }
 
@@ -309,8 +224,20 @@ function sessionIdFrom(url) {
   return match[1];
 }
 
-function withLastSeq(url, lastSeq) {
-  return `${url}${url.includes("?") ? "&" : "?"}last_seq=${lastSeq}`;
+/** JSON values in a Storage; on failure (quota, private mode) the copy in memory serves. */
+function jsonStore(storage) {
+  return {
+    load: (key) => attempt(() => JSON.parse(storage.getItem(key) ?? "null")) ?? null,
+    save: (key, value) => attempt(() => storage.setItem(key, JSON.stringify(value))),
+  };
+}
+
+function attempt(fn) {
+  try {
+    return fn();
+  } catch {
+    return undefined;
+  }
 }
 
 function randomTabId() {

@@ -1,0 +1,185 @@
+"""Shared fixtures: users, sessions, and WebSocket clients that go through the real ASGI stack
+(Origin check, Django session and auth middleware, URL routing)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import Permission, User
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connections
+from django.test import Client
+
+from cobrowse import sequencer
+from cobrowse.models import Session
+from cobrowse.policy import CUSTOMER_SESSIONS_KEY
+from cobrowse.writer import JournalWriter
+
+SERVICES = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
+ORIGIN = b"http://testserver"
+_ids = itertools.count(1)
+
+
+def pytest_report_header(config: Any) -> str:
+    return "services: " + ("PostgreSQL + Redis" if SERVICES else "embedded (SQLite, in-memory)")
+
+
+@pytest.fixture(autouse=True)
+async def _close_journal_writer() -> AsyncIterator[None]:
+    yield
+    await JournalWriter.close_all()
+    # Persistent connections of the consumers' database thread would keep the test database
+    # busy at teardown.
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture(autouse=True)
+def _clean_channel_layer() -> None:
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+
+
+def make_operator(
+    username: str | None = None, *, permission: bool = True, staff: bool = True
+) -> User:
+    user = User.objects.create_user(
+        username=username or f"operator{next(_ids)}",
+        password="pw",
+        is_staff=staff,
+        first_name="Olga",
+    )
+    if permission:
+        user.user_permissions.add(Permission.objects.get(codename="operate_session"))
+    return user
+
+
+def customer_cookie(session: Session | None = None, *, owned: list[str] | None = None) -> str:
+    store = SessionStore()
+    store[CUSTOMER_SESSIONS_KEY] = (
+        owned if owned is not None else [str(session.pk)] if session else []
+    )
+    store.create()
+    return f"sessionid={store.session_key}"
+
+
+def operator_cookie(user: User) -> str:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+def open_session(site: str = "shop") -> Session:
+    return sequencer.session_open(site=site, customer_session_key="")
+
+
+class Peer:
+    """A WebSocket client of the real ASGI application, with helpers for frames."""
+
+    def __init__(
+        self, session: Session, cookie: str | None, *, origin: bytes = ORIGIN, query: str = ""
+    ) -> None:
+        from config.asgi import application
+
+        self.cookie = cookie
+        headers = [(b"origin", origin)] if origin else []
+        if cookie:
+            headers.append((b"cookie", cookie.encode()))
+        path = f"/ws/cobrowse/{session.pk}/" + (f"?{query}" if query else "")
+        self.comm = WebsocketCommunicator(application, path, headers=headers)
+        self.welcome: dict[str, Any] = {}
+        self._ids = itertools.count(1)
+        self.prefix = f"p{next(_ids)}-"
+
+    async def connect(self) -> bool:
+        """True once welcomed; False when refused (handshake refused, or closed at once with a
+        reason, kept in `close_code`)."""
+        self.close_code: int | None = None
+        connected, _ = await self.comm.connect(timeout=5)
+        if not connected:
+            return False
+        first = await self.comm.receive_output(timeout=5)
+        if first["type"] == "websocket.close":
+            self.close_code = first.get("code")
+            return False
+        self.welcome = orjson.loads(first["text"])
+        assert self.welcome["type"] == "welcome"
+        return True
+
+    def next_id(self) -> str:
+        return f"{self.prefix}{next(self._ids)}"
+
+    async def send_op(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        element: str | None = None,
+        client_op_id: str | None = None,
+    ) -> str:
+        cid = client_op_id or self.next_id()
+        frame: dict[str, Any] = {
+            "type": "op",
+            "client_op_id": cid,
+            "kind": kind,
+            "payload": payload,
+        }
+        if element is not None:
+            frame["element"] = element
+        await self.comm.send_json_to(frame)
+        return cid
+
+    async def recv(self, timeout: float = 5) -> dict[str, Any]:
+        frame: dict[str, Any] = await self.comm.receive_json_from(timeout=timeout)
+        return frame
+
+    async def recv_until(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10
+    ) -> list[dict[str, Any]]:
+        frames = []
+        while True:
+            frame = await self.recv(timeout)
+            frames.append(frame)
+            if predicate(frame):
+                return frames
+
+    async def nothing(self, timeout: float = 0.2) -> bool:
+        result: bool = await self.comm.receive_nothing(timeout=timeout)
+        return result
+
+    async def close(self) -> None:
+        await self.comm.disconnect()
+
+
+@pytest.fixture
+def session(db: None) -> Session:
+    return open_session()
+
+
+@pytest.fixture
+def operator(db: None) -> User:
+    return make_operator()
+
+
+@pytest.fixture
+async def pair(transactional_db: None) -> AsyncIterator[tuple[Session, Peer, Peer]]:
+    """An open session with its customer and its operator connected."""
+    session = await sync_to_async(open_session)()
+    user = await sync_to_async(make_operator)()
+    customer = Peer(session, await sync_to_async(customer_cookie)(session))
+    operator = Peer(session, await sync_to_async(operator_cookie)(user))
+    assert await customer.connect()
+    assert await operator.connect()
+    # The customer learns that the operator joined.
+    joined = await customer.recv()
+    assert joined["kind"] == "session" and joined["payload"]["action"] == "joined"
+    yield session, customer, operator
+    await customer.close()
+    await operator.close()

@@ -1,0 +1,416 @@
+// Transport: one WebSocket with persisted client_op_ids, re-sends, backoff, ping and resume.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import { Transport } from "../../static/cobrowse/transport.js";
+import { Inbox } from "../../static/cobrowse/inbox.js";
+
+const SESSION = "9a1c1f9e-5b7e-4a53-9d2c-0f1e2d3c4b5a";
+const URL_ = `ws://testserver/ws/cobrowse/${SESSION}/`;
+
+/** Timers that only move when the test says so. */
+class FakeTimers {
+  now = 0;
+  #nextId = 1;
+  #tasks = new Map();
+
+  setTimeout(fn, ms = 0) {
+    const id = this.#nextId++;
+    this.#tasks.set(id, { at: this.now + ms, fn });
+    return id;
+  }
+
+  setInterval(fn, ms) {
+    const id = this.#nextId++;
+    this.#tasks.set(id, { at: this.now + ms, fn, every: ms });
+    return id;
+  }
+
+  clearTimeout(id) {
+    this.#tasks.delete(id);
+  }
+
+  clearInterval(id) {
+    this.#tasks.delete(id);
+  }
+
+  advance(ms) {
+    const end = this.now + ms;
+    for (;;) {
+      const due = [...this.#tasks].filter(([, task]) => task.at <= end).sort(([a, x], [b, y]) => x.at - y.at || a - b)[0];
+      if (!due) break;
+      const [id, task] = due;
+      this.now = task.at;
+      if (task.every) task.at += task.every;
+      else this.#tasks.delete(id);
+      task.fn();
+    }
+    this.now = end;
+  }
+}
+
+/** sessionStorage stand-in. */
+class MemoryStorage {
+  items = new Map();
+
+  getItem(key) {
+    return this.items.has(key) ? this.items.get(key) : null;
+  }
+
+  setItem(key, value) {
+    this.items.set(key, String(value));
+  }
+}
+
+/** A WebSocket class whose instances the test plays the server for. */
+function fakeWebSocketClass() {
+  const sockets = [];
+  class FakeSocket {
+    constructor(url) {
+      this.url = url;
+      this.sent = [];
+      this.closedWith = undefined;
+      sockets.push(this);
+    }
+
+    send(text) {
+      this.sent.push(JSON.parse(text));
+    }
+
+    close(code) {
+      this.closedWith = code ?? 1005;
+    }
+
+    // --- the server's side ---
+    serverSends(frame) {
+      this.onmessage?.({ data: JSON.stringify(frame) });
+    }
+
+    welcome(position = 0) {
+      this.serverSends({
+        type: "welcome", session: SESSION, role: "customer", participant: 17,
+        head_seq: position, position, snapshot_seq: 0, status: "active",
+      });
+    }
+
+    serverCloses(code) {
+      this.onclose?.({ code });
+    }
+  }
+  return { FakeSocket, sockets };
+}
+
+function setup(options = {}) {
+  const timers = options.timers ?? new FakeTimers();
+  const storage = options.storage ?? new MemoryStorage();
+  const { FakeSocket, sockets } = fakeWebSocketClass();
+  const frames = [];
+  const statuses = [];
+  const transport = new Transport({
+    url: URL_,
+    WebSocketImpl: FakeSocket,
+    storage,
+    timers,
+    random: () => 0.5,
+    onFrame: (frame, meta) => frames.push(meta ? [frame, meta] : [frame]),
+    onStatus: (status, info) => statuses.push([status, info]),
+    ...options,
+  });
+  return { timers, storage, sockets, frames, statuses, transport, last: () => sockets.at(-1) };
+}
+
+const opsSent = (socket) => socket.sent.filter((frame) => frame.type === "op");
+const storedPending = (storage, session = SESSION) => JSON.parse(storage.getItem(`cobrowse:${session}:outbox`)).pending;
+
+test("connects without last_seq the first time and with the stored last seq after a reload", () => {
+  const first = setup();
+  first.transport.connect();
+  assert.equal(first.last().url, URL_);
+  first.transport.markSeen(7);
+  const reloaded = setup({ storage: first.storage });
+  assert.equal(reloaded.transport.lastSeen, 7);
+  reloaded.transport.connect();
+  assert.equal(reloaded.last().url, `${URL_}?last_seq=7`);
+});
+
+test("client_op_ids are a per-tab prefix and a counter that survive a reload", () => {
+  const first = setup();
+  const a = first.transport.send({ kind: "chat", payload: { text: "a" } });
+  const b = first.transport.send({ kind: "chat", payload: { text: "b" } });
+  const [prefix, counter] = a.split("-");
+  assert.match(prefix, /^[0-9a-f]{12}$/);
+  assert.equal(counter, "1");
+  assert.equal(b, `${prefix}-2`);
+  const reloaded = setup({ storage: first.storage });
+  assert.equal(reloaded.transport.send({ kind: "chat", payload: { text: "c" } }), `${prefix}-3`);
+  const otherTab = setup();
+  assert.notEqual(otherTab.transport.send({ kind: "chat", payload: { text: "d" } }).split("-")[0], prefix);
+});
+
+test("ops sent before the welcome wait and go after it, in order", () => {
+  const { transport, last } = setup();
+  transport.connect();
+  const a = transport.send({ kind: "input", payload: { value: "x" }, element: "field:q" });
+  const b = transport.send({ kind: "click", payload: { id: 3 } });
+  assert.deepEqual(last().sent, []);
+  last().welcome();
+  assert.deepEqual(last().sent, [
+    { type: "op", client_op_id: a, kind: "input", payload: { value: "x" }, element: "field:q" },
+    { type: "op", client_op_id: b, kind: "click", payload: { id: 3 } },
+  ]);
+});
+
+test("an op sent while connected goes at once and stays in storage until its ack", () => {
+  const { transport, storage, last } = setup();
+  transport.connect();
+  last().welcome();
+  const id = transport.send({ kind: "chat", payload: { text: "hi" } });
+  assert.deepEqual(opsSent(last()).map((frame) => frame.client_op_id), [id]);
+  assert.deepEqual(storedPending(storage).map((op) => op.client_op_id), [id]);
+  last().serverSends({ type: "ack", client_op_id: id, seq: 1, element_seq: null });
+  assert.deepEqual(storedPending(storage), []);
+});
+
+test("unacked ops are re-sent with the same client_op_id after reconnect", () => {
+  const { transport, timers, sockets, last } = setup();
+  transport.connect();
+  last().welcome();
+  const a = transport.send({ kind: "input", payload: { value: "1" }, element: "field:a" });
+  const b = transport.send({ kind: "input", payload: { value: "2" }, element: "field:b" });
+  const c = transport.send({ kind: "click", payload: { id: 9 } });
+  last().serverSends({ type: "ack", client_op_id: a, seq: 1, element_seq: 1 });
+  last().serverCloses(1006);
+  timers.advance(30_000);
+  assert.equal(sockets.length, 2);
+  assert.deepEqual(last().sent, [], "nothing goes before the welcome");
+  last().welcome(1);
+  assert.deepEqual(opsSent(last()).map((frame) => [frame.client_op_id, frame.payload]), [
+    [b, { value: "2" }],
+    [c, { id: 9 }],
+  ]);
+});
+
+test("unacked ops survive a page reload and are re-sent after the next welcome", () => {
+  const first = setup();
+  first.transport.connect();
+  first.last().welcome();
+  const id = first.transport.send({ kind: "navigate", payload: { url: "/cart/" } });
+  const reloaded = setup({ storage: first.storage });
+  reloaded.transport.connect();
+  reloaded.last().welcome();
+  assert.deepEqual(opsSent(reloaded.last()), [{ type: "op", client_op_id: id, kind: "navigate", payload: { url: "/cart/" } }]);
+});
+
+test("reconnect delays grow exponentially with jitter up to the cap", () => {
+  const { transport, timers, statuses, last } = setup();
+  transport.connect();
+  for (let i = 0; i < 9; i += 1) {
+    last().serverCloses(1006);
+    timers.advance(60_000);
+  }
+  const delays = statuses.filter(([status]) => status === "reconnecting").map(([, info]) => info.delay);
+  // random() = 0.5 -> three quarters of min(cap, 500 * 2^attempt)
+  assert.deepEqual(delays, [375, 750, 1500, 3000, 6000, 12000, 22500, 22500, 22500]);
+});
+
+test("the jitter spreads reconnects between half and all of the capped delay", () => {
+  const low = setup({ random: () => 0 });
+  const high = setup({ random: () => 0.999 });
+  for (const { transport, last } of [low, high]) {
+    transport.connect();
+    last().serverCloses(1006);
+  }
+  assert.equal(low.statuses.at(-1)[1].delay, 250);
+  assert.equal(high.statuses.at(-1)[1].delay, 500);
+});
+
+test("a reconnect waits for its delay", () => {
+  const { transport, timers, sockets, last } = setup();
+  transport.connect();
+  last().serverCloses(1006);
+  timers.advance(374);
+  assert.equal(sockets.length, 1);
+  timers.advance(1);
+  assert.equal(sockets.length, 2);
+});
+
+test("the backoff starts over after a welcome", () => {
+  const { transport, timers, statuses, last } = setup();
+  transport.connect();
+  last().serverCloses(1006);
+  timers.advance(60_000);
+  last().serverCloses(1006);
+  timers.advance(60_000);
+  last().welcome();
+  last().serverCloses(4408);
+  const delays = statuses.filter(([status]) => status === "reconnecting").map(([, info]) => info.delay);
+  assert.deepEqual(delays, [375, 750, 375]);
+});
+
+test("close codes 1006, 1013, 4400 and 4408 reconnect", () => {
+  for (const code of [1006, 1013, 4400, 4408]) {
+    const { transport, timers, sockets, last } = setup();
+    transport.connect();
+    last().welcome();
+    last().serverCloses(code);
+    timers.advance(60_000);
+    assert.equal(sockets.length, 2, `code ${code}`);
+  }
+});
+
+test("close code 4410 ends the session: no reconnect and the unacked ops are dropped", () => {
+  const { transport, timers, sockets, statuses, storage, last } = setup();
+  transport.connect();
+  last().welcome();
+  transport.send({ kind: "chat", payload: { text: "bye" } });
+  last().serverCloses(4410);
+  timers.advance(600_000);
+  assert.equal(sockets.length, 1);
+  assert.deepEqual(statuses.at(-1), ["ended", { code: 4410 }]);
+  assert.deepEqual(storedPending(storage), []);
+  transport.connect();
+  assert.equal(sockets.length, 1, "connect() after the end does nothing");
+});
+
+test("close code 4403 stops reconnecting", () => {
+  const { transport, timers, sockets, statuses, last } = setup();
+  transport.connect();
+  last().serverCloses(4403);
+  timers.advance(600_000);
+  assert.equal(sockets.length, 1);
+  assert.deepEqual(statuses.at(-1), ["forbidden", { code: 4403 }]);
+});
+
+test("close() stops for good and keeps the unacked ops for the next page", () => {
+  const { transport, timers, sockets, statuses, storage, last } = setup();
+  transport.connect();
+  last().welcome();
+  transport.send({ kind: "chat", payload: { text: "later" } });
+  transport.close();
+  assert.equal(last().closedWith, 1000);
+  timers.advance(600_000);
+  assert.equal(sockets.length, 1);
+  assert.equal(statuses.at(-1)[0], "closed");
+  assert.equal(storedPending(storage).length, 1);
+});
+
+test("sends a ping every 20 s while connected", () => {
+  const { transport, timers, last } = setup();
+  transport.connect();
+  last().welcome();
+  timers.advance(19_999);
+  assert.deepEqual(last().sent, []);
+  timers.advance(1);
+  assert.deepEqual(last().sent, [{ type: "ping" }]);
+  last().serverSends({ type: "pong", head_seq: 0 });
+  timers.advance(20_000);
+  assert.deepEqual(last().sent, [{ type: "ping" }, { type: "ping" }]);
+});
+
+test("a pong whose head_seq is beyond last seen sends a resume", () => {
+  const { transport, last } = setup();
+  transport.markSeen(10);
+  transport.connect();
+  last().welcome(10);
+  last().serverSends({ type: "pong", head_seq: 10 });
+  assert.deepEqual(last().sent, [], "no gap, no resume");
+  last().serverSends({ type: "pong", head_seq: 12 });
+  assert.deepEqual(last().sent, [{ type: "resume", last_seq: 10 }]);
+});
+
+test("a socket silent for a ping interval after a ping is replaced", () => {
+  const { transport, timers, sockets, statuses, last } = setup();
+  transport.connect();
+  last().welcome();
+  timers.advance(20_000); // ping
+  timers.advance(20_000); // still no answer
+  assert.equal(sockets[0].closedWith, 1005);
+  assert.equal(statuses.at(-1)[0], "reconnecting");
+  timers.advance(1_000);
+  assert.equal(sockets.length, 2);
+});
+
+test("an ack carries echo for kinds delivered to all, and the op's element", () => {
+  const { transport, frames, last } = setup();
+  transport.connect();
+  last().welcome();
+  const chat = transport.send({ kind: "chat", payload: { text: "hi" } });
+  const input = transport.send({ kind: "input", payload: { value: "v" }, element: "field:v" });
+  last().serverSends({ type: "ack", client_op_id: chat, seq: 1, element_seq: null });
+  last().serverSends({ type: "ack", client_op_id: input, seq: 2, element_seq: 1 });
+  last().serverSends({ type: "ack", client_op_id: "unknown-1", seq: 3, element_seq: null });
+  const metas = frames.filter(([frame]) => frame.type === "ack").map(([, meta]) => meta);
+  assert.deepEqual(metas, [
+    { echo: true, element: undefined },
+    { echo: false, element: "field:v" },
+    { echo: false, element: undefined },
+  ]);
+});
+
+test("an op refused for good is dropped from the unacked ops", () => {
+  const { transport, storage, frames, last } = setup();
+  transport.connect();
+  last().welcome();
+  const id = transport.send({ kind: "chat", payload: { text: "" } });
+  last().serverSends({ type: "error", code: "invalid_payload", message: "chat.text", client_op_id: id });
+  assert.deepEqual(storedPending(storage), []);
+  assert.equal(frames.at(-1)[0].code, "invalid_payload", "the error still reaches onFrame");
+});
+
+test("a rate-limited op stays pending and is sent again after a delay", () => {
+  const { transport, timers, storage, last } = setup();
+  transport.connect();
+  last().welcome();
+  const id = transport.send({ kind: "chat", payload: { text: "x" } });
+  last().serverSends({ type: "error", code: "rate_limited", message: "slow down", client_op_id: id });
+  assert.equal(storedPending(storage).length, 1);
+  timers.advance(999);
+  assert.equal(opsSent(last()).length, 1);
+  timers.advance(1);
+  assert.deepEqual(opsSent(last()).map((frame) => frame.client_op_id), [id, id]);
+});
+
+test("storage keys are namespaced by session id", () => {
+  const storage = new MemoryStorage();
+  const other = "0f0f0f0f-0000-4000-8000-000000000000";
+  const one = setup({ storage });
+  const two = setup({ storage, url: `ws://testserver/ws/cobrowse/${other}/` });
+  one.transport.markSeen(5);
+  one.transport.send({ kind: "chat", payload: { text: "one" } });
+  assert.equal(two.transport.lastSeen, null);
+  assert.equal(storedPending(storage, other).length, 0);
+  assert.equal(storedPending(storage).length, 1);
+  for (const key of storage.items.keys()) assert.match(key, /^cobrowse:[0-9a-f-]{36}:(last_seq|outbox)$/);
+});
+
+test("a url without a session id needs an explicit sessionId", () => {
+  assert.throws(() => setup({ url: "ws://testserver/elsewhere/" }), /no session id/);
+  const { transport, last } = setup({ url: "ws://testserver/elsewhere/", sessionId: "s1" });
+  transport.connect();
+  assert.equal(last().url, "ws://testserver/elsewhere/");
+});
+
+test("wired to an Inbox, a reload connects with the last seq the inbox reached", () => {
+  const storage = new MemoryStorage();
+  const applied = [];
+  let inbox;
+  const page = setup({ storage, onFrame: (frame, meta) => inbox.receive(frame, meta) });
+  inbox = new Inbox({
+    lastSeen: page.transport.lastSeen ?? 0,
+    apply: (op) => applied.push(op.seq),
+    requestResume: (seq) => page.transport.resume(seq),
+    onAdvance: (seq) => page.transport.markSeen(seq),
+    timers: page.timers,
+  });
+  page.transport.connect();
+  page.last().welcome(3);
+  const id = page.transport.send({ kind: "input", payload: { value: "a" }, element: "field:a" });
+  page.last().serverSends({ type: "ack", client_op_id: id, seq: 4, element_seq: 1 });
+  page.last().serverSends({ type: "op", seq: 6, kind: "pointer", element: null, element_seq: null, payload: { x: 1, y: 1 } });
+  assert.deepEqual(page.last().sent.at(-1), { type: "resume", last_seq: 4 }, "the gap at 5 asks for a resume");
+  page.last().serverSends({ type: "op", seq: 5, kind: "pointer", element: null, element_seq: null, payload: { x: 0, y: 0 } });
+  assert.deepEqual(applied, [5, 6]);
+  const reloaded = setup({ storage });
+  reloaded.transport.connect();
+  assert.equal(reloaded.last().url, `${URL_}?last_seq=6`);
+});

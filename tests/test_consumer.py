@@ -1,0 +1,383 @@
+"""The WebSocket contract of docs/protocol.md, through the real ASGI stack. Runs on the embedded
+defaults and again on PostgreSQL + Redis (see the Makefile's test target)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+from asgiref.sync import sync_to_async
+
+from cobrowse.models import Operation, Session
+from tests.conftest import Peer, customer_cookie, make_operator, open_session, operator_cookie
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def ops_of(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [f for f in frames if f["type"] == "op"]
+
+
+async def journal(session: Session) -> list[Operation]:
+    return await sync_to_async(
+        lambda: list(Operation.objects.filter(session=session).order_by("seq"))
+    )()
+
+
+# --- Welcome and delivery ----------------------------------------------------------------------
+
+
+async def test_welcome_states_role_participant_and_head(pair):
+    _session, customer, operator = pair
+    assert customer.welcome["role"] == "customer"
+    assert operator.welcome["role"] == "operator"
+    assert operator.welcome["head_seq"] == 2  # both joins are journaled
+    assert operator.welcome["position"] == 2
+    assert customer.welcome["participant"] != operator.welcome["participant"]
+
+
+async def test_all_delivery_reaches_the_sender_too(pair):
+    _, customer, operator = pair
+    cid = await customer.send_op("chat", {"text": "hello"})
+    ack = await customer.recv()
+    echo = await customer.recv()
+    assert ack == {"type": "ack", "client_op_id": cid, "seq": 3, "element_seq": None}
+    assert echo["type"] == "op" and echo["seq"] == 3 and echo["delivery"] == "all"
+    received = await operator.recv()
+    assert received["payload"] == {"text": "hello"}
+    assert received["sender"] == {
+        "role": "customer",
+        "participant": customer.welcome["participant"],
+    }
+    assert await customer.nothing() and await operator.nothing()
+
+
+async def test_others_delivery_skips_the_sender(pair):
+    _, customer, operator = pair
+    cid = await customer.send_op("pointer", {"x": 10, "y": 20})
+    assert await customer.recv() == {
+        "type": "ack",
+        "client_op_id": cid,
+        "seq": 3,
+        "element_seq": None,
+    }
+    assert await customer.nothing()
+    frame = await operator.recv()
+    assert frame["kind"] == "pointer" and frame["delivery"] == "others" and frame["seq"] == 3
+
+
+async def test_delivery_attribute_is_decided_by_the_server(pair):
+    _, customer, operator = pair
+    await customer.send_op("scroll", {"x": 0, "y": 100})
+    await customer.recv()
+    assert (await operator.recv())["delivery"] == "others"
+    await operator.send_op("highlight", {"id": 5})
+    assert (await customer.recv())["delivery"] == "all"
+
+
+async def test_concurrent_senders_get_one_gap_free_order(pair):
+    session, customer, operator = pair
+    n = 60
+
+    async def burst(peer: Peer, kind: str) -> None:
+        for i in range(n):
+            await peer.send_op(kind, {"x": i, "y": i}, element="node:1")
+
+    await asyncio.gather(burst(customer, "pointer"), burst(operator, "pointer"))
+    # Each side sees, in seq order, its own acks and the other's ops: 2n frames for seqs 3..2n+2.
+    for peer in (customer, operator):
+        frames = [await peer.recv() for _ in range(2 * n)]
+        seqs = [f["seq"] for f in frames]
+        assert seqs == list(range(3, 2 * n + 3))
+        acks = [f for f in frames if f["type"] == "ack"]
+        assert len(acks) == n
+        assert await peer.nothing()
+    rows = await journal(session)
+    assert [r.seq for r in rows] == list(range(1, 2 * n + 3))
+    element_seqs = [r.element_seq for r in rows if r.element == "node:1"]
+    assert element_seqs == list(range(1, 2 * n + 1))
+
+
+async def test_element_seq_counts_per_element(pair):
+    _, customer, operator = pair
+    await customer.send_op("input", {"value": "a"}, element="field:name")
+    await customer.send_op("input", {"value": "b"}, element="field:email")
+    await customer.send_op("input", {"value": "ab"}, element="field:name")
+    acks = [await customer.recv() for _ in range(3)]
+    assert [a["element_seq"] for a in acks] == [1, 1, 2]
+    ops = [await operator.recv() for _ in range(3)]
+    assert [(o["element"], o["element_seq"]) for o in ops] == [
+        ("field:name", 1),
+        ("field:email", 1),
+        ("field:name", 2),
+    ]
+
+
+# --- Idempotency and resume --------------------------------------------------------------------
+
+
+async def test_resend_of_same_client_op_id_is_acked_with_first_seq(pair):
+    session, customer, operator = pair
+    cid = await customer.send_op("pointer", {"x": 1, "y": 1})
+    first = await customer.recv()
+    await customer.send_op("pointer", {"x": 1, "y": 1}, client_op_id=cid)
+    second = await customer.recv()
+    assert first == second == {"type": "ack", "client_op_id": cid, "seq": 3, "element_seq": None}
+    assert (await operator.recv())["seq"] == 3
+    assert await operator.nothing()
+    assert len(await journal(session)) == 3
+
+
+async def test_resume_after_disconnect_delivers_missed_ops_once(pair):
+    session, customer, operator = pair
+    await operator.send_op("chat", {"text": "before"})
+    seen = (await operator.recv_until(lambda f: f["type"] == "op"))[-1]["seq"]
+    await operator.close()
+    for i in range(5):
+        await customer.send_op("chat", {"text": f"missed {i}"})
+    await customer.recv_until(lambda f: f.get("payload", {}).get("text") == "missed 4")
+
+    back = Peer(session, operator.cookie, query=f"last_seq={seen}")
+    assert await back.connect()
+    assert back.welcome["position"] == seen
+    frames = await back.recv_until(lambda f: f["type"] == "synced")
+    texts = [f["payload"]["text"] for f in ops_of(frames)]
+    assert texts == [f"missed {i}" for i in range(5)]
+    assert frames[-1] == {"type": "synced", "head_seq": seen + 5}
+    # Live delivery continues after the catch-up with no duplicate.
+    await customer.send_op("chat", {"text": "live"})
+    live = await back.recv()
+    assert live["seq"] == seen + 6 and live["payload"]["text"] == "live"
+    assert await back.nothing()
+    await back.close()
+
+
+async def test_resume_frame_replays_in_order_then_synced(pair):
+    _session, customer, operator = pair
+    for i in range(3):
+        await customer.send_op("chat", {"text": str(i)})
+    frames = await operator.recv_until(lambda f: f.get("payload", {}).get("text") == "2")
+    assert [f["seq"] for f in frames] == [3, 4, 5]
+    await operator.comm.send_json_to({"type": "resume", "last_seq": 3})
+    replay = await operator.recv_until(lambda f: f["type"] == "synced")
+    assert [f["seq"] for f in ops_of(replay)] == [4, 5]
+    assert replay[-1]["head_seq"] == 5
+
+
+async def test_resume_includes_own_ops_as_acks(pair):
+    _, customer, _operator = pair
+    own = await customer.send_op("pointer", {"x": 1, "y": 2})
+    await customer.recv()
+    await customer.comm.send_json_to({"type": "resume", "last_seq": 2})
+    replay = await customer.recv_until(lambda f: f["type"] == "synced")
+    assert replay[0] == {"type": "ack", "client_op_id": own, "seq": 3, "element_seq": None}
+
+
+async def test_ping_answers_with_head(pair):
+    _, customer, _ = pair
+    await customer.comm.send_json_to({"type": "ping"})
+    assert await customer.recv() == {"type": "pong", "head_seq": 2}
+
+
+# --- Bad frames ----------------------------------------------------------------------------------
+
+
+def op_json(kind: str, payload: Any = None, **extra: Any) -> str:
+    frame = {"type": "op", "client_op_id": "x1", "kind": kind, "payload": payload, **extra}
+    return orjson.dumps({k: v for k, v in frame.items() if v is not None}).decode()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("{not json", "bad_json"),
+        ("[1, 2]", "bad_frame"),
+        ('{"type": "teleport"}', "bad_frame"),
+        (op_json("chat"), "bad_frame"),
+        (op_json("chat", {"text": "a"}, seq=9), "bad_frame"),
+        (op_json("telepathy", {}), "unknown_kind"),
+        (op_json("chat", {"text": 5}), "invalid_payload"),
+        (op_json("chat", {"text": "a", "b": 1}), "invalid_payload"),
+        (op_json("pointer", {"x": "1", "y": 2}), "invalid_payload"),
+        (op_json("control", {"action": "request"}), "forbidden_kind"),
+        ('{"type": "resume", "last_seq": -1}', "bad_frame"),
+    ],
+)
+async def test_bad_frame_gets_error_and_connection_survives(pair, frame, code):
+    session, customer, _operator = pair
+    await customer.comm.send_to(text_data=frame)
+    error = await customer.recv()
+    assert error["type"] == "error" and error["code"] == code
+    assert error["message"]
+    cid = await customer.send_op("chat", {"text": "still here"})
+    assert (await customer.recv())["client_op_id"] == cid
+    assert [r.kind for r in await journal(session)] == ["session", "session", "chat"]
+
+
+async def test_error_names_the_client_op_id(pair):
+    _, customer, _ = pair
+    await customer.send_op("chat", {"text": ""}, client_op_id="mine-1")
+    error = await customer.recv()
+    assert error["client_op_id"] == "mine-1" and error["code"] == "invalid_payload"
+
+
+async def test_frame_over_the_size_limit_is_refused(pair, settings):
+    settings.COBROWSE_MAX_FRAME_BYTES = 1024
+    _, customer, _ = pair
+    await customer.send_op("chat", {"text": "x" * 1500})
+    assert (await customer.recv())["code"] == "too_large"
+    await customer.send_op("chat", {"text": "small"})
+    assert (await customer.recv())["type"] == "ack"
+
+
+async def test_binary_frame_is_refused(pair):
+    _, customer, _ = pair
+    await customer.comm.send_to(bytes_data=b"\x00\xff")
+    assert (await customer.recv())["code"] == "bad_json"
+
+
+async def test_rate_limit_answers_rate_limited(pair, settings):
+    _, _customer, _ = pair
+    customer_consumer_limit = 5
+    settings.COBROWSE_RATE_BURST = customer_consumer_limit
+    settings.COBROWSE_RATE_PER_SECOND = 1
+    # The bucket was made at connect time with the old limits: reconnect with the new ones.
+    session = pair[0]
+    peer = Peer(session, await sync_to_async(customer_cookie)(session))
+    assert await peer.connect()
+    for i in range(8):
+        await peer.send_op("pointer", {"x": i, "y": i})
+    frames = [await peer.recv() for _ in range(8)]
+    assert [f["type"] for f in frames].count("ack") == 5
+    assert {f["code"] for f in frames if f["type"] == "error"} == {"rate_limited"}
+    await peer.close()
+
+
+# --- Roles, control and the end of a session -----------------------------------------------------
+
+
+async def test_observer_may_chat_but_not_point(pair):
+    session, _customer, _operator = pair
+    second = await sync_to_async(make_operator)()
+    observer = Peer(session, await sync_to_async(operator_cookie)(second))
+    assert await observer.connect()
+    assert observer.welcome["role"] == "observer"
+    await observer.send_op("pointer", {"x": 1, "y": 1})
+    assert (await observer.recv())["code"] == "forbidden_kind"
+    await observer.send_op("chat", {"text": "hi"})
+    assert (await observer.recv())["type"] == "ack"
+    await observer.close()
+
+
+async def test_operator_needs_granted_control_to_type(pair):
+    _, customer, operator = pair
+    await operator.send_op("input", {"value": "x"}, element="field:name")
+    assert (await operator.recv())["code"] == "control_required"
+    await customer.send_op("control", {"action": "grant"})
+    grant = (await operator.recv_until(lambda f: f["type"] == "op"))[-1]
+    assert grant["payload"] == {"action": "grant", "participant": operator.welcome["participant"]}
+    await operator.send_op("input", {"value": "x"}, element="field:name")
+    assert (await operator.recv())["type"] == "ack"
+    await customer.send_op("control", {"action": "revoke"})
+    await operator.recv_until(lambda f: f.get("kind") == "control")
+    await operator.send_op("click", {"id": 3})
+    assert (await operator.recv())["code"] == "control_required"
+
+
+async def test_customer_may_not_send_operator_actions(pair):
+    _, customer, _ = pair
+    await customer.send_op("control", {"action": "release"})
+    assert (await customer.recv())["code"] == "forbidden_kind"
+
+
+async def test_ended_session_refuses_ops_and_closes(pair):
+    session, customer, operator = pair
+    await customer.send_op("session", {"action": "end"})
+    frames = await operator.recv_until(lambda f: f["type"] == "op")
+    assert frames[-1]["payload"] == {"action": "end"}
+    assert (await operator.comm.receive_output(timeout=5))["code"] == 4410
+    await sync_to_async(session.refresh_from_db)()
+    assert session.status == "ended"
+    assert await refusal(session, customer.cookie) == 4410
+
+
+async def test_full_snapshot_position_is_announced_to_late_joiners(pair):
+    session, customer, _operator = pair
+    await customer.send_op(
+        "dom",
+        {
+            "events": [
+                {"type": 4, "data": {}, "timestamp": 1},
+                {"type": 2, "data": {"node": {}}, "timestamp": 1},
+            ]
+        },
+    )
+    await customer.send_op("dom", {"events": [{"type": 3, "data": {"source": 0}, "timestamp": 2}]})
+    await customer.recv()
+    await customer.recv()
+    second = await sync_to_async(make_operator)()
+    late = Peer(session, await sync_to_async(operator_cookie)(second))
+    assert await late.connect()
+    assert late.welcome["snapshot_seq"] == 3
+    await late.close()
+
+
+# --- Who may connect -----------------------------------------------------------------------------
+
+
+async def refusal(session: Session, cookie: str | None, **kwargs: Any) -> int | bool | None:
+    """The close code a refused connection got (None: the handshake itself was refused), or
+    False when it was let in."""
+    peer = Peer(session, cookie, **kwargs)
+    if await peer.connect():
+        await peer.close()
+        return False
+    return peer.close_code
+
+
+async def test_anonymous_browser_is_refused(transactional_db):
+    session = await sync_to_async(open_session)()
+    assert await refusal(session, None) == 4403
+    assert await refusal(session, await sync_to_async(customer_cookie)(None)) == 4403
+
+
+async def test_customer_of_another_session_is_refused(transactional_db):
+    mine, other = await sync_to_async(open_session)(), await sync_to_async(open_session)()
+    assert await refusal(other, await sync_to_async(customer_cookie)(mine)) == 4403
+    assert await refusal(mine, await sync_to_async(customer_cookie)(mine)) is False
+
+
+async def test_foreign_origin_is_refused_at_the_handshake(transactional_db):
+    session = await sync_to_async(open_session)()
+    cookie = await sync_to_async(customer_cookie)(session)
+    assert await refusal(session, cookie, origin=b"https://evil.example") is None
+    assert await refusal(session, cookie, origin=b"") is None
+
+
+async def test_staff_without_permission_and_plain_users_are_refused(transactional_db):
+    session = await sync_to_async(open_session)()
+    no_perm = await sync_to_async(make_operator)(permission=False)
+    not_staff = await sync_to_async(make_operator)(staff=False)
+    assert await refusal(session, await sync_to_async(operator_cookie)(no_perm)) == 4403
+    assert await refusal(session, await sync_to_async(operator_cookie)(not_staff)) == 4403
+
+
+async def test_unknown_session_id_is_refused(transactional_db):
+    session = await sync_to_async(open_session)()
+    cookie = await sync_to_async(customer_cookie)(session)
+    await sync_to_async(Session.objects.filter(pk=session.pk).delete)()
+    assert await refusal(session, cookie) == 4403
+
+
+async def test_dom_ops_may_be_larger_than_other_frames(pair, settings):
+    settings.COBROWSE_MAX_FRAME_BYTES = 1024
+    _session, customer, operator = pair
+    big = {"events": [{"type": 3, "data": {"source": 0, "texts": ["x" * 5000]}, "timestamp": 1}]}
+    await customer.send_op("dom", big)
+    assert (await customer.recv())["type"] == "ack"
+    assert (await operator.recv())["kind"] == "dom"
+    settings.COBROWSE_MAX_DOM_FRAME_BYTES = 2048
+    await customer.send_op("dom", big)
+    assert (await customer.recv())["code"] == "too_large"
