@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -12,7 +13,7 @@ from cobrowse.models import Session
 pytestmark = pytest.mark.django_db
 
 
-def post(client: Client, body: object, **extra: str):
+def post(client: Client, body: object, **extra: Any) -> Any:
     return client.post(
         "/api/sessions/",
         data=json.dumps(body) if not isinstance(body, str) else body,
