@@ -24,7 +24,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import protocol, selectors, sequencer
+from . import lifecycle, protocol, selectors, sequencer
 from .models import Participant
 from .policy import customer_owns
 from .protocol import OpFrame, PingFrame, ProtocolError, ResumeFrame
@@ -94,8 +94,14 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             await self._writer.submit(
                 self.session_id, sequencer.joined_submission(self.participant)
             )
+            if joined.claimed:
+                await lifecycle.publish(session_id=self.session_id, status="active")
         state = await database_sync_to_async(selectors.session_state)(session_id=self.session_id)
+        # Where delivery starts: after `last_seq` (resume), just before the newest full snapshot
+        # (`from=snapshot`: a late joiner sees the current page at once), or at the head.
         last_seq = _query_int(self.scope, "last_seq")
+        if last_seq is None and _query_str(self.scope, "from") == "snapshot":
+            last_seq = max(state["snapshot_seq"] - 1, 0)
         position = state["head_seq"] if last_seq is None else min(last_seq, state["head_seq"])
         self._delivered = position
 
@@ -116,7 +122,8 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             )
         )
         if last_seq is not None:
-            self._outbox.put_nowait(("resume", position))
+            # Catch up from the position; entries queued meanwhile are merged, not repeated.
+            self._outbox.put_nowait(("catch_up",))
         self._pump_task = asyncio.create_task(self._pump())
 
     async def _refuse(self, code: int) -> None:
@@ -242,6 +249,11 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                     await self._offer(item[1])
                 elif action == "resume":
                     await self._resume(item[1])
+                elif action == "catch_up":
+                    await self._catch_up()
+                    await self.send(
+                        protocol.encode(protocol.synced_frame(head_seq=self._delivered))
+                    )
                 elif action == "ping":
                     await self._catch_up()
                     await self.send(protocol.encode(protocol.pong_frame(head_seq=self._delivered)))
@@ -334,12 +346,17 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             self._ended = True
 
 
-def _query_int(scope: dict[str, Any], name: str) -> int | None:
+def _query_str(scope: dict[str, Any], name: str) -> str | None:
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
-    if not values:
+    return values[0] if values else None
+
+
+def _query_int(scope: dict[str, Any], name: str) -> int | None:
+    value_text = _query_str(scope, name)
+    if value_text is None:
         return None
     try:
-        value = int(values[0])
+        value = int(value_text)
     except ValueError:
         return None
     return value if value >= 0 else None

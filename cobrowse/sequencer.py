@@ -358,6 +358,7 @@ def session_open(*, site: str, customer_session_key: str) -> Session:
 class Joined:
     participant: Participant
     created: bool
+    claimed: bool = False  # this operator has just claimed a waiting session
 
 
 def participant_join(*, session_id: uuid.UUID | str, user: Any, owns_as_customer: bool) -> Joined:
@@ -396,7 +397,7 @@ def participant_join(*, session_id: uuid.UUID | str, user: Any, owns_as_customer
             Session.objects.filter(pk=session.pk).update(
                 status=Status.ACTIVE, started_at=timezone.now()
             )
-        return Joined(participant, True)
+        return Joined(participant, True, claimed=not claimed)
 
 
 def joined_submission(participant: Participant) -> Submission:

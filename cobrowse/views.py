@@ -12,7 +12,7 @@ import orjson
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from . import sequencer
+from . import lifecycle, sequencer
 from .models import Session, Site, Status
 from .policy import CUSTOMER_SESSIONS_KEY
 
@@ -59,6 +59,7 @@ def sessions_create(request: HttpRequest) -> JsonResponse:
     session = sequencer.session_open(
         site=site, customer_session_key=request.session.session_key or ""
     )
+    lifecycle.publish_on_commit(session_id=session.pk, status=session.status)
     owned = [*(request.session.get(CUSTOMER_SESSIONS_KEY) or []), str(session.pk)]
     request.session[CUSTOMER_SESSIONS_KEY] = owned[-20:]
     return JsonResponse(_body(session, request), status=201)

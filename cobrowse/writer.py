@@ -28,6 +28,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, connections
 
+from . import lifecycle
 from .sequencer import AppendResult, Entry, Outcome, Submission, operations_append
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,8 @@ class JournalWriter:
                         listener.deliver_entries(entries)
                 if self._layer is not None:
                     rings.append(self._ring(session_id, entries))
+                if any(entry["ends_session"] for entry in entries):
+                    rings.append(lifecycle.publish(session_id=session_id, status="ended"))
             for (_, future), outcome in zip(items, result.outcomes, strict=True):
                 if not future.done():
                     future.set_result(outcome)

@@ -61,3 +61,24 @@ def test_csrf_is_enforced():
     client.get("/shop/")  # the demo pages set the CSRF cookie
     token = client.cookies["csrftoken"].value
     assert post(client, {"site": "shop"}, HTTP_X_CSRFTOKEN=token).status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_new_help_request_rings_the_help_desk():
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from channels.layers import get_channel_layer
+
+    from cobrowse.lifecycle import SESSIONS_GROUP
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(SESSIONS_GROUP, channel)
+    response = await sync_to_async(post)(Client(), {"site": "bank"})
+    message = await asyncio.wait_for(layer.receive(channel), 5)
+    assert message == {
+        "type": "sessions.changed",
+        "session": response.json()["id"],
+        "status": "waiting",
+    }

@@ -381,3 +381,49 @@ async def test_dom_ops_may_be_larger_than_other_frames(pair, settings):
     settings.COBROWSE_MAX_DOM_FRAME_BYTES = 2048
     await customer.send_op("dom", big)
     assert (await customer.recv())["code"] == "too_large"
+
+
+async def test_from_snapshot_starts_a_late_joiner_at_the_newest_full_snapshot(pair):
+    session, customer, _operator = pair
+    snapshot = {
+        "events": [{"type": 4, "data": {}, "timestamp": 1}, {"type": 2, "data": {}, "timestamp": 1}]
+    }
+    await customer.send_op("chat", {"text": "before the page"})
+    await customer.send_op("dom", snapshot)
+    await customer.send_op("pointer", {"x": 1, "y": 1})
+    await customer.recv_until(lambda f: f["type"] == "ack" and f["seq"] == 5)
+    second = await sync_to_async(make_operator)()
+    late = Peer(session, await sync_to_async(operator_cookie)(second), query="from=snapshot")
+    assert await late.connect()
+    assert late.welcome["position"] == 3
+    frames = await late.recv_until(lambda f: f["type"] == "synced")
+    # The snapshot, what followed it, then the joiner's own arrival; not the chat before it.
+    assert [(f["seq"], f["kind"]) for f in ops_of(frames)] == [
+        (4, "dom"),
+        (5, "pointer"),
+        (6, "session"),
+    ]
+    await late.close()
+
+
+async def test_help_desk_hears_when_a_session_is_claimed_and_ended(transactional_db):
+    from channels.layers import get_channel_layer
+
+    from cobrowse.lifecycle import SESSIONS_GROUP
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(SESSIONS_GROUP, channel)
+    session = await sync_to_async(open_session)()
+    customer = Peer(session, await sync_to_async(customer_cookie)(session))
+    operator = Peer(
+        session, await sync_to_async(operator_cookie)(await sync_to_async(make_operator)())
+    )
+    assert await customer.connect() and await operator.connect()
+    claimed = await asyncio.wait_for(layer.receive(channel), 5)
+    assert claimed == {"type": "sessions.changed", "session": str(session.pk), "status": "active"}
+    await customer.send_op("session", {"action": "end"})
+    ended = await asyncio.wait_for(layer.receive(channel), 5)
+    assert ended["status"] == "ended"
+    await customer.close()
+    await operator.close()
