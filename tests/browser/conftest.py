@@ -64,44 +64,41 @@ def server_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def live_url(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
+def live_url(django_db_setup: None) -> Iterator[str]:
     """Base URL of a server process running the product on the test database."""
     port = free_port()
-    log = open(ROOT / "artifacts" / "browser-server.log", "wb") if _mkdirs() else None
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=server_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "the test server did not start; see artifacts/browser-server.log"
-                    )
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        if log:
-            log.close()
-
-
-def _mkdirs() -> bool:
-    (ROOT / "artifacts").mkdir(exist_ok=True)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return True
+    with open(ROOT / "artifacts" / "browser-server.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            env=server_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_for_port(proc, port)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _wait_for_port(proc: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError as exc:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    "the test server did not start: artifacts/browser-server.log"
+                ) from exc
+            time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")
