@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import os
 from collections.abc import AsyncIterator, Callable
@@ -31,7 +32,14 @@ def pytest_report_header(config: Any) -> str:
     return "services: " + ("PostgreSQL + Redis" if SERVICES else "embedded (SQLite, in-memory)")
 
 
-@pytest.fixture(autouse=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Async tests may start the journal writer of their event loop: stop it after each one.
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "function", None)):
+            item.add_marker(pytest.mark.usefixtures("_close_journal_writer"))
+
+
+@pytest.fixture
 async def _close_journal_writer() -> AsyncIterator[None]:
     yield
     await JournalWriter.close_all()
