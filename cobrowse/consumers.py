@@ -140,6 +140,9 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             await self._pump_task
         self._writer.unsubscribe(self.session_id, self)
         await self.channel_layer.group_discard(group_name(self.session_id), self.channel_name)
+        await database_sync_to_async(sequencer.participant_leave)(
+            participant_id=self.participant.pk
+        )
 
     # --- Incoming frames ---------------------------------------------------------------------
 

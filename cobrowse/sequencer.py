@@ -382,9 +382,15 @@ def participant_join(*, session_id: uuid.UUID | str, user: Any, owns_as_customer
                 role=Role.CUSTOMER,
                 defaults={"display_name": "Customer"},
             )
+            if not created and participant.left_at is not None:
+                participant.left_at = None
+                participant.save(update_fields=["left_at"])
             return Joined(participant, created)
         existing = Participant.objects.filter(session=session, user=user).first()
         if existing is not None:
+            if existing.left_at is not None:
+                existing.left_at = None
+                existing.save(update_fields=["left_at"])
             return Joined(existing, False)
         claimed = Participant.objects.filter(session=session, role=Role.OPERATOR).exists()
         participant = Participant.objects.create(
@@ -398,6 +404,11 @@ def participant_join(*, session_id: uuid.UUID | str, user: Any, owns_as_customer
                 status=Status.ACTIVE, started_at=timezone.now()
             )
         return Joined(participant, True, claimed=not claimed)
+
+
+def participant_leave(*, participant_id: int) -> None:
+    """Note when a participant's connection closed (a later connection clears it again)."""
+    Participant.objects.filter(pk=participant_id).update(left_at=timezone.now())
 
 
 def joined_submission(participant: Participant) -> Submission:

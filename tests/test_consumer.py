@@ -427,3 +427,15 @@ async def test_help_desk_hears_when_a_session_is_claimed_and_ended(transactional
     assert ended["status"] == "ended"
     await customer.close()
     await operator.close()
+
+
+async def test_participants_are_marked_left_and_back(pair):
+    session, _customer, operator = pair
+    await operator.close()
+    left = await sync_to_async(lambda: session.participants.get(role="operator").left_at)()
+    assert left is not None
+    back = Peer(session, operator.cookie)
+    assert await back.connect()
+    assert back.welcome["participant"] == operator.welcome["participant"]
+    assert await sync_to_async(lambda: session.participants.get(role="operator").left_at)() is None
+    await back.close()
