@@ -14,7 +14,7 @@ bootstrap: $(VENV)/.installed node_modules/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q '.[dev]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
