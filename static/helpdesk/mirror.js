@@ -1,0 +1,158 @@
+// The operator's mirror of the customer's page: rrweb's Replayer in live mode, fed with the
+// customer's ops (opToEvents), scaled to fit the stage.
+//
+// Guarantees:
+//   - A dom op carrying a full snapshot starts a fresh Replayer (a new page, or the periodic
+//     checkout); ops that come before the first snapshot have nothing to apply to and are
+//     dropped (a late joiner starts just before a snapshot, see docs/protocol.md).
+//   - Coordinates: toViewport/toClient convert between the operator's window and the
+//     customer's viewport (CSS px of the customer's page), whatever the mirror's scale.
+//   - Node ids are rrweb's, valid for the current Replayer only (one page's snapshot).
+
+import { Replayer } from "/static/vendor/rrweb/rrweb.js";
+import { carriesFullSnapshot, opToEvents } from "../cobrowse/rrweb-ops.js";
+
+export class Mirror {
+  #root;
+  #frame;
+  #onPage;
+  #onReady;
+  #filter;
+  #replayer = null;
+  #size = { width: 0, height: 0 };
+  #scale = 1;
+
+  /**
+   * root: the element the Replayer draws in; frame: its positioned container (sized here to the
+   * scaled page); onPage({url, title}): the customer is on a new page; onReady(replayer): a fresh
+   * Replayer is showing a page; filter(op): false to skip applying a customer op.
+   */
+  constructor({ root, frame, onPage = () => {}, onReady = () => {}, filter = () => true }) {
+    this.#root = root;
+    this.#frame = frame;
+    this.#onPage = onPage;
+    this.#onReady = onReady;
+    this.#filter = filter;
+    new ResizeObserver(() => this.#fit()).observe(frame.parentElement);
+  }
+
+  get replayer() {
+    return this.#replayer;
+  }
+
+  /** The iframe showing the page, or null before the first snapshot. */
+  get iframe() {
+    return this.#replayer?.iframe ?? null;
+  }
+
+  get document() {
+    return this.iframe?.contentDocument ?? null;
+  }
+
+  get scale() {
+    return this.#scale;
+  }
+
+  /** The customer's viewport size (CSS px). */
+  get size() {
+    return { ...this.#size };
+  }
+
+  /** Apply one op frame sent by the customer, in seq order. */
+  apply(op) {
+    if (op.kind === "navigate") {
+      this.#onPage({ url: op.payload.url, title: op.payload.title ?? "" });
+      return;
+    }
+    if (carriesFullSnapshot(op)) this.#fresh(op);
+    if (!this.#replayer || !this.#filter(op)) return;
+    for (const event of opToEvents(op, Date.now())) this.#replayer.addEvent(event);
+  }
+
+  /** rrweb node id of a node in the mirror (-1 if unknown). */
+  idOf(node) {
+    return this.#replayer ? this.#replayer.getMirror().getId(node) : -1;
+  }
+
+  /** The mirrored node with rrweb id `id`, or null. */
+  nodeOf(id) {
+    return this.#replayer?.getMirror().getNode(id) ?? null;
+  }
+
+  /** The element of the mirrored page under customer-viewport point (x, y). */
+  elementAt(x, y) {
+    return this.document?.elementFromPoint(x, y) ?? null;
+  }
+
+  /** Customer-viewport coordinates of an operator-window point, or null outside the page. */
+  toViewport(clientX, clientY) {
+    const iframe = this.iframe;
+    if (!iframe) return null;
+    const rect = iframe.getBoundingClientRect();
+    const x = (clientX - rect.left) / this.#scale;
+    const y = (clientY - rect.top) / this.#scale;
+    if (x < 0 || y < 0 || x > this.#size.width || y > this.#size.height) return null;
+    return { x: Math.round(x), y: Math.round(y) };
+  }
+
+  /** A rect in the customer's viewport, in coordinates of the mirror's frame element. */
+  toFrame(rect) {
+    return {
+      left: rect.left * this.#scale,
+      top: rect.top * this.#scale,
+      width: rect.width * this.#scale,
+      height: rect.height * this.#scale,
+    };
+  }
+
+  /** Let the operator's pointer reach the mirrored page (control), or not. */
+  setInteractive(on) {
+    if (!this.#replayer) return;
+    if (on) this.#replayer.enableInteract();
+    else this.#replayer.disableInteract();
+  }
+
+  #fresh(op) {
+    const meta = op.payload.events.find((event) => event.type === 4);
+    if (this.#replayer) {
+      try {
+        this.#replayer.destroy();
+      } catch {
+        this.#root.replaceChildren(); // a half-built replayer: start from an empty root anyway
+      }
+    }
+    this.#replayer = new Replayer([], {
+      root: this.#root,
+      liveMode: true,
+      mouseTail: false,
+      triggerFocus: true,
+      insertStyleRules: ["html, body { cursor: default; }"],
+    });
+    this.#replayer.on("resize", (size) => {
+      this.#size = { width: size.width, height: size.height };
+      this.#fit();
+    });
+    if (meta?.data?.width) this.#size = { width: meta.data.width, height: meta.data.height };
+    this.#replayer.startLive();
+    this.#fit();
+    if (meta?.data?.href) this.#onPage({ url: meta.data.href, title: "" });
+    this.#onReady(this.#replayer);
+  }
+
+  #fit() {
+    const { width, height } = this.#size;
+    if (!width || !height) return;
+    const box = this.#frame.parentElement.getBoundingClientRect();
+    const available = Math.max(200, box.width - 2);
+    const scale = Math.min(1, available / width);
+    this.#scale = scale;
+    const wrapper = this.#root.querySelector(".replayer-wrapper");
+    if (wrapper) {
+      wrapper.style.transform = `scale(${scale})`;
+      wrapper.style.transformOrigin = "0 0";
+    }
+    this.#frame.style.width = `${width * scale}px`;
+    this.#frame.style.height = `${height * scale}px`;
+    this.#frame.dataset.scale = scale.toFixed(4);
+  }
+}
