@@ -90,12 +90,12 @@ const mirror = new Mirror({
   root: $("mirror"),
   frame: $("mirror-frame"),
   onPage: (page) => update(S.onPage(state, page)),
-  onReady: (replayer) => {
+  onReady: () => {
     $("mirror-placeholder").hidden = true;
     $("stage").classList.add("stage--live");
     overlay.clear();
-    tools.attach(replayer.iframe.contentDocument);
   },
+  onRebuilt: (doc) => tools.attach(doc),
   filter: (op) => !(op.kind === "input" && op.payload?.id === tools.editingId()),
 });
 
@@ -148,7 +148,6 @@ function apply(op) {
   const mine = sender.participant === state.me;
   if (sender.role === "customer") {
     mirror.apply(op);
-    if (mirror.document) tools.attach(mirror.document);
   } else if (op.kind === "pointer" && !mine) {
     overlay.pointer(sender.participant, op.payload, S.nameOf(state, sender.participant));
   }

@@ -17,6 +17,7 @@ export class Mirror {
   #frame;
   #onPage;
   #onReady;
+  #onRebuilt;
   #filter;
   #replayer = null;
   #size = { width: 0, height: 0 };
@@ -25,13 +26,15 @@ export class Mirror {
   /**
    * root: the element the Replayer draws in; frame: its positioned container (sized here to the
    * scaled page); onPage({url, title}): the customer is on a new page; onReady(replayer): a fresh
-   * Replayer is showing a page; filter(op): false to skip applying a customer op.
+   * Replayer is showing a page; onRebuilt(document): the page's document was (re)built, which
+   * drops every listener on it (document.open()); filter(op): false to skip applying an op.
    */
-  constructor({ root, frame, onPage = () => {}, onReady = () => {}, filter = () => true }) {
+  constructor({ root, frame, onPage = () => {}, onReady = () => {}, onRebuilt = () => {}, filter = () => true }) {
     this.#root = root;
     this.#frame = frame;
     this.#onPage = onPage;
     this.#onReady = onReady;
+    this.#onRebuilt = onRebuilt;
     this.#filter = filter;
     new ResizeObserver(() => this.#fit()).observe(frame.parentElement);
   }
@@ -128,6 +131,10 @@ export class Mirror {
       triggerFocus: true,
       insertStyleRules: ["html, body { cursor: default; }"],
     });
+    const replayer = this.#replayer;
+    replayer.on("fullsnapshot-rebuilded", () => {
+      if (replayer === this.#replayer && replayer.iframe.contentDocument) this.#onRebuilt(replayer.iframe.contentDocument);
+    });
     this.#replayer.on("resize", (size) => {
       this.#size = { width: size.width, height: size.height };
       this.#fit();
@@ -142,8 +149,10 @@ export class Mirror {
   #fit() {
     const { width, height } = this.#size;
     if (!width || !height) return;
-    const box = this.#frame.parentElement.getBoundingClientRect();
-    const available = Math.max(200, box.width - 2);
+    const stage = this.#frame.parentElement;
+    const style = getComputedStyle(stage);
+    const inner = stage.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const available = Math.max(200, inner);
     const scale = Math.min(1, available / width);
     this.#scale = scale;
     const wrapper = this.#root.querySelector(".replayer-wrapper");

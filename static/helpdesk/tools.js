@@ -38,6 +38,7 @@ export class Tools {
   #canAct = false;
   #hasControl = false;
   #doc = null;
+  #listening = null; // AbortController of the listeners on #doc
 
   /**
    * stage: the element around the mirror; mirror: Mirror; send(kind, payload, element): queue
@@ -93,11 +94,14 @@ export class Tools {
     return id > 0 ? id : null;
   }
 
-  /** A new page in the mirror: listen to its document. */
+  /** A page (re)built in the mirror: listen to its document (rebuilding drops listeners). */
   attach(doc) {
-    if (!doc || doc === this.#doc) return;
+    if (!doc) return;
+    this.#listening?.abort();
+    this.#listening = new AbortController();
     this.#doc = doc;
-    const on = (type, handler) => doc.addEventListener(type, handler, true);
+    const { signal } = this.#listening;
+    const on = (type, handler) => doc.addEventListener(type, handler, { capture: true, signal });
     on("mousemove", (event) => this.#moved(event.clientX, event.clientY, true));
     on("click", (event) => this.#mirrorClick(event));
     on("submit", (event) => event.preventDefault());
