@@ -18,13 +18,14 @@ const queueList = document.getElementById("queue");
 const activeList = document.getElementById("active");
 const status = document.getElementById("queue-status");
 let latest = null; // the last queue received; the page starts with the server-rendered one
+const known = new Set([...document.querySelectorAll("[data-session]")].map((node) => node.dataset.session));
 
 function item(session) {
   const start = Date.parse(session.started_at ?? session.created_at);
   const meta = session.operator ? `with ${session.operator}` : "waiting";
   return h(
     "li",
-    { class: "queue-item", dataset: { session: session.id, code: session.code } },
+    { class: known.has(session.id) ? "queue-item" : "queue-item queue-item--new", dataset: { session: session.id, code: session.code } },
     h(
       "a",
       { class: "queue-item__link", href: session.url },
@@ -45,6 +46,8 @@ function render(queue) {
   latest = queue;
   queueList.replaceChildren(...queue.waiting.map(item));
   activeList.replaceChildren(...queue.active.map(item));
+  known.clear();
+  for (const session of [...queue.waiting, ...queue.active]) known.add(session.id);
   document.getElementById("queue-empty").hidden = queue.waiting.length > 0;
   document.getElementById("active-empty").hidden = queue.active.length > 0;
   document.getElementById("queue-count").textContent = String(queue.waiting.length);
