@@ -28,7 +28,9 @@ const $ = (id) => document.getElementById(id);
 
 let state = S.initialState(config);
 let historyLoaded = false;
+let firstPosition = null; // where this desk's delivery started (its first welcome)
 const applied = []; // seqs of the op frames applied, in order (for tests and diagnostics)
+const pages = []; // {seq, url} of the customer's navigate ops applied
 const errors = []; // error frames received
 
 // --- connection ------------------------------------------------------------------------------
@@ -96,7 +98,7 @@ const mirror = new Mirror({
     overlay.clear();
   },
   onRebuilt: (doc) => tools.attach(doc),
-  filter: (op) => !(op.kind === "input" && op.payload?.id === tools.editingId()),
+  editing: () => tools.editingId(),
 });
 
 const overlay = new Overlay({ layer: $("overlay"), mirror });
@@ -132,6 +134,7 @@ $("end-session").addEventListener("click", () => {
 function received(frame, meta) {
   if (frame.type === "welcome") {
     update(S.onWelcome(state, frame));
+    if (firstPosition === null) firstPosition = frame.position;
     if (!historyLoaded) loadHistory(frame.position);
   } else if (frame.type === "error") {
     errors.push(frame);
@@ -147,6 +150,7 @@ function apply(op) {
   const sender = op.sender ?? {};
   const mine = sender.participant === state.me;
   if (sender.role === "customer") {
+    if (op.kind === "navigate") pages.push({ seq: op.seq, url: op.payload.url });
     mirror.apply(op);
   } else if (op.kind === "pointer" && !mine) {
     overlay.pointer(sender.participant, op.payload, S.nameOf(state, sender.participant));
@@ -349,6 +353,12 @@ window.cobrowseDesk = {
   },
   get lastSeen() {
     return inbox.lastSeen;
+  },
+  get pages() {
+    return [...pages];
+  },
+  get firstPosition() {
+    return firstPosition;
   },
   get mode() {
     return tools.mode;

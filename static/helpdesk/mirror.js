@@ -18,24 +18,26 @@ export class Mirror {
   #onPage;
   #onReady;
   #onRebuilt;
-  #filter;
+  #editing;
   #replayer = null;
   #size = { width: 0, height: 0 };
   #scale = 1;
+  #interactive = false;
 
   /**
    * root: the element the Replayer draws in; frame: its positioned container (sized here to the
    * scaled page); onPage({url, title}): the customer is on a new page; onReady(replayer): a fresh
    * Replayer is showing a page; onRebuilt(document): the page's document was (re)built, which
-   * drops every listener on it (document.open()); filter(op): false to skip applying an op.
+   * drops every listener on it (document.open()); editing(): the rrweb id of the field the
+   * operator is typing into, whose value and focus the customer's echoes must not take away.
    */
-  constructor({ root, frame, onPage = () => {}, onReady = () => {}, onRebuilt = () => {}, filter = () => true }) {
+  constructor({ root, frame, onPage = () => {}, onReady = () => {}, onRebuilt = () => {}, editing = () => null }) {
     this.#root = root;
     this.#frame = frame;
     this.#onPage = onPage;
     this.#onReady = onReady;
     this.#onRebuilt = onRebuilt;
-    this.#filter = filter;
+    this.#editing = editing;
     new ResizeObserver(() => this.#fit()).observe(frame.parentElement);
   }
 
@@ -68,8 +70,11 @@ export class Mirror {
       return;
     }
     if (carriesFullSnapshot(op)) this.#fresh(op);
-    if (!this.#replayer || !this.#filter(op)) return;
-    for (const event of opToEvents(op, Date.now())) this.#replayer.addEvent(event);
+    if (!this.#replayer) return;
+    const editing = this.#editing();
+    for (const event of opToEvents(op, Date.now())) {
+      if (editing === null || !touchesField(event, editing)) this.#replayer.addEvent(event);
+    }
   }
 
   /** rrweb node id of a node in the mirror (-1 if unknown). */
@@ -108,10 +113,18 @@ export class Mirror {
     };
   }
 
-  /** Let the operator's pointer reach the mirrored page (control), or not. */
+  /** Let the operator's pointer reach the mirrored page (control), or not. Touching the
+   * iframe's attributes again while the operator types would cost the field its focus, so
+   * only a change is applied. */
   setInteractive(on) {
+    if (on === this.#interactive) return;
+    this.#interactive = on;
+    this.#applyInteractive();
+  }
+
+  #applyInteractive() {
     if (!this.#replayer) return;
-    if (on) this.#replayer.enableInteract();
+    if (this.#interactive) this.#replayer.enableInteract();
     else this.#replayer.disableInteract();
   }
 
@@ -128,7 +141,8 @@ export class Mirror {
       root: this.#root,
       liveMode: true,
       mouseTail: false,
-      triggerFocus: true,
+      // The customer's focus moving must not pull the operator's caret out of a field.
+      triggerFocus: false,
       insertStyleRules: ["html, body { cursor: default; }"],
     });
     const replayer = this.#replayer;
@@ -141,6 +155,7 @@ export class Mirror {
     });
     if (meta?.data?.width) this.#size = { width: meta.data.width, height: meta.data.height };
     this.#replayer.startLive();
+    this.#applyInteractive();
     this.#fit();
     if (meta?.data?.href) this.#onPage({ url: meta.data.href, title: "" });
     this.#onReady(this.#replayer);
@@ -164,4 +179,16 @@ export class Mirror {
     this.#frame.style.height = `${height * scale}px`;
     this.#frame.dataset.scale = scale.toFixed(4);
   }
+}
+
+const INCREMENTAL = 3;
+const SOURCE_MOUSE_INTERACTION = 2;
+const SOURCE_INPUT = 5;
+const BLUR = 6;
+
+/** Whether an rrweb event sets the value of, or blurs, node `id`. */
+function touchesField(event, id) {
+  if (event.type !== INCREMENTAL || event.data?.id !== id) return false;
+  const { source, type } = event.data;
+  return source === SOURCE_INPUT || (source === SOURCE_MOUSE_INTERACTION && type === BLUR);
 }
