@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import json
 import re
+from importlib import import_module
 from typing import Any
 
+import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth.models import User
 from django.db import connection
 from playwright.sync_api import Frame, Page, expect
@@ -21,6 +24,15 @@ from playwright.sync_api import Frame, Page, expect
 from cobrowse.models import Operation, Session
 from tests.browser.conftest import login_context
 from tests.conftest import make_operator
+
+
+@pytest.fixture(autouse=True)
+def _catalogue() -> None:
+    """The shop's products, seeded by a data migration: the flush after an earlier browser test
+    removed them and the serialized copy of the database is not restored under Playwright's sync
+    API (see test_widget.py), so they are seeded again."""
+    import_module("shop_demo.migrations.0002_seed_products").seed(django_apps, None)
+
 
 # A valid Visa debit test number, and what goes with it.
 CARD = "4000 0566 5566 5556"
