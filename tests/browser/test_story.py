@@ -111,7 +111,7 @@ def journal_text(session_id: str | None = None) -> str:
 
 def database_text() -> str:
     """Every row of every table, as text."""
-    chunks = []
+    chunks: list[str] = []
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names():
             cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
