@@ -232,6 +232,7 @@ function connectionChanged(status, info) {
   const node = $("connection");
   node.dataset.state = status;
   node.textContent = CONNECTION_TEXT[status] ?? status;
+  $("cobrowse").dataset.connection = status; // the mirror dims while it may be out of date
   if (status === "ended") update({ ...state, status: "ended" });
   if (status === "forbidden") toast("You may not join this session.", "error");
   void info;
@@ -269,7 +270,10 @@ function render() {
   $("observer-banner").hidden = !observer || ended;
   $("observer-operator").textContent = operator?.name || "the operator";
   $("ended-banner").hidden = !ended;
-  if (ended) chat.disable("The session has ended");
+  if (ended) {
+    chat.disable("The session has ended");
+    $("mirror-placeholder").textContent = "The session has ended.";
+  }
 
   // The customer's facts.
   const customer = state.customer;
@@ -277,11 +281,16 @@ function render() {
   const idle = activity === null || Date.now() - activity > 60_000;
   const stateNode = $("customer-state");
   stateNode.dataset.state = ended ? "left" : !customer.joined ? "waiting" : idle ? "idle" : "active";
+  // The protocol has no presence frames: what the desk knows is the customer's last op.
   stateNode.textContent = ended
     ? "Session over"
     : !customer.joined
       ? "Not connected yet"
-      : `Connected · ${activity === null ? "no activity yet" : `active ${ago(activity)}`}`;
+      : activity === null
+        ? "Connected · no activity yet"
+        : idle
+          ? `Idle · last activity ${ago(activity)}`
+          : `Connected · active ${ago(activity)}`;
   const url = $("customer-url");
   url.textContent = customer.url ? displayUrl(customer.url) : "—";
   url.title = customer.title || customer.url;

@@ -328,8 +328,10 @@ def test_the_whole_story(new_context: Any, live_url: str, shot: Any) -> None:
     shot(customer, "09-customer-reloaded")
 
     # 10. The operator's connection drops and comes back with no missing op.
-    desk.context.set_offline(True)
+    # Close the socket first (a close handshake cannot finish offline), then cut the network so
+    # that reconnecting fails until it is back.
     desk.evaluate("() => window.cobrowseDesk.dropConnection()")
+    desk.context.set_offline(True)
     expect(desk.locator("#connection")).to_have_text("Reconnecting…")
     show_panel(customer)
     customer.fill("#cobrowse-chat-input", "Are you still there?")
