@@ -67,10 +67,6 @@ export class CustomerSession {
     return this.#over;
   }
 
-  get state() {
-    return this.#state;
-  }
-
   start() {
     const win = this.#window;
     const doc = win.document;
@@ -95,7 +91,8 @@ export class CustomerSession {
     this.#actions = new Actions({ nodeOf: (id) => this.#recorder.nodeOf(id), overlays: this.#overlays, window: win });
 
     this.#transport.connect();
-    this.#pageCid = this.#sendNow("navigate", { url: win.location.href.slice(0, 2048), title: doc.title.slice(0, 300) });
+    const page = { url: win.location.href.slice(0, 2048), title: doc.title.slice(0, 300) };
+    this.#pageCid = this.#sendNow("navigate", page);
     this.#recorder.start();
 
     const flush = () => this.#scheduler?.flush();
@@ -157,8 +154,9 @@ export class CustomerSession {
 
   #received(frame, meta) {
     if (this.#over) {
-      const endKnown = frame.type === "ack" && frame.client_op_id === this.#endCid;
-      if (endKnown || (frame.type === "op" && frame.kind === "session" && frame.payload?.action === "end")) this.#release();
+      const endAcked = frame.type === "ack" && frame.client_op_id === this.#endCid;
+      const endOp = frame.type === "op" && frame.kind === "session" && frame.payload?.action === "end";
+      if (endAcked || endOp) this.#release();
       return;
     }
     switch (frame.type) {

@@ -56,7 +56,10 @@ export function maskDecision({ tagName = "", attributes = {}, insideMask = false
 export function isSensitiveField(tagName, attributes = {}) {
   if (!FIELD_TAGS.has(String(tagName).toLowerCase())) return false;
   if (SECRET_TYPES.has(String(attributes.type ?? "").toLowerCase())) return true;
-  return NAMING_ATTRIBUTES.some((name) => typeof attributes[name] === "string" && SENSITIVE_WORDS.test(attributes[name]));
+  return NAMING_ATTRIBUTES.some((name) => {
+    const value = attributes[name];
+    return typeof value === "string" && SENSITIVE_WORDS.test(value);
+  });
 }
 
 /** The value as it may leave the page under `decision`. An empty value stays empty. */

@@ -78,7 +78,9 @@ export class Overlays {
     this.#highlightLabel.hidden = !label;
     this.#highlight.hidden = false;
     const place = () => {
-      const rect = element ? element.getBoundingClientRect() : { left: target.x, top: target.y, width: target.w, height: target.h };
+      const rect = element
+        ? element.getBoundingClientRect()
+        : { left: target.x, top: target.y, width: target.w, height: target.h };
       const pad = 4;
       Object.assign(this.#highlight.style, {
         left: `${rect.left - pad}px`,

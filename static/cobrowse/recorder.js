@@ -1,21 +1,16 @@
-// rrweb recording of the customer's page, turned into ops for the Scheduler.
+// rrweb recording of the customer's page, turned into ops for the Scheduler (page-events.js).
 //
 // Guarantees:
 //   - Masking follows masking.js in both places rrweb leaves a value: rrweb's own options
 //     (RECORD_OPTIONS) and redactEvent() over every event before it is queued.
 //   - The widget's own UI and overlays (#cobrowse-root) are never recorded.
-//   - A Meta event and the FullSnapshot after it are queued together (Scheduler.pushTogether),
-//     so they always travel in one dom op; a new full snapshot is taken every
-//     checkoutEveryNms, so a late joiner replays a short tail only.
-//   - Pointer, scroll, input and click events become their own kinds (rrweb-ops.js) and take
-//     the pacing of those kinds; everything else is a dom event.
-//   - An input op's value never exceeds the protocol's 10,000 characters.
+//   - A new full snapshot is taken every checkoutEveryNms, so a late joiner replays a short
+//     tail only; each one travels in one dom op with its Meta event.
+//   - Typing in a field is sent when the field loses focus, not only after the debounce.
 
 import { record } from "../vendor/rrweb/rrweb.js";
-import { describeElement, maskDecision, maskText, maskValue, redactEvent } from "./masking.js";
-import { EventType, eventToOp } from "./rrweb-ops.js";
-
-const MAX_VALUE = 10_000;
+import { describeElement, maskDecision, maskText, maskValue } from "./masking.js";
+import { PageEvents } from "./page-events.js";
 
 /** rrweb's maskAllInputs list, plus hidden inputs (CSRF tokens) and file inputs. */
 export const MASK_INPUT_OPTIONS = Object.freeze({
@@ -55,8 +50,8 @@ export const RECORD_OPTIONS = Object.freeze({
 export class Recorder {
   #scheduler;
   #checkoutEveryNms;
+  #events;
   #stop = null;
-  #meta = null; // a Meta event waiting for its FullSnapshot
   #onBlur = (event) => this.#flushField(event.target);
 
   /**
@@ -67,6 +62,7 @@ export class Recorder {
   constructor({ scheduler, checkoutEveryNms = 60_000 }) {
     this.#scheduler = scheduler;
     this.#checkoutEveryNms = checkoutEveryNms;
+    this.#events = new PageEvents({ scheduler, lookup: (id) => describeElement(record.mirror.getNode(id)) });
   }
 
   get recording() {
@@ -75,9 +71,8 @@ export class Recorder {
 
   start() {
     if (this.#stop) return;
-    this.#stop =
-      record({ ...RECORD_OPTIONS, checkoutEveryNms: this.#checkoutEveryNms, emit: (event) => this.#emit(event) }) ??
-      (() => {});
+    const emit = (event) => this.#events.take(event);
+    this.#stop = record({ ...RECORD_OPTIONS, checkoutEveryNms: this.#checkoutEveryNms, emit }) ?? (() => {});
     document.addEventListener("focusout", this.#onBlur, true);
   }
 
@@ -86,46 +81,12 @@ export class Recorder {
     document.removeEventListener("focusout", this.#onBlur, true);
     this.#stop();
     this.#stop = null;
-    this.#meta = null;
+    this.#events.reset();
   }
 
   /** The live node with rrweb id `id` (null when unknown). */
   nodeOf(id) {
     return record.mirror.getNode(id);
-  }
-
-  /** The rrweb id of a live node (-1 when not recorded). */
-  idOf(node) {
-    return record.mirror.getId(node);
-  }
-
-  #lookup = (id) => describeElement(record.mirror.getNode(id));
-
-  #emit(event) {
-    redactEvent(event, this.#lookup);
-    if (event.type === EventType.Meta) {
-      if (this.#meta) this.#scheduler.push("dom", this.#meta);
-      this.#meta = event;
-      return;
-    }
-    if (event.type === EventType.FullSnapshot) {
-      this.#scheduler.pushTogether("dom", this.#meta ? [this.#meta, event] : [event]);
-      this.#meta = null;
-      return;
-    }
-    if (this.#meta) {
-      this.#scheduler.push("dom", this.#meta);
-      this.#meta = null;
-    }
-    const op = eventToOp(event);
-    if (op.kind === "dom") {
-      this.#scheduler.push("dom", event);
-      return;
-    }
-    if (op.kind === "input" && op.payload.value.length > MAX_VALUE) {
-      op.payload.value = op.payload.value.slice(0, MAX_VALUE);
-    }
-    this.#scheduler.push(op.kind, op.payload, op.element);
   }
 
   #flushField(target) {

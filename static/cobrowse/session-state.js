@@ -54,7 +54,9 @@ export function onWelcome(state, frame) {
 }
 
 export function onConnection(state, connection) {
-  if (connection === "ended" || connection === "forbidden") return { ...state, status: connection, connection: "closed", request: null, control: null };
+  if (connection === "ended" || connection === "forbidden") {
+    return { ...state, status: connection, connection: "closed", request: null, control: null };
+  }
   return { ...state, connection };
 }
 

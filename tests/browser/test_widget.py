@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any, TypeVar
 
 import pytest
@@ -112,12 +113,15 @@ class OperatorSocket:
 
     def __init__(self, live_url: str, session_id: str, user: Any, query: str = "from=snapshot"):
         url = f"{live_url.replace('http', 'ws', 1)}/ws/cobrowse/{session_id}/?{query}"
-        self.ws: ClientConnection = connect(
-            url,
-            origin=live_url,  # type: ignore[arg-type]
-            additional_headers={"Cookie": operator_cookie(user)},
-            max_size=None,
-            open_timeout=10,
+        self._stack = ExitStack()
+        self.ws: ClientConnection = self._stack.enter_context(
+            connect(
+                url,
+                origin=live_url,  # type: ignore[arg-type]
+                additional_headers={"Cookie": operator_cookie(user)},
+                max_size=None,
+                open_timeout=10,
+            )
         )
         self.frames: list[dict[str, Any]] = []
         self.texts: list[str] = []
@@ -171,7 +175,7 @@ class OperatorSocket:
         return find_node(self.snapshots()[-1], html_id)
 
     def close(self) -> None:
-        self.ws.close()
+        self._stack.close()
 
 
 # Both fixtures below close what they opened before the test database is flushed (they depend
@@ -223,6 +227,12 @@ def watch_sent_frames(page: Any) -> list[str]:
 def settle(page: Any, ms: int = 400) -> None:
     """Let the page run for `ms` while Playwright delivers its events."""
     page.wait_for_timeout(ms)
+
+
+def picture(shot: Any, page: Any, name: str) -> None:
+    """A screenshot once the panel's entrance animation is over."""
+    settle(page, 300)
+    shot(page, name)
 
 
 def wait_until_recorded(operator: OperatorSocket, path: str) -> None:
@@ -299,7 +309,7 @@ def test_get_help_shows_a_six_digit_code_and_waiting_state(
     assert page.get_attribute("#cobrowse-help", "aria-expanded") == "true"
     session = Session.objects.get(code=code)
     assert (session.site, session.status) == (site, Status.WAITING)
-    shot(page, f"{site}-waiting")
+    picture(shot, page, f"{site}-waiting")
 
 
 def test_session_continues_across_navigation_and_reload(
@@ -339,7 +349,7 @@ def test_session_continues_across_navigation_and_reload(
         lambda: Session.objects.get(pk=session_id).snapshot_seq > last_navigate.seq,
         message="the reloaded page sent no full snapshot",
     )
-    shot(page, "after-reload")
+    picture(shot, page, "after-reload")
 
 
 def test_a_session_ended_elsewhere_is_shown_as_ended_on_the_next_page(
@@ -358,6 +368,27 @@ def test_a_session_ended_elsewhere_is_shown_as_ended_on_the_next_page(
     wait_for_state(page, "ended")
     assert page.is_visible("#cobrowse-panel")
     assert cobrowse_storage_keys(page) == []
+
+
+def test_a_session_of_another_browser_is_refused_and_forgotten(
+    open_page: Callable[[], Any], shot: Any
+) -> None:
+    owner = open_page()
+    owner.goto("/shop/")
+    get_help(owner)
+    stolen = owner.evaluate("sessionStorage.getItem('cobrowse:site:shop')")
+
+    # Another browser that claims the session, while the API cannot be asked about it: the
+    # socket is refused with 4403.
+    page = open_page()
+    page.goto("/shop/")
+    page.evaluate("(value) => sessionStorage.setItem('cobrowse:site:shop', value)", stolen)
+    page.route("**/api/sessions/current/**", lambda route: route.abort())
+    page.reload()
+    wait_for_state(page, "forbidden")
+    assert "no longer available" in page.text_content("#cobrowse-status")
+    eventually(lambda: cobrowse_storage_keys(page) == [])
+    picture(shot, page, "forbidden")
 
 
 # --- Masking -------------------------------------------------------------------------------
@@ -411,7 +442,7 @@ def test_typed_address_is_sent_and_card_details_never_leave_the_page(
         assert not occurs(secret, page_text), f"{secret} left the page"
         assert not occurs(secret, operator_text), f"{secret} reached the operator"
         assert not occurs(secret, journal), f"{secret} is in the journal"
-    shot(page, "checkout-typed")
+    picture(shot, page, "checkout-typed")
 
 
 def test_bank_forms_mask_iban_account_and_national_id(
@@ -460,7 +491,7 @@ def test_bank_forms_mask_iban_account_and_national_id(
         assert not occurs(secret, page_text), f"{secret} left the page"
         assert not occurs(secret, operator_text), f"{secret} reached the operator"
         assert not occurs(secret, journal), f"{secret} is in the journal"
-    shot(page, "open-account-typed")
+    picture(shot, page, "open-account-typed")
 
 
 def test_typing_is_flushed_before_navigation(open_page: Callable[[], Any]) -> None:
@@ -480,6 +511,64 @@ def test_typing_is_flushed_before_navigation(open_page: Callable[[], Any]) -> No
             session_id=session_id, kind="input", payload__value="Leaving lane 7"
         ).exists(),
         message="the typing before the navigation was lost",
+    )
+
+
+# Keeps every WebSocket the page opens in window.__sockets; while window.__blackhole is true,
+# what the page sends is lost on the way (a connection that died without closing).
+LOSSY_SOCKETS = """
+(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.__blackhole = false;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.__sockets.push(this);
+    }
+    send(data) {
+      if (!window.__blackhole) super.send(data);
+    }
+  };
+})();
+"""
+
+
+def test_ops_lost_with_a_dropped_connection_are_resent_after_reconnect(
+    open_page: Callable[[], Any], operators: Callable[[str], OperatorSocket]
+) -> None:
+    page = open_page()
+    page.add_init_script(LOSSY_SOCKETS)
+    open_checkout(page)
+    get_help(page)
+    session_id = session_id_of(page)
+    hide_panel(page)
+    operator = operators(session_id)
+
+    page.evaluate("window.__blackhole = true")
+    page.fill("#id_address", "Lost and found 3")
+    page.click("h1")  # the input op is written to the dead socket, and lost
+    settle(page)
+    assert not Operation.objects.filter(session_id=session_id, kind="input").exists()
+
+    page.evaluate("window.__blackhole = false; window.__sockets.at(-1).close()")
+    operator.wait_for(
+        lambda f: f.get("kind") == "input" and f["payload"].get("value") == "Lost and found 3"
+    )
+    eventually(lambda: page.evaluate("window.__sockets.length") == 2)
+    assert "last_seq=" in page.evaluate("window.__sockets.at(-1).url")
+    settle(page)
+    rows = Operation.objects.filter(session_id=session_id, kind="input")
+    assert [row.payload["value"] for row in rows] == ["Lost and found 3"]
+    eventually(
+        lambda: (
+            page.evaluate(
+                "JSON.parse(sessionStorage.getItem(`cobrowse:${JSON.parse(sessionStorage.getItem("
+                "'cobrowse:site:shop')).id}:outbox`)).pending.length"
+            )
+            == 0
+        ),
+        message="acknowledged ops are still waiting in the outbox",
     )
 
 
@@ -511,7 +600,7 @@ def test_operator_highlight_outlines_the_element(
     assert outline["y"] + outline["height"] >= button["y"] + button["height"]
     assert outline["width"] - button["width"] < 20 and outline["height"] - button["height"] < 20
     assert page.text_content("#cobrowse-highlight") == "Add it here"
-    shot(page, "highlight")
+    picture(shot, page, "highlight")
 
 
 def test_operator_actions_need_granted_control(
@@ -539,7 +628,7 @@ def test_operator_actions_need_granted_control(
     operator.send("control", {"action": "request"})
     page.wait_for_selector("#cobrowse-allow", state="visible")
     wait_for_state(page, "request")
-    shot(page, "control-request")
+    picture(shot, page, "control-request")
     page.click("#cobrowse-allow")
     wait_for_state(page, "control")
     page.wait_for_selector("#cobrowse-control-banner", state="visible")
@@ -552,7 +641,7 @@ def test_operator_actions_need_granted_control(
     assert operator.outcome(into_card)["type"] == "ack"
     settle(page, 300)
     assert page.input_value("#id_card_number") == ""
-    shot(page, "control-granted")
+    picture(shot, page, "control-granted")
 
     # The customer takes control back from the banner.
     page.click("#cobrowse-control-banner button")
@@ -593,7 +682,7 @@ def test_chat_goes_both_ways(
         lambda f: f.get("kind") == "chat" and f["payload"]["text"] == "Where do I see my IBAN?"
     )
     page.wait_for_selector(".cb-chat__line--own:not(.cb-chat__line--sending)")
-    shot(page, "chat")
+    picture(shot, page, "chat")
 
 
 # --- Ending --------------------------------------------------------------------------------
@@ -616,7 +705,7 @@ def test_customer_ending_the_session_shows_ended_and_stops_recording(
     operator.wait_for(lambda f: f.get("kind") == "session" and f["payload"]["action"] == "end")
     eventually(lambda: Session.objects.get(pk=session_id).status == Status.ENDED)
     eventually(lambda: cobrowse_storage_keys(page) == [])
-    shot(page, "ended")
+    picture(shot, page, "ended")
 
     # Nothing is recorded any more.
     settle(page)
