@@ -1,14 +1,19 @@
-"""Sessions, participants and the read-only journal in Django admin."""
+"""Sessions, participants and the read-only journal in Django admin, with a Replay page that
+plays a session back from its journal and a JSON export of the whole journal."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
+from . import selectors
 from .models import Operation, Participant, Session
 
 
@@ -25,7 +30,16 @@ class ParticipantInline(admin.TabularInline[Participant, Session]):
 
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin[Session]):
-    list_display = ("code", "site", "status", "created_at", "ended_at", "head_seq", "journal")
+    list_display = (
+        "code",
+        "site",
+        "status",
+        "created_at",
+        "ended_at",
+        "head_seq",
+        "journal",
+        "review",
+    )
     list_filter = ("status", "site")
     search_fields = ("code", "id")
     readonly_fields = (
@@ -49,8 +63,64 @@ class SessionAdmin(admin.ModelAdmin[Session]):
         url = reverse("admin:cobrowse_operation_changelist") + f"?session__id__exact={obj.pk}"
         return format_html('<a href="{}">{} ops</a>', url, obj.head_seq)
 
+    @admin.display(description="Review")
+    def review(self, obj: Session) -> str:
+        return format_html(
+            '<a href="{}" class="replay-link">Replay</a> · <a href="{}">JSON</a>',
+            reverse("admin:cobrowse_session_replay", args=[obj.pk]),
+            reverse("admin:cobrowse_session_export", args=[obj.pk]) + "?download=1",
+        )
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    # --- Replay and export -------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "<uuid:object_id>/replay/",
+                self.admin_site.admin_view(self.replay_view),
+                name="cobrowse_session_replay",
+            ),
+            path(
+                "<uuid:object_id>/journal.json",
+                self.admin_site.admin_view(self.export_view),
+                name="cobrowse_session_export",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def _viewable(self, request: HttpRequest, object_id: Any) -> Session:
+        session = get_object_or_404(Session, pk=object_id)
+        if not self.has_view_permission(request, session):
+            raise PermissionDenied
+        return session
+
+    def replay_view(self, request: HttpRequest, object_id: Any) -> HttpResponse:
+        """Plays the session back from its journal with rrweb's Replayer (static/helpdesk/
+        replay.js), the operators' pointer, highlights and the chat alongside in time."""
+        session = self._viewable(request, object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": session,
+            "title": f"Replay of session {session.code}",
+            "replay_config": {
+                "export_url": reverse("admin:cobrowse_session_export", args=[session.pk]),
+                "session": str(session.pk),
+            },
+        }
+        return TemplateResponse(request, "admin/cobrowse/session/replay.html", context)
+
+    def export_view(self, request: HttpRequest, object_id: Any) -> JsonResponse:
+        session = self._viewable(request, object_id)
+        response = JsonResponse(selectors.journal_export(session_id=session.pk))
+        if request.GET.get("download"):
+            response["Content-Disposition"] = (
+                f'attachment; filename="session-{session.code}-{session.pk}.json"'
+            )
+        return response
 
 
 @admin.register(Operation)

@@ -78,3 +78,76 @@ def session_state(*, session_id: uuid.UUID | str) -> dict[str, Any]:
         "control": session.control_participant_id,
         "participants": participants,
     }
+
+
+def journal_export(*, session_id: uuid.UUID | str) -> dict[str, Any]:
+    """The whole journal of a session, every column, in seq order (admin review and export).
+
+    Payloads are as journaled, that is after server-side redaction.
+    """
+    session = Session.objects.get(pk=session_id)
+    participants = [
+        {
+            "participant": p.pk,
+            "role": p.role,
+            "name": p.display_name,
+            "user": p.user_id,
+            "joined_at": p.joined_at.isoformat(),
+            "left_at": p.left_at.isoformat() if p.left_at else None,
+        }
+        for p in Participant.objects.filter(session=session)
+    ]
+    rows = (
+        Operation.objects.filter(session=session)
+        .order_by("seq")
+        .values(
+            "seq",
+            "kind",
+            "element",
+            "element_seq",
+            "delivery",
+            "sender_id",
+            "sender__role",
+            "sender__display_name",
+            "client_op_id",
+            "payload",
+            "received_at",
+            "hash",
+        )
+    )
+    operations = [
+        {
+            "seq": row["seq"],
+            "kind": row["kind"],
+            "element": row["element"],
+            "element_seq": row["element_seq"],
+            "delivery": row["delivery"],
+            "sender": {
+                "participant": row["sender_id"],
+                "role": row["sender__role"],
+                "name": row["sender__display_name"],
+            },
+            "client_op_id": row["client_op_id"],
+            "payload": row["payload"],
+            "received_at": row["received_at"].isoformat(),
+            "ts": int(row["received_at"].timestamp() * 1000),
+            "hash": row["hash"],
+        }
+        for row in rows.iterator(chunk_size=500)
+    ]
+    return {
+        "session": {
+            "id": str(session.pk),
+            "code": session.code,
+            "site": session.site,
+            "status": session.status,
+            "created_at": session.created_at.isoformat(),
+            "started_at": session.started_at.isoformat() if session.started_at else None,
+            "ended_at": session.ended_at.isoformat() if session.ended_at else None,
+            "head_seq": session.head_seq,
+            "head_hash": session.head_hash,
+            "snapshot_seq": session.snapshot_seq,
+        },
+        "participants": participants,
+        "operations": operations,
+    }

@@ -33,13 +33,15 @@ export const KINDS = Object.freeze({
   pointer: Object.freeze({ delivery: "others", policy: Policy.COALESCE, intervalMs: 50 }),
   scroll: Object.freeze({ delivery: "others", policy: Policy.THROTTLE, intervalMs: 100 }),
   input: Object.freeze({ delivery: "others", policy: Policy.DEBOUNCE, delayMs: 300 }),
-  // maxBytes keeps one dom op under the server's 256 KiB frame limit, with room for the envelope.
+  // maxBytes keeps one dom op under the server's 4 MiB limit for dom frames (rrweb snapshots of
+  // real pages with their inlined CSS), with room for the envelope. Every other kind stays under
+  // the 256 KiB limit of all other frames by its payload shape.
   dom: Object.freeze({
     delivery: "others",
     policy: Policy.BATCH,
     maxDelayMs: 100,
     maxEvents: 500,
-    maxBytes: 200_000,
+    maxBytes: 4_000_000,
   }),
 });
 

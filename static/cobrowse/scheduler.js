@@ -8,7 +8,8 @@
 //   - Other pending ops leave in the order they were first pushed. Kinds paced by time
 //     (pointer, scroll, input) carry a latest value, not a delta, so when their own timers
 //     fire they may pass each other within one window without losing anything.
-//   - dom events keep their order: one batch at a time, split at maxEvents or maxBytes.
+//   - dom events keep their order: one batch at a time, split at maxEvents or maxBytes, except
+//     between events pushed together (pushTogether), which always share one op.
 //
 // Timers are injected ({setTimeout, clearTimeout}) so tests drive time by hand.
 
@@ -64,6 +65,28 @@ export class Scheduler {
       default:
         throw new Error(`kind ${kind} has unknown policy ${spec.policy}`);
     }
+  }
+
+  /**
+   * Queue events of a batch kind that must travel in one op (rrweb's Meta and the FullSnapshot
+   * after it: the receiver rebuilds the page from the pair). They join the pending batch when
+   * they fit in it, otherwise that batch goes first; the group itself is never split, even when
+   * it alone exceeds maxEvents or maxBytes.
+   */
+  pushTogether(kind, events) {
+    const spec = Object.hasOwn(this.#kinds, kind) ? this.#kinds[kind] : undefined;
+    if (!spec || spec.policy !== Policy.BATCH) throw new Error(`pushTogether needs a batch kind, not ${kind}`);
+    if (!events.length) return;
+    const size = events.reduce((total, event) => total + this.#sizeOf(event), 0);
+    let slot = this.#slots.get(kind);
+    if (slot && (slot.events.length + events.length > spec.maxEvents || slot.bytes + size > spec.maxBytes)) {
+      this.#sendSlot(slot);
+      slot = undefined;
+    }
+    if (!slot) slot = this.#openBatch(kind, spec);
+    slot.events.push(...events);
+    slot.bytes += size;
+    if (slot.events.length >= spec.maxEvents || slot.bytes >= spec.maxBytes) this.#sendSlot(slot);
   }
 
   /** Send the debounced value of `element` now (the field lost focus). */

@@ -235,10 +235,46 @@ test("a dom batch is split before it would exceed maxBytes", () => {
 
 test("the default dom size guard counts UTF-8 bytes of each event", () => {
   const { timers, sent, scheduler } = setup();
-  const big = (n) => ({ type: 2, n, text: "\u00e9".repeat(30_000) }); // about 60 kB each in UTF-8
+  const big = (n) => ({ type: 2, n, text: "\u00e9".repeat(750_000) }); // about 1.5 MB each in UTF-8
   scheduler.push("dom", [big(1), big(2), big(3), big(4)]);
   timers.advance(100);
-  assert.deepEqual(sent.map((op) => op.payload.events.map((event) => event.n)), [[1, 2, 3], [4]]);
+  assert.deepEqual(sent.map((op) => op.payload.events.map((event) => event.n)), [[1, 2], [3, 4]]);
+});
+
+test("a dom op stays under the server's 4 MiB dom frame limit with room for the envelope", () => {
+  assert.ok(KINDS.dom.maxBytes <= 4 * 1024 * 1024 - 64 * 1024);
+  assert.ok(KINDS.dom.maxBytes >= 3 * 1024 * 1024, "full snapshots of real pages fit in one op");
+});
+
+test("events pushed together share one op with the pending batch when they fit", () => {
+  const { timers, sent, scheduler } = setup();
+  scheduler.push("dom", { type: 3, n: 1 });
+  scheduler.pushTogether("dom", [{ type: 4, n: 2 }, { type: 2, n: 3 }]);
+  timers.advance(100);
+  assert.deepEqual(sent.map((op) => op.payload.events.map((event) => event.n)), [[1, 2, 3]]);
+});
+
+test("events pushed together are never split: the pending batch goes first", () => {
+  const kinds = { ...KINDS, dom: { ...KINDS.dom, maxBytes: 100 } };
+  const { timers, sent, scheduler } = setup({ kinds, sizeOf: (event) => event.size });
+  scheduler.push("dom", { n: 1, size: 40 });
+  scheduler.pushTogether("dom", [{ n: 2, size: 10 }, { n: 3, size: 80 }]);
+  assert.deepEqual(sent.map((op) => op.payload.events.map((event) => event.n)), [[1]]);
+  timers.advance(100);
+  assert.deepEqual(sent.map((op) => op.payload.events.map((event) => event.n)), [[1], [2, 3]]);
+});
+
+test("a group larger than maxBytes travels alone in one op, at once", () => {
+  const kinds = { ...KINDS, dom: { ...KINDS.dom, maxBytes: 100 } };
+  const { sent, scheduler } = setup({ kinds, sizeOf: (event) => event.size });
+  scheduler.pushTogether("dom", [{ n: 1, size: 10 }, { n: 2, size: 500 }]);
+  scheduler.push("dom", { n: 3, size: 10 });
+  assert.deepEqual(sent.map((op) => op.payload.events.map((event) => event.n)), [[1, 2]]);
+});
+
+test("pushTogether refuses kinds that are not batched", () => {
+  const { scheduler } = setup();
+  assert.throws(() => scheduler.pushTogether("input", [{ value: "a" }]), /batch kind/);
 });
 
 test("pending dom events are sent before a pointer move", () => {

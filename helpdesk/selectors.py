@@ -1,0 +1,93 @@
+"""Reads for the operator side: the queue, a session by its join code, a session's history.
+
+Nothing here writes. The queue is re-read whole on every `sessions.changed` doorbell, so it must
+stay cheap: one query for the sessions and one for their operators.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from django.urls import reverse
+
+from cobrowse import protocol
+from cobrowse.models import Operation, Participant, Role, Session, Status
+
+CODE_PATTERN = re.compile(r"^\d{6}$")
+
+# Kinds a late joiner needs from before its position to show the conversation and who is there.
+HISTORY_KINDS = ("chat", "session", "control")
+
+
+def _queue_entry(session: Session, operator: str | None) -> dict[str, Any]:
+    return {
+        "id": str(session.pk),
+        "code": session.code,
+        "site": session.site,
+        "site_label": session.get_site_display(),
+        "status": session.status,
+        "created_at": session.created_at.isoformat(),
+        "started_at": session.started_at.isoformat() if session.started_at else None,
+        "operator": operator,
+        "url": reverse("helpdesk:session", args=[session.pk]),
+    }
+
+
+def queue_sessions() -> dict[str, list[dict[str, Any]]]:
+    """Open sessions: `waiting` (oldest first, the order to serve them in) and `active` (with
+    the name of the operator who claimed each, so another operator can observe)."""
+    sessions = list(Session.objects.exclude(status=Status.ENDED).order_by("created_at")[:200])
+    operators = dict(
+        Participant.objects.filter(
+            session__in=[s for s in sessions if s.status == Status.ACTIVE], role=Role.OPERATOR
+        ).values_list("session_id", "display_name")
+    )
+    return {
+        "waiting": [_queue_entry(s, None) for s in sessions if s.status == Status.WAITING],
+        "active": [
+            _queue_entry(s, operators.get(s.pk)) for s in sessions if s.status == Status.ACTIVE
+        ],
+    }
+
+
+def open_session_by_code(*, code: str) -> Session | None:
+    """The open session with this 6-digit code (codes are unique among open sessions)."""
+    code = code.strip().replace(" ", "")
+    if not CODE_PATTERN.match(code):
+        return None
+    return Session.objects.exclude(status=Status.ENDED).filter(code=code).first()
+
+
+def session_history(*, session_id: uuid.UUID | str, upto: int) -> list[dict[str, Any]]:
+    """Op frames of the chat, session and control ops with seq <= `upto`: what a desk that
+    joined from the newest snapshot did not receive but shows (the conversation, who joined)."""
+    rows = (
+        Operation.objects.filter(session_id=session_id, seq__lte=upto, kind__in=HISTORY_KINDS)
+        .order_by("seq")
+        .values_list(
+            "seq",
+            "kind",
+            "element",
+            "element_seq",
+            "delivery",
+            "sender_id",
+            "sender__role",
+            "payload",
+            "received_at",
+        )[:2000]
+    )
+    return [
+        protocol.op_frame(
+            seq=seq,
+            kind=kind,
+            element=element,
+            element_seq=element_seq,
+            delivery=delivery,
+            sender={"role": role, "participant": sender_id},
+            payload=payload,
+            ts=int(received_at.timestamp() * 1000),
+        )
+        for seq, kind, element, element_seq, delivery, sender_id, role, payload, received_at in rows
+    ]

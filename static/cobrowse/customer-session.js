@@ -1,0 +1,289 @@
+// One help session on the current page, from the customer's side: the recorder feeds the
+// scheduler, the scheduler feeds the transport; the transport feeds the inbox, which applies
+// the operator's ops in seq order to the panel, the overlays and (with control) the page.
+//
+// Guarantees:
+//   - On every page load: `navigate` {url, title} first, then rrweb recording (Meta +
+//     FullSnapshot first); the ack of that navigate marks where this page's ops begin.
+//   - Pending ops are flushed before the page goes away (link click, form submit, pagehide,
+//     beforeunload, hidden tab); the transport keeps unacked ops in sessionStorage, and the
+//     next page re-sends them with the same client_op_ids, so nothing typed is lost.
+//   - Operator actions run only through actions.js's verdict (control granted, current page).
+//   - When the session ends (either side, or close code 4410/4403) recording stops, nothing
+//     more is sent, and everything kept for the session in sessionStorage is removed.
+
+import { actionVerdict, Actions, isForCurrentPage } from "./actions.js";
+import { socketUrl } from "./api.js";
+import { Inbox } from "./inbox.js";
+import { Recorder } from "./recorder.js";
+import { Scheduler } from "./scheduler.js";
+import * as S from "./session-state.js";
+import { Transport } from "./transport.js";
+
+export class CustomerSession {
+  #session;
+  #api;
+  #panel;
+  #overlays;
+  #window;
+  #onOver;
+  #state;
+  #open;
+  #transport = null;
+  #inbox = null;
+  #scheduler = null;
+  #recorder = null;
+  #actions = null;
+  #pageCid = null; // client_op_id of this page's navigate op
+  #pageSeq = null; // its seq, from its ack
+  #listeners = [];
+  #over = false;
+  #endCid = null; // client_op_id of the customer's own "end", kept until acknowledged
+  #lingerTimer = null;
+
+  /**
+   * @param {object} options
+   * @param {object} options.session the API's session body {id, code, site, ws_url, status, head_seq}
+   * @param {import("./api.js").HelpApi} options.api
+   * @param {import("./panel.js").Panel} options.panel
+   * @param {import("./overlays.js").Overlays} options.overlays
+   * @param {(status: string) => void} [options.onOver] the session ended or was refused
+   * @param {boolean} [options.open] show the panel (default: as it was on the previous page)
+   * @param {Window} [options.window]
+   */
+  constructor({ session, api, panel, overlays, onOver = () => {}, open, window: win = globalThis.window }) {
+    this.#session = session;
+    this.#api = api;
+    this.#panel = panel;
+    this.#overlays = overlays;
+    this.#onOver = onOver;
+    this.#window = win;
+    const saved = api.load(session.id, "ui") ?? {};
+    this.#state = S.initialState(session, saved);
+    this.#open = open ?? saved.open ?? true;
+  }
+
+  get over() {
+    return this.#over;
+  }
+
+  start() {
+    const win = this.#window;
+    const doc = win.document;
+    this.#transport = new Transport({
+      url: socketUrl(this.#session.ws_url, win.location),
+      sessionId: this.#session.id,
+      onFrame: (frame, meta) => this.#received(frame, meta),
+      onStatus: (status) => this.#status(status),
+    });
+    if (this.#transport.lastSeen === null && Number.isInteger(this.#session.head_seq)) {
+      this.#transport.markSeen(this.#session.head_seq);
+    }
+    this.#inbox = new Inbox({
+      lastSeen: this.#transport.lastSeen ?? 0,
+      apply: (op) => this.#apply(op),
+      requestResume: (lastSeen) => this.#transport.resume(lastSeen),
+      onAdvance: (lastSeen) => this.#over || this.#transport.markSeen(lastSeen),
+    });
+    // Once the session is over nothing more leaves the page, not even a batch already queued.
+    this.#scheduler = new Scheduler({ send: (op) => this.#over || this.#transport.send(op) });
+    this.#recorder = new Recorder({ scheduler: this.#scheduler });
+    this.#actions = new Actions({ nodeOf: (id) => this.#recorder.nodeOf(id), overlays: this.#overlays, window: win });
+
+    this.#transport.connect();
+    const page = { url: win.location.href.slice(0, 2048), title: doc.title.slice(0, 300) };
+    this.#pageCid = this.#sendNow("navigate", page);
+    this.#recorder.start();
+
+    const flush = () => this.#scheduler?.flush();
+    this.#listen(win, "pagehide", flush);
+    this.#listen(win, "beforeunload", flush);
+    this.#listen(doc, "submit", flush, true);
+    this.#listen(doc, "click", (event) => event.target?.closest?.("a[href]") && flush(), true);
+    this.#listen(doc, "visibilitychange", () => doc.visibilityState === "hidden" && flush());
+    // A page restored from the back/forward cache lost its socket: start it again properly.
+    this.#listen(win, "pageshow", (event) => event.persisted && win.location.reload());
+    this.#render();
+  }
+
+  // --- what the customer asks for -----------------------------------------------------------
+
+  allow() {
+    const operator = this.#state.request ?? this.#state.operator;
+    if (operator === null || this.#over) return;
+    this.#sendNow("control", { action: "grant", participant: operator });
+    this.#update({ ...this.#state, request: null });
+  }
+
+  /** Deny a control request: a `revoke` tells the operator the answer is no. */
+  deny() {
+    if (this.#over) return;
+    this.#sendNow("control", { action: "revoke" });
+    this.#update({ ...this.#state, request: null });
+  }
+
+  grant() {
+    this.allow();
+  }
+
+  revoke() {
+    if (this.#over || this.#state.control === null) return;
+    this.#sendNow("control", { action: "revoke" });
+  }
+
+  chat(text) {
+    if (this.#over) return;
+    const cid = this.#sendNow("chat", { text: text.slice(0, 2000) });
+    this.#update(S.onChatSent(this.#state, cid, text.slice(0, 2000)));
+  }
+
+  /** End the session: recording stops at once; the socket stays until the server has the end. */
+  end() {
+    if (this.#over) return;
+    this.#endCid = this.#sendNow("session", { action: "end" });
+    this.#finish("ended", { linger: true });
+  }
+
+  /** The customer opened or hid the panel; the next page shows it the same way. */
+  showPanel(open) {
+    this.#open = open;
+    this.#save();
+  }
+
+  // --- incoming -----------------------------------------------------------------------------
+
+  #received(frame, meta) {
+    if (this.#over) {
+      const endAcked = frame.type === "ack" && frame.client_op_id === this.#endCid;
+      const endOp = frame.type === "op" && frame.kind === "session" && frame.payload?.action === "end";
+      if (endAcked || endOp) this.#release();
+      return;
+    }
+    switch (frame.type) {
+      case "welcome":
+        this.#update(S.onWelcome(this.#state, frame));
+        this.#inbox.receive(frame);
+        if (frame.status === "ended") this.#finish("ended");
+        return;
+      case "ack":
+        if (frame.client_op_id === this.#pageCid) this.#pageSeq = frame.seq;
+        this.#update(S.onAck(this.#state, frame));
+        this.#inbox.receive(frame, meta);
+        return;
+      case "op":
+      case "synced":
+        this.#inbox.receive(frame);
+        return;
+      case "error":
+        if (frame.code === "session_ended") this.#finish("ended");
+        return;
+      default:
+    }
+  }
+
+  #apply(op) {
+    if (this.#over) return;
+    const before = S.phase(this.#state);
+    this.#update(S.onOp(this.#state, op));
+    const after = S.phase(this.#state);
+    if (after !== before && after === "request") this.#reveal();
+    if (op.kind === "chat" && op.sender?.role !== "customer" && op.seq > this.#state.welcomeSeq) this.#reveal();
+    if (this.#state.status === "ended") {
+      this.#finish("ended");
+      return;
+    }
+    if (op.sender?.role !== "operator") return;
+    const p = op.payload ?? {};
+    const name = S.nameOf(this.#state, op.sender.participant);
+    if (op.kind === "pointer" && isForCurrentPage(op, this.#pageSeq)) {
+      this.#overlays.pointer(p.x, p.y, name);
+    } else if (op.kind === "highlight" && isForCurrentPage(op, this.#pageSeq)) {
+      const target = Number.isInteger(p.id) ? this.#recorder.nodeOf(p.id) : p;
+      if (target && !(target.nodeType === 1 && target.closest("#cobrowse-root"))) {
+        this.#overlays.highlight(target.nodeType === 3 ? target.parentElement : target, p.label ?? "");
+      }
+    } else if (actionVerdict(op, { control: this.#state.control, pageSeq: this.#pageSeq }) === "apply") {
+      this.#actions.apply(op);
+    }
+  }
+
+  #status(status) {
+    if (this.#over) {
+      if (status === "ended" || status === "forbidden") this.#release();
+      return;
+    }
+    if (status === "ended" || status === "forbidden") {
+      this.#finish(status);
+    } else if (status === "connecting" || status === "open" || status === "reconnecting") {
+      // "connecting" right after a drop keeps showing the drop until the socket is back.
+      const connection = status === "connecting" && this.#state.connection === "reconnecting" ? "reconnecting" : status;
+      this.#update(S.onConnection(this.#state, connection));
+    }
+  }
+
+  // --- plumbing -----------------------------------------------------------------------------
+
+  /** Send an immediate op after everything pending, and return its client_op_id. */
+  #sendNow(kind, payload) {
+    this.#scheduler.flush();
+    return this.#transport.send({ kind, payload });
+  }
+
+  /**
+   * The session is over for this page: stop recording and acting, show it. With `linger`, the
+   * socket stays until the server acknowledges the customer's end (at most 10 s); otherwise
+   * it closes now. Either way everything kept for the session is then removed.
+   */
+  #finish(status, { linger = false } = {}) {
+    if (this.#over) return;
+    this.#over = true;
+    this.#recorder?.stop();
+    this.#inbox?.dispose();
+    for (const [target, type, handler, capture] of this.#listeners) target.removeEventListener(type, handler, capture);
+    this.#listeners = [];
+    this.#overlays.clear();
+    this.#state = S.onConnection(this.#state, status);
+    this.#panel.render(this.#state);
+    this.#panel.show();
+    if (linger) this.#lingerTimer = this.#window.setTimeout(() => this.#release(), 10_000);
+    else this.#release();
+    this.#onOver(status);
+  }
+
+  /** Close the socket for good and forget the session. */
+  #release() {
+    this.#window.clearTimeout(this.#lingerTimer);
+    this.#transport?.close();
+    this.#api.forget(this.#session.site, this.#session.id);
+  }
+
+  #reveal() {
+    this.#open = true;
+    this.#save();
+    this.#panel.show();
+  }
+
+  #update(state) {
+    if (state === this.#state) return;
+    this.#state = state;
+    if (this.#over) return;
+    this.#save();
+    this.#render();
+  }
+
+  #render() {
+    this.#panel.render(this.#state);
+    const controller = this.#state.control;
+    this.#overlays.controlling(controller !== null, S.nameOf(this.#state, controller));
+    if (this.#open && !this.#panel.open) this.#panel.show();
+  }
+
+  #save() {
+    if (!this.#over) this.#api.save(this.#session.id, "ui", { ...S.savedPart(this.#state), open: this.#open });
+  }
+
+  #listen(target, type, handler, capture = false) {
+    target.addEventListener(type, handler, capture);
+    this.#listeners.push([target, type, handler, capture]);
+  }
+}

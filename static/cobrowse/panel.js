@@ -1,0 +1,275 @@
+// The customer's help panel: the join code, the session's state (waiting, operator joined,
+// control requested, control granted, ended), the control prompt, chat and "end session".
+//
+// Guarantees:
+//   - It renders a state of session-state.js and reports what the customer asks for through
+//     callbacks; it sends nothing itself.
+//   - It lives in the widget's root (#cobrowse-root), which is never recorded: the operator
+//     does not see the panel, and cannot click it (actions.js refuses the root).
+//   - Text from the network goes into the page as text (textContent), never as markup.
+//   - State changes are announced to screen readers through one polite live region; the
+//     control prompt is a labelled group whose buttons say what they do.
+
+import { nameOf, phase } from "./session-state.js";
+
+const TEMPLATE = `
+  <header class="cb-panel__header">
+    <h2 class="cb-panel__title" id="cobrowse-panel-title" tabindex="-1">Help session</h2>
+    <button type="button" class="cb-panel__hide" data-action="hide" aria-label="Hide the help panel">
+      <svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true" focusable="false"><path d="M3 8h10" /></svg>
+    </button>
+  </header>
+  <div class="cb-panel__body">
+    <p class="cb-status" id="cobrowse-status" role="status" aria-live="polite">
+      <span class="cb-status__dot" aria-hidden="true"></span><span class="cb-status__text"></span>
+    </p>
+    <p class="cb-connection" id="cobrowse-connection" hidden>Connection lost. Reconnecting…</p>
+    <p class="cb-note" data-part="note" hidden>Thank you for contacting us. If you need more help, press “Get help” again.</p>
+    <div class="cb-code" data-part="code">
+      <span class="cb-code__label" id="cobrowse-code-label">Your help code</span>
+      <strong class="cb-code__digits" id="cobrowse-code" aria-labelledby="cobrowse-code-label"></strong>
+      <span class="cb-code__hint">If you are on the phone with us, read this code to the agent.</span>
+    </div>
+    <div class="cb-prompt" id="cobrowse-control-request" role="group" aria-labelledby="cobrowse-request-text" hidden>
+      <p class="cb-prompt__text" id="cobrowse-request-text"></p>
+      <p class="cb-prompt__note">They can click and type in fields they can see, never in your card, account or ID details. You can take control back at any time.</p>
+      <div class="cb-prompt__actions">
+        <button type="button" class="cb-button cb-button--primary" data-action="allow" id="cobrowse-allow">Allow</button>
+        <button type="button" class="cb-button" data-action="deny" id="cobrowse-deny">Deny</button>
+      </div>
+    </div>
+    <div class="cb-control" data-part="control" hidden>
+      <p class="cb-control__text"></p>
+      <button type="button" class="cb-button cb-button--primary" data-action="revoke" id="cobrowse-revoke">Take back control</button>
+    </div>
+    <section class="cb-chat" aria-label="Chat with support" data-part="chat">
+      <ol class="cb-chat__log" id="cobrowse-chat-log" role="log" aria-live="polite" aria-label="Messages"></ol>
+      <form class="cb-chat__form" id="cobrowse-chat-form">
+        <label class="cb-visually-hidden" for="cobrowse-chat-input">Message to support</label>
+        <input id="cobrowse-chat-input" class="cb-chat__input" name="message" autocomplete="off" maxlength="2000" placeholder="Write a message…">
+        <button type="submit" class="cb-button cb-button--primary cb-chat__send">Send</button>
+      </form>
+    </section>
+  </div>
+  <footer class="cb-panel__footer">
+    <button type="button" class="cb-button cb-button--quiet" data-action="grant" id="cobrowse-grant" hidden></button>
+    <button type="button" class="cb-button cb-button--danger" data-action="end" id="cobrowse-end">End session</button>
+    <button type="button" class="cb-button cb-button--primary" data-action="close" id="cobrowse-close" hidden>Close</button>
+  </footer>
+`;
+
+const STATUS_TEXT = {
+  waiting: () => "Waiting for a support agent…",
+  joined: (name) => `${name} from support has joined`,
+  request: (name) => `${name} asks to control this page`,
+  control: (name) => `${name} is controlling this page`,
+  ended: () => "This help session has ended",
+  forbidden: () => "This help session is no longer available",
+};
+
+export class Panel {
+  #root;
+  #button;
+  #panel;
+  #parts = {};
+  #callbacks;
+  #open = false;
+  #renderedChat = new Map(); // key -> <li>
+
+  /**
+   * @param {HTMLElement} root the widget's root (#cobrowse-root)
+   * @param {HTMLButtonElement} button the page's "Get help" button
+   * @param {object} callbacks onAllow, onDeny, onGrant, onRevoke, onEnd, onChat(text), onHide, onClose
+   */
+  constructor(root, button, callbacks) {
+    this.#root = root;
+    this.#button = button;
+    this.#callbacks = callbacks;
+    const doc = root.ownerDocument;
+    const panel = doc.createElement("section");
+    panel.className = "cb-panel";
+    panel.id = "cobrowse-panel";
+    panel.hidden = true;
+    panel.setAttribute("aria-labelledby", "cobrowse-panel-title");
+    panel.innerHTML = TEMPLATE;
+    root.append(panel);
+    this.#panel = panel;
+    const q = (selector) => panel.querySelector(selector);
+    this.#parts = {
+      statusText: q(".cb-status__text"),
+      connection: q("#cobrowse-connection"),
+      note: q('[data-part="note"]'),
+      code: q('[data-part="code"]'),
+      digits: q("#cobrowse-code"),
+      prompt: q("#cobrowse-control-request"),
+      promptText: q("#cobrowse-request-text"),
+      control: q('[data-part="control"]'),
+      controlText: q(".cb-control__text"),
+      chat: q('[data-part="chat"]'),
+      log: q("#cobrowse-chat-log"),
+      form: q("#cobrowse-chat-form"),
+      input: q("#cobrowse-chat-input"),
+      grant: q("#cobrowse-grant"),
+      end: q("#cobrowse-end"),
+      close: q("#cobrowse-close"),
+    };
+    button.setAttribute("aria-controls", panel.id);
+    panel.addEventListener("click", (event) => this.#clicked(event));
+    panel.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") this.#userHide();
+    });
+    this.#parts.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = this.#parts.input.value.trim();
+      if (!text) return;
+      this.#parts.input.value = "";
+      this.#callbacks.onChat?.(text);
+    });
+  }
+
+  get open() {
+    return this.#open;
+  }
+
+  /** Show the panel; `focus` (the customer opened it) moves the keyboard into it. */
+  show({ focus = false } = {}) {
+    this.#open = true;
+    this.#panel.hidden = false;
+    this.#button.setAttribute("aria-expanded", "true");
+    if (focus) this.#panel.querySelector("#cobrowse-panel-title").focus();
+  }
+
+  hide({ focusButton = false } = {}) {
+    this.#open = false;
+    this.#panel.hidden = true;
+    this.#button.setAttribute("aria-expanded", "false");
+    if (focusButton) this.#button.focus();
+  }
+
+  /** The button is idle again (no session): "Get help". */
+  reset() {
+    this.hide();
+    this.#button.textContent = "Get help";
+    this.#button.removeAttribute("data-cobrowse-state");
+    this.#button.removeAttribute("aria-expanded");
+    this.#parts.log.replaceChildren();
+    this.#renderedChat.clear();
+    this.#parts.digits.textContent = "";
+    delete this.#panel.dataset.state;
+  }
+
+  /** The "Get help" button is waiting for the server (creating the session). */
+  busy(busy) {
+    this.#button.setAttribute("aria-busy", String(busy));
+    this.#button.disabled = busy;
+  }
+
+  /** Show a problem before any session exists (the API could not be reached). */
+  failed(message) {
+    this.show();
+    this.#panel.dataset.state = "error";
+    this.#parts.statusText.textContent = message;
+    for (const part of ["note", "connection", "code", "prompt", "control", "chat", "grant", "end"]) this.#parts[part].hidden = true;
+    this.#parts.close.hidden = false;
+  }
+
+  render(state) {
+    const current = phase(state);
+    const operatorName = nameOf(state, state.operator) || "An agent";
+    const controllerName = nameOf(state, state.control) || operatorName;
+    const requesterName = nameOf(state, state.request) || operatorName;
+    const over = current === "ended" || current === "forbidden";
+    const p = this.#parts;
+
+    this.#panel.dataset.state = current;
+    this.#button.textContent = over ? "Get help" : "Help session";
+    if (over) this.#button.removeAttribute("data-cobrowse-state");
+    else this.#button.dataset.cobrowseState = current;
+    const name = current === "control" ? controllerName : current === "request" ? requesterName : operatorName;
+    setText(p.statusText, STATUS_TEXT[current](name));
+    p.connection.hidden = over || state.connection !== "reconnecting";
+
+    p.note.hidden = !over;
+    p.code.hidden = over;
+    setText(p.digits, state.code ?? "");
+    p.prompt.hidden = current !== "request";
+    setText(p.promptText, `${requesterName} from support would like to control this page to help you.`);
+    p.control.hidden = current !== "control";
+    setText(p.controlText, `${controllerName} can click and type on this page for you.`);
+    p.chat.hidden = over;
+    p.grant.hidden = over || current !== "joined" || state.operator === null;
+    setText(p.grant, `Let ${operatorName} control this page`);
+    p.end.hidden = over;
+    p.close.hidden = !over;
+    this.#renderChat(state);
+  }
+
+  #renderChat(state) {
+    const lines = [
+      ...state.chat.map((line) => ({ key: `s${line.seq}`, line, sending: false })),
+      ...state.pending.map((line) => ({ key: `c${line.cid}`, line, sending: true })),
+    ];
+    const keep = new Set(lines.map(({ key }) => key));
+    for (const [key, item] of this.#renderedChat) {
+      if (!keep.has(key)) {
+        item.remove();
+        this.#renderedChat.delete(key);
+      }
+    }
+    for (const { key, line, sending } of lines) {
+      let item = this.#renderedChat.get(key);
+      if (!item) {
+        item = this.#chatItem(state, line, sending);
+        this.#renderedChat.set(key, item);
+      }
+      this.#parts.log.append(item); // re-appending keeps the order of `lines`
+    }
+    this.#parts.log.scrollTop = this.#parts.log.scrollHeight;
+  }
+
+  #chatItem(state, line, sending) {
+    const doc = this.#root.ownerDocument;
+    const own = sending || line.role === "customer";
+    const item = doc.createElement("li");
+    item.className = `cb-chat__line cb-chat__line--${own ? "own" : "support"}${sending ? " cb-chat__line--sending" : ""}`;
+    const who = doc.createElement("span");
+    who.className = "cb-chat__who";
+    who.textContent = own ? "You" : nameOf(state, line.participant) || "Support";
+    const text = doc.createElement("span");
+    text.className = "cb-chat__text";
+    text.textContent = line.text;
+    item.append(who, text);
+    if (sending) {
+      const note = doc.createElement("span");
+      note.className = "cb-chat__note";
+      note.textContent = "Sending…";
+      item.append(note);
+    }
+    return item;
+  }
+
+  #userHide() {
+    this.hide({ focusButton: true });
+    this.#callbacks.onHide?.();
+  }
+
+  #clicked(event) {
+    const button = event.target.closest("button[data-action]");
+    if (!button) return;
+    const action = button.dataset.action;
+    const callback = {
+      hide: () => this.#userHide(),
+      allow: this.#callbacks.onAllow,
+      deny: this.#callbacks.onDeny,
+      grant: this.#callbacks.onGrant,
+      revoke: this.#callbacks.onRevoke,
+      end: this.#callbacks.onEnd,
+      close: this.#callbacks.onClose,
+    }[action];
+    callback?.();
+  }
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}

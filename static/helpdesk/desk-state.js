@@ -1,0 +1,94 @@
+// What the operator's desk knows about its session, derived from the welcome frame and the ops
+// that follow it (no DOM here): who is there, who holds control, where the customer is, whether
+// the session is still open.
+//
+// Guarantees: the state is a plain object rebuilt by pure functions (welcome, history, op), so
+// the same frames in the same order always give the same state.
+
+/** The state before the first welcome. `me` is the operator's display name. */
+export function initialState({ session, code, site, status, me }) {
+  return {
+    session,
+    code,
+    site,
+    status, // waiting | active | ended
+    me: null, // my participant id
+    myName: me,
+    role: null, // operator | observer
+    participants: new Map(), // id -> {role, name}
+    control: null, // participant id holding control
+    controlRequested: false, // my request is waiting for the customer's answer
+    customer: { url: "", title: "", lastActivity: null, joined: false },
+  };
+}
+
+export function onWelcome(state, frame) {
+  const participants = new Map(state.participants);
+  for (const p of frame.participants ?? []) participants.set(p.participant, { role: p.role, name: p.name });
+  const customerJoined = [...participants.values()].some((p) => p.role === "customer");
+  return {
+    ...state,
+    me: frame.participant,
+    role: frame.role,
+    status: frame.status,
+    control: frame.control ?? null,
+    participants,
+    customer: { ...state.customer, joined: state.customer.joined || customerJoined },
+  };
+}
+
+/** One op frame (from anyone, own echoes included), in seq order. */
+export function onOp(state, op) {
+  const sender = op.sender ?? {};
+  const p = op.payload ?? {};
+  let next = state;
+  if (sender.role === "customer") {
+    next = { ...next, customer: { ...next.customer, joined: true, lastActivity: op.ts ?? Date.now() } };
+    if (op.kind === "navigate") next.customer = { ...next.customer, url: p.url ?? "", title: p.title ?? "" };
+  }
+  if (op.kind === "session" && p.action === "joined") {
+    const participants = new Map(next.participants);
+    participants.set(p.participant, { role: p.role, name: p.name });
+    next = { ...next, participants };
+  } else if (op.kind === "session" && p.action === "end") {
+    next = { ...next, status: "ended", control: null, controlRequested: false };
+  } else if (op.kind === "control") {
+    if (p.action === "grant") {
+      next = { ...next, control: p.participant ?? null, controlRequested: false };
+    } else if (p.action === "revoke" || p.action === "release") {
+      next = { ...next, control: null, controlRequested: false };
+    } else if (p.action === "request" && sender.participant === next.me) {
+      next = { ...next, controlRequested: true };
+    }
+  }
+  if (next.status === "waiting" && sender.role === "operator") next = { ...next, status: "active" };
+  return next;
+}
+
+/** The customer's page as the mirror found it (a snapshot's Meta event knows the URL). */
+export function onPage(state, { url, title }) {
+  if (!url || (url === state.customer.url && !title)) return state;
+  return { ...state, customer: { ...state.customer, url, title: title || (url === state.customer.url ? state.customer.title : "") } };
+}
+
+export function hasControl(state) {
+  return state.me !== null && state.control === state.me;
+}
+
+export function isObserver(state) {
+  return state.role === "observer";
+}
+
+export function nameOf(state, participant) {
+  if (participant === state.me) return "You";
+  const p = state.participants.get(participant);
+  if (!p) return "Someone";
+  if (p.role === "customer") return "Customer";
+  return p.name || (p.role === "observer" ? "Observer" : "Operator");
+}
+
+/** The operator who holds the session (not an observer), or null. */
+export function operatorOf(state) {
+  for (const [id, p] of state.participants) if (p.role === "operator") return { id, ...p };
+  return null;
+}

@@ -1,0 +1,380 @@
+// The co-browse page: wires the Transport (one resilient socket, `?from=snapshot` so a late
+// joiner sees the current page at once), the Inbox (ops applied in seq order, exactly once),
+// the Scheduler (pacing of what the operator sends), the mirror, the tools, the chat and the
+// session facts.
+//
+// Guarantees:
+//   - Every op after the desk's first position is applied once, in seq order, across drops
+//     and reconnects (Transport resumes with ?last_seq=, Inbox fills gaps); `window.cobrowseDesk`
+//     exposes what was applied so a test can hold it against the journal.
+//   - Only the customer's ops reach the mirror; the operators' own marks are drawn on top.
+//   - An observer's desk sends chat only (the server refuses anything else anyway).
+//   - The last seen seq lives in memory, not in storage: a reloaded desk starts again from the
+//     newest snapshot (its mirror is empty), while unacked ops still survive in sessionStorage.
+
+import { Transport } from "../cobrowse/transport.js";
+import { Inbox } from "../cobrowse/inbox.js";
+import { Scheduler } from "../cobrowse/scheduler.js";
+import { Mirror } from "./mirror.js";
+import { Tools } from "./tools.js";
+import { Overlay } from "./overlay.js";
+import { Chat } from "./chat.js";
+import { wsUrl } from "./live-socket.js";
+import { ago, h } from "./format.js";
+import * as S from "./desk-state.js";
+
+const config = JSON.parse(document.getElementById("desk-config").textContent);
+const $ = (id) => document.getElementById(id);
+
+let state = S.initialState(config);
+let historyLoaded = false;
+let firstPosition = null; // where this desk's delivery started (its first welcome)
+const applied = []; // seqs of the op frames applied, in order (for tests and diagnostics)
+const pages = []; // {seq, url} of the customer's navigate ops applied
+const errors = []; // error frames received
+
+// --- connection ------------------------------------------------------------------------------
+
+const CONNECTION_TEXT = {
+  connecting: "Connecting…",
+  open: "Connected",
+  reconnecting: "Reconnecting…",
+  ended: "Session ended",
+  forbidden: "Not allowed",
+  closed: "Closed",
+};
+
+/** sessionStorage for the unacked ops; the last seen seq only in memory (see above). */
+function deskStorage() {
+  const memory = new Map();
+  const session = (() => {
+    try {
+      return globalThis.sessionStorage;
+    } catch {
+      return null;
+    }
+  })();
+  const inMemory = (key) => key.endsWith(":last_seq") || !session;
+  return {
+    getItem: (key) => (inMemory(key) ? (memory.get(key) ?? null) : session.getItem(key)),
+    setItem: (key, value) => (inMemory(key) ? memory.set(key, value) : session.setItem(key, value)),
+  };
+}
+
+const sockets = new Set(); // open sockets, so a test (or the console) can drop one
+class TrackedWebSocket extends WebSocket {
+  constructor(url) {
+    super(url);
+    sockets.add(this);
+    this.addEventListener("close", () => sockets.delete(this));
+  }
+}
+
+const transport = new Transport({
+  url: wsUrl(`${config.ws_url}?from=snapshot`),
+  WebSocketImpl: TrackedWebSocket,
+  storage: deskStorage(),
+  onFrame: (frame, meta) => received(frame, meta),
+  onStatus: (status, info) => connectionChanged(status, info),
+});
+
+const inbox = new Inbox({
+  apply: (op) => apply(op),
+  requestResume: (lastSeen) => transport.resume(lastSeen),
+  onAdvance: (lastSeen) => transport.markSeen(lastSeen),
+});
+
+const scheduler = new Scheduler({ send: (op) => transport.send(op) });
+
+// --- the page's parts ------------------------------------------------------------------------
+
+const mirror = new Mirror({
+  root: $("mirror"),
+  frame: $("mirror-frame"),
+  onPage: (page) => update(S.onPage(state, page)),
+  onReady: () => {
+    $("mirror-placeholder").hidden = true;
+    $("stage").classList.add("stage--live");
+    overlay.clear();
+  },
+  onRebuilt: (doc) => tools.attach(doc),
+  editing: () => tools.editingId(),
+});
+
+const overlay = new Overlay({ layer: $("overlay"), mirror });
+
+const tools = new Tools({
+  stage: $("stage"),
+  mirror,
+  send: (kind, payload, element) => scheduler.push(kind, payload, element),
+  flushField: (element) => scheduler.flushField(element),
+  notice: (text) => toast(text),
+  buttons: { point: $("tool-point"), highlight: $("tool-highlight"), control: $("tool-control") },
+});
+
+const chat = new Chat({
+  log: $("chat-log"),
+  form: $("chat-form"),
+  input: $("chat-input"),
+  send: (text) => scheduler.push("chat", { text }),
+});
+
+$("request-control").addEventListener("click", () => {
+  scheduler.push("control", { action: "request" });
+  $("request-control").disabled = true;
+});
+$("release-control").addEventListener("click", () => scheduler.push("control", { action: "release" }));
+$("end-session").addEventListener("click", () => {
+  scheduler.push("session", { action: "end" });
+  $("end-session").disabled = true;
+});
+
+// --- incoming --------------------------------------------------------------------------------
+
+function received(frame, meta) {
+  if (frame.type === "welcome") {
+    update(S.onWelcome(state, frame));
+    if (firstPosition === null) firstPosition = frame.position;
+    if (!historyLoaded) loadHistory(frame.position);
+  } else if (frame.type === "error") {
+    errors.push(frame);
+    toast(errorText(frame), "error");
+  }
+  inbox.receive(frame, meta);
+}
+
+function apply(op) {
+  applied.push(op.seq);
+  const before = state;
+  update(S.onOp(state, op));
+  const sender = op.sender ?? {};
+  const mine = sender.participant === state.me;
+  if (sender.role === "customer") {
+    if (op.kind === "navigate") pages.push({ seq: op.seq, url: op.payload.url });
+    mirror.apply(op);
+  } else if (op.kind === "pointer" && !mine) {
+    overlay.pointer(sender.participant, op.payload, S.nameOf(state, sender.participant));
+  }
+  switch (op.kind) {
+    case "chat":
+      chat.add(op, { who: S.nameOf(state, sender.participant), role: sender.role, mine });
+      break;
+    case "highlight":
+      overlay.highlight(op.payload, {
+        tone: sender.role === "customer" ? "customer" : "operator",
+        label: mine ? "" : S.nameOf(state, sender.participant),
+      });
+      break;
+    case "control":
+    case "session":
+      noteOf(op, before);
+      break;
+    default:
+  }
+}
+
+/** Chat, session and control ops from before the desk's position (it joined from a snapshot). */
+async function loadHistory(position) {
+  historyLoaded = true;
+  if (!position) return;
+  try {
+    const response = await fetch(`${config.history_url}?upto=${position}`, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const { ops } = await response.json();
+    for (const op of ops) {
+      const sender = op.sender ?? {};
+      if (op.kind === "chat") {
+        chat.add(op, { who: S.nameOf(state, sender.participant), role: sender.role, mine: sender.participant === state.me });
+      } else {
+        noteOf(op, state);
+      }
+      if (op.kind === "session" && op.payload.action === "joined") update(S.onOp(state, op));
+    }
+  } catch {
+    // History is a courtesy; the live session goes on without it.
+  }
+}
+
+function noteOf(op, before) {
+  const p = op.payload ?? {};
+  const who = S.nameOf(state, op.sender?.participant);
+  const target = p.participant !== undefined ? S.nameOf(state, p.participant) : "";
+  const text = {
+    "session:joined": `${p.role === "customer" ? "Customer" : p.name || who} joined${p.role === "observer" ? " as observer" : ""}`,
+    "session:end": `${who} ended the session`,
+    "control:request": `${who} asked for control`,
+    "control:grant": `Customer granted control to ${target === "You" ? "you" : target}`,
+    "control:revoke": "Customer took control back",
+    "control:release": `${who} gave control back`,
+  }[`${op.kind}:${p.action}`];
+  if (text) chat.note(op, text);
+  void before;
+}
+
+function errorText(frame) {
+  switch (frame.code) {
+    case "control_required":
+      return "The customer has not granted you control.";
+    case "forbidden_kind":
+      return "An observer can only chat.";
+    case "session_ended":
+      return "The session has ended.";
+    case "rate_limited":
+      return "Slow down a little; resending.";
+    default:
+      return frame.message || frame.code;
+  }
+}
+
+// --- rendering -------------------------------------------------------------------------------
+
+function connectionChanged(status, info) {
+  const node = $("connection");
+  node.dataset.state = status;
+  node.textContent = CONNECTION_TEXT[status] ?? status;
+  $("cobrowse").dataset.connection = status; // the mirror dims while it may be out of date
+  if (status === "ended") update({ ...state, status: "ended" });
+  if (status === "forbidden") toast("You may not join this session.", "error");
+  void info;
+}
+
+function update(next) {
+  state = next;
+  render();
+}
+
+const STATUS_TEXT = { waiting: "Waiting", active: "Active", ended: "Ended" };
+
+function render() {
+  const ended = state.status === "ended";
+  const observer = S.isObserver(state);
+  const operator = S.operatorOf(state);
+  const control = S.hasControl(state);
+  const root = $("cobrowse");
+  root.dataset.role = state.role ?? "";
+  root.dataset.control = control ? "mine" : state.control ? "other" : "none";
+  root.classList.toggle("cobrowse--ended", ended);
+
+  const status = $("session-status");
+  status.dataset.status = state.status;
+  status.textContent = STATUS_TEXT[state.status] ?? state.status;
+
+  tools.setCapabilities({ canAct: state.role === "operator" && !ended, hasControl: control && !ended });
+  $("tools").hidden = observer;
+  $("request-control").hidden = observer || control || ended;
+  $("request-control").disabled = state.controlRequested;
+  $("request-control").textContent = state.controlRequested ? "Waiting for the customer…" : "Request control";
+  $("release-control").hidden = !control || ended;
+  $("end-session").hidden = observer;
+  $("end-session").disabled = ended;
+  $("observer-banner").hidden = !observer || ended;
+  $("observer-operator").textContent = operator?.name || "the operator";
+  $("ended-banner").hidden = !ended;
+  if (ended) {
+    chat.disable("The session has ended");
+    $("mirror-placeholder").textContent = "The session has ended.";
+  }
+
+  // The customer's facts.
+  const customer = state.customer;
+  const activity = customer.lastActivity;
+  const idle = activity === null || Date.now() - activity > 60_000;
+  const stateNode = $("customer-state");
+  stateNode.dataset.state = ended ? "left" : !customer.joined ? "waiting" : idle ? "idle" : "active";
+  // The protocol has no presence frames: what the desk knows is the customer's last op.
+  stateNode.textContent = ended
+    ? "Session over"
+    : !customer.joined
+      ? "Not connected yet"
+      : activity === null
+        ? "Connected · no activity yet"
+        : idle
+          ? `Idle · last activity ${ago(activity)}`
+          : `Connected · active ${ago(activity)}`;
+  const url = $("customer-url");
+  url.textContent = customer.url ? displayUrl(customer.url) : "—";
+  url.title = customer.title || customer.url;
+  url.href = customer.url || "#";
+  const controlNode = $("control-state");
+  controlNode.dataset.state = control ? "mine" : state.control ? "other" : state.controlRequested ? "requested" : "none";
+  controlNode.textContent = control
+    ? "Granted to you"
+    : state.control
+      ? `Granted to ${S.nameOf(state, state.control)}`
+      : state.controlRequested
+        ? "Requested, waiting for the customer"
+        : "Not granted";
+
+  // People.
+  const people = [...state.participants.entries()].map(([id, p]) =>
+    h(
+      "li",
+      { class: `participant participant--${p.role}`, dataset: { participant: id, role: p.role } },
+      h("span", { class: "participant__avatar", "aria-hidden": "true" }, initials(p.role === "customer" ? "Customer" : p.name)),
+      h("span", { class: "participant__name" }, p.role === "customer" ? "Customer" : p.name || "Operator", id === state.me ? " (you)" : ""),
+      h("span", { class: "participant__role" }, p.role),
+    ),
+  );
+  $("participants").replaceChildren(...people);
+}
+
+function displayUrl(url) {
+  try {
+    const parsed = new URL(url);
+    return parsed.pathname + parsed.search;
+  } catch {
+    return url;
+  }
+}
+
+function initials(name) {
+  return (name || "?")
+    .split(/\s+/)
+    .map((part) => part[0] ?? "")
+    .join("")
+    .slice(0, 2)
+    .toUpperCase();
+}
+
+function toast(text, tone = "info") {
+  const item = h("p", { class: `toast toast--${tone}` }, text);
+  $("toasts").append(item);
+  setTimeout(() => item.remove(), 5000);
+}
+
+// --- start -----------------------------------------------------------------------------------
+
+render();
+transport.connect();
+setInterval(render, 5000); // "active 12 s ago" keeps ticking
+addEventListener("pagehide", () => scheduler.flush());
+
+// For tests and the console: what was applied, and a way to drop the connection.
+window.cobrowseDesk = {
+  get state() {
+    return { ...state, participants: Object.fromEntries(state.participants) };
+  },
+  get applied() {
+    return [...applied];
+  },
+  get errors() {
+    return [...errors];
+  },
+  get lastSeen() {
+    return inbox.lastSeen;
+  },
+  get pages() {
+    return [...pages];
+  },
+  get firstPosition() {
+    return firstPosition;
+  },
+  get mode() {
+    return tools.mode;
+  },
+  send: (kind, payload, element) => transport.send({ kind, payload, element }),
+  dropConnection: () => {
+    for (const socket of sockets) socket.close(4000, "dropped on purpose");
+  },
+  mirror,
+};

@@ -1,0 +1,90 @@
+"""The operator's hands on the customer's page, through the desk and the real widget: the pointer
+lands where the operator points, whatever the mirror's scale, and with control a click on the
+mirror clicks the customer's real button."""
+
+from __future__ import annotations
+
+import re
+from importlib import import_module
+from typing import Any
+
+import pytest
+from django.apps import apps as django_apps
+from playwright.sync_api import Page, expect
+
+from cobrowse.models import Session
+from tests.browser.conftest import login_context
+from tests.conftest import make_operator
+
+
+@pytest.fixture(autouse=True)
+def _catalogue() -> None:
+    """The shop's products, seeded again after an earlier browser test's flush (test_story.py)."""
+    import_module("shop_demo.migrations.0002_seed_products").seed(django_apps, None)
+
+
+def helping(new_context: Any, live_url: str) -> tuple[Page, Page]:
+    """A customer on a product page with an operator's desk joined to their session."""
+    customer = new_context().new_page()
+    customer.goto("/shop/")
+    customer.locator("a[href*='/shop/products/']").first.click()
+    customer.wait_for_url("**/shop/products/**")
+    customer.click("#cobrowse-help")
+    expect(customer.locator("#cobrowse-code")).to_have_text(re.compile(r"^\d{6}$"))
+    session = Session.objects.get(code=customer.text_content("#cobrowse-code"))
+    context = new_context()
+    login_context(context, make_operator(), live_url)
+    desk = context.new_page()
+    desk.goto(f"/helpdesk/sessions/{session.pk}/")
+    expect(desk.frame_locator("#mirror iframe").locator("#add-to-cart")).to_be_visible()
+    expect(customer.locator("#cobrowse-panel")).to_have_attribute("data-state", "joined")
+    return customer, desk
+
+
+def test_the_operators_pointer_lands_where_it_points(
+    new_context: Any, live_url: str, shot: Any
+) -> None:
+    customer, desk = helping(new_context, live_url)
+    scale = float(desk.get_attribute("#mirror-frame", "data-scale") or "0")
+    assert 0 < scale < 1  # the mirror is smaller than the customer's page
+    mirrored = desk.frame_locator("#mirror iframe").locator("#add-to-cart").bounding_box()
+    real = customer.locator("#add-to-cart").bounding_box()
+    assert mirrored is not None and real is not None
+    desk.mouse.move(mirrored["x"] + 10, mirrored["y"] + 10)
+    desk.mouse.move(mirrored["x"] + mirrored["width"] / 2, mirrored["y"] + mirrored["height"] / 2)
+    cursor = customer.locator("#cobrowse-operator-cursor")
+    expect(cursor).to_be_visible()
+    centre = (real["x"] + real["width"] / 2, real["y"] + real["height"] / 2)
+    customer.wait_for_function(
+        """([x, y]) => {
+          const box = document.getElementById("cobrowse-operator-cursor").getBoundingClientRect();
+          return Math.abs(box.left - x) < 4 && Math.abs(box.top - y) < 4;
+        }""",
+        arg=list(centre),
+    )
+    shot(customer, "cursor-on-the-button")
+
+
+def test_with_control_a_click_on_the_mirror_clicks_the_real_button(
+    new_context: Any, live_url: str, shot: Any
+) -> None:
+    customer, desk = helping(new_context, live_url)
+    mirror = desk.frame_locator("#mirror iframe")
+    # Without control, clicking the mirror does nothing to the customer's page.
+    mirror.locator("#add-to-cart").click(force=True)
+    expect(desk.locator(".toast")).to_contain_text("request control first")
+    expect(customer).to_have_url(re.compile("/shop/products/"))
+    # The customer hands control over from their panel without being asked.
+    customer.click("#cobrowse-grant")
+    expect(desk.locator("#control-state")).to_have_text("Granted to you")
+    expect(desk.locator("#stage")).to_have_attribute("data-mode", "control")
+    mirror.locator("#add-to-cart").click()
+    customer.wait_for_url("**/shop/cart/")
+    expect(customer.locator("#cart-count")).to_have_text("1")
+    expect(mirror.locator("h1")).to_have_text("Your cart")
+    shot(desk, "operator-added-to-cart")
+    # The customer takes control back; the desk drops back to pointing.
+    customer.click("#cobrowse-control-banner button")
+    expect(desk.locator("#control-state")).to_have_text("Not granted")
+    expect(desk.locator("#tool-control")).to_be_disabled()
+    expect(desk.locator("#stage")).to_have_attribute("data-mode", "point")
