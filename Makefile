@@ -39,10 +39,13 @@ test-embedded: $(VENV)/.installed
 
 # Everything again on PostgreSQL + Redis. Local hand-over is off so that every delivery goes
 # through the Redis channel layer; the multi-process and browser tests run with the defaults.
+# Browser tests run in a pytest of their own: Playwright's sync API holds an event loop for the
+# whole session, which async tests cannot share.
 test-services: bootstrap services
 	set -a && . ./$(SERVICES_ENV) && set +a && \
 	COBROWSE_LOCAL_HANDOVER=0 $(BIN)/python -m pytest -q -m "not services and not browser" && \
-	$(BIN)/python -m pytest -q -m "services or browser"
+	$(BIN)/python -m pytest -q -m "services and not browser" && \
+	$(BIN)/python -m pytest -q -m browser
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
