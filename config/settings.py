@@ -126,7 +126,8 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": (
-                "channels_redis.pubsub.RedisPubSubChannelLayer"
+                # channels-redis's pub/sub layer, plus reconnection after a Redis restart.
+                "cobrowse.channel_layer.ResilientPubSubChannelLayer"
                 if CHANNEL_LAYER_KIND == "pubsub"
                 else "channels_redis.core.RedisChannelLayer"
             ),
@@ -178,8 +179,12 @@ COBROWSE_MAX_FRAME_BYTES = env_int("COBROWSE_MAX_FRAME_BYTES", 256 * 1024)
 COBROWSE_MAX_DOM_FRAME_BYTES = env_int("COBROWSE_MAX_DOM_FRAME_BYTES", 4 * 1024 * 1024)
 COBROWSE_RATE_PER_SECOND = env_int("COBROWSE_RATE_PER_SECOND", 200)
 COBROWSE_RATE_BURST = env_int("COBROWSE_RATE_BURST", 400)
-# Frames waiting to be written to one socket before the server gives up on that reader.
+# Frames (and their bytes) waiting to be written to one socket before the server gives up on that
+# reader (close 4408; it resumes from the journal). The byte bound holds a full dom snapshot.
 COBROWSE_SEND_QUEUE_LIMIT = env_int("COBROWSE_SEND_QUEUE_LIMIT", 2000)
+COBROWSE_SEND_QUEUE_BYTES = env_int(
+    "COBROWSE_SEND_QUEUE_BYTES", 2 * max(COBROWSE_MAX_DOM_FRAME_BYTES, COBROWSE_MAX_FRAME_BYTES)
+)
 
 LOGGING = {
     "version": 1,

@@ -20,6 +20,7 @@ from django.test import Client
 from cobrowse import sequencer
 from cobrowse.models import Session
 from cobrowse.policy import CUSTOMER_SESSIONS_KEY
+from cobrowse.protocol import server_frame_problems
 from cobrowse.writer import JournalWriter
 
 SERVICES = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
@@ -111,6 +112,7 @@ class Peer:
             return False
         self.welcome = orjson.loads(first["text"])
         assert self.welcome["type"] == "welcome"
+        assert not server_frame_problems(self.welcome), server_frame_problems(self.welcome)
         return True
 
     def next_id(self) -> str:
@@ -137,7 +139,9 @@ class Peer:
         return cid
 
     async def recv(self, timeout: float = 5) -> dict[str, Any]:
+        """The next frame, held to its shape in cobrowse/protocol.py."""
         frame: dict[str, Any] = await self.comm.receive_json_from(timeout=timeout)
+        assert not server_frame_problems(frame), (server_frame_problems(frame), frame)
         return frame
 
     async def recv_until(
