@@ -158,7 +158,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         if self._pump_task is None:
             return
         self._pump_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._pump_task
         await self._leave()
 
@@ -359,11 +359,18 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         except _GONE:
             return  # the peer is gone; disconnect() follows
         except Exception as exc:
-            logger.warning(
-                "connection %s of session %s failed: %r", self.channel_name, self.session_id, exc
+            # Mostly the database going away mid-read; also a send racing the peer's close
+            # (uvicorn raises RuntimeError for a send after the socket closed).
+            level = logging.INFO if isinstance(exc, RuntimeError) else logging.WARNING
+            logger.log(
+                level,
+                "connection %s of session %s failed: %r",
+                self.channel_name,
+                self.session_id,
+                exc,
             )
             self._closing = True
-            with contextlib.suppress(*_GONE):
+            with contextlib.suppress(Exception):
                 error = ProtocolError("unavailable", "the journal is unavailable; reconnect")
                 await self.send(protocol.encode(protocol.error_frame(error)))
                 await self.close(code=CLOSE_TRY_AGAIN)
