@@ -213,13 +213,19 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             size = len(text_data.encode("utf-8", "surrogatepass"))
         if size > dom_limit:
             raise ProtocolError("too_large", f"frames are limited to {dom_limit} bytes")
-        frame = protocol.parse_frame(protocol.decode(text_data))
-        if size > limit and not (isinstance(frame, OpFrame) and frame.kind == "dom"):
-            raise ProtocolError(
-                "too_large",
-                f"frames other than dom ops are limited to {limit} bytes",
-                frame.client_op_id if isinstance(frame, OpFrame) else None,
-            )
+        if size <= limit:
+            return protocol.parse_frame(protocol.decode(text_data))
+        too_large = ProtocolError(
+            "too_large", f"frames other than dom ops are limited to {limit} bytes"
+        )
+        try:
+            frame = protocol.parse_frame(protocol.decode(text_data))
+        except ProtocolError as exc:
+            too_large.client_op_id = exc.client_op_id
+            raise too_large from None
+        if not (isinstance(frame, OpFrame) and frame.kind == "dom"):
+            too_large.client_op_id = frame.client_op_id if isinstance(frame, OpFrame) else None
+            raise too_large
         return frame
 
     def _submit(self, frame: OpFrame) -> None:
