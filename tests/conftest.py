@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -52,7 +53,8 @@ def make_operator(
     username: str | None = None, *, permission: bool = True, staff: bool = True
 ) -> User:
     user = User.objects.create_user(
-        username=username or f"operator{next(_ids)}",
+        # Unique even though pytest and `from tests.conftest import` load this module twice.
+        username=username or f"operator-{uuid.uuid4().hex[:12]}",
         password="pw",
         is_staff=staff,
         first_name="Olga",
