@@ -82,6 +82,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         try:
             await self._join()
         except sequencer.Refused as exc:
+            await self._leave()
             await self._refuse(CLOSE_ENDED if exc.ended else CLOSE_FORBIDDEN)
         except Exception as exc:
             logger.warning("cannot admit a connection to session %s: %r", self.session_id, exc)

@@ -26,7 +26,13 @@ from typing import Any, Protocol
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections, connection, connections
+from django.db import (
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    connections,
+)
 
 from .sequencer import AppendResult, Entry, Outcome, Submission, operations_append
 
@@ -174,12 +180,23 @@ def _append_all(work: Iterable[tuple[str, list[Submission]]]) -> list[AppendResu
     close_old_connections()
     results: list[AppendResult | BaseException] = []
     for session_id, submissions in work:
-        try:
-            results.append(operations_append(session_id=session_id, batch=submissions))
-        except Exception as exc:  # DatabaseError mostly; anything else must not stop the writer
-            logger.warning("journal append for session %s failed: %r", session_id, exc)
-            _drop_connection()
-            results.append(exc)
+        for attempt in (1, 2):
+            try:
+                results.append(operations_append(session_id=session_id, batch=submissions))
+                break
+            except (OperationalError, InterfaceError) as exc:
+                # The connection broke (a restarted or failed-over database, a killed backend).
+                # Once more on a fresh one: safe, since a resent client_op_id is never journaled
+                # twice (what did commit comes back as Duplicate).
+                _drop_connection()
+                if attempt == 2:
+                    logger.warning("journal append for session %s failed: %r", session_id, exc)
+                    results.append(exc)
+            except Exception as exc:  # anything else must not stop the writer either
+                logger.warning("journal append for session %s failed: %r", session_id, exc)
+                _drop_connection()
+                results.append(exc)
+                break
     return results
 
 
