@@ -24,7 +24,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--faults",
-        default="drop_client,kill_server,restart_redis,break_db",
+        default="drop_client,kill_server,restart_redis,break_db,db_outage",
         help="comma-separated fault kinds to inject",
     )
     args = parser.parse_args()

@@ -4,7 +4,9 @@ database connections of those servers.
 Everything listens on 127.0.0.1 only. Redis is started by the harness on a free port, so that
 restarting it disturbs nobody else; database connections are broken with pg_terminate_backend
 on the backends of the servers only (they connect with `application_name` = APP_NAME, and the
-filter also names the database), never on anyone else's.
+filter also names the database), never on anyone else's. An outage makes our database (only
+ours) refuse new connections for a moment (ALTER DATABASE ... ALLOW_CONNECTIONS), which needs
+a superuser, as the local PostgreSQL of `make services` has; `stop()` always ends it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import psycopg
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_NAME = "cobrowse-chaos-server"
@@ -166,6 +169,7 @@ class Cluster:
             server.proc.wait()
 
     def stop(self) -> None:
+        self.end_database_outage()
         for server in self.servers:
             if server.up and server.proc is not None:
                 server.proc.terminate()
@@ -191,6 +195,45 @@ class Cluster:
                 "WHERE datname = current_database() AND application_name = %s "
                 "AND pid <> pg_backend_pid()",
                 (APP_NAME,),
+            ).fetchall()
+        return len(rows)
+
+    def database_outage(self, seconds: float) -> None:
+        """Our database refuses new connections for `seconds`, and the servers' current ones are
+        terminated: an outage, as a failover would cause. Other databases are not touched."""
+        with psycopg.connect(self.database_url, autocommit=True, connect_timeout=5) as conn:
+            row = conn.execute("SELECT current_database()").fetchone()
+        assert row is not None
+        self._outage_database = str(row[0])
+        self._allow_connections(False)
+        try:
+            self.break_database_connections_of(self._outage_database)
+            time.sleep(seconds)
+        finally:
+            self.end_database_outage()
+
+    def end_database_outage(self) -> None:
+        if getattr(self, "_outage_database", None):
+            self._allow_connections(True)
+            self._outage_database = ""
+
+    def _allow_connections(self, allow: bool) -> None:
+        # ALTER DATABASE is run from the maintenance database, on ours only.
+        maintenance = self.database_url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
+                    sql.Identifier(self._outage_database), sql.SQL("true" if allow else "false")
+                )
+            )
+
+    def break_database_connections_of(self, database: str) -> int:
+        maintenance = self.database_url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as conn:
+            rows = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND application_name = %s",
+                (database, APP_NAME),
             ).fetchall()
         return len(rows)
 

@@ -32,7 +32,7 @@ from cobrowse.policy import CUSTOMER_SESSIONS_KEY, DELIVERY
 from .client import ChaosClient
 from .cluster import ROOT, Cluster
 
-FAULTS = ("drop_client", "kill_server", "restart_redis", "break_db")
+FAULTS = ("drop_client", "kill_server", "restart_redis", "break_db", "db_outage")
 PROBE_TIMEOUT = 3.0
 
 
@@ -63,6 +63,10 @@ class Report:
     latency: dict[str, float] = field(default_factory=dict)
     servers: dict[str, Any] = field(default_factory=dict)
     live_after_faults: bool = False
+    closes: Counter[int] = field(default_factory=Counter)
+
+    def closes_text(self) -> str:
+        return ", ".join(f"{code} x{n}" for code, n in sorted(self.closes.items())) or "none"
 
     @property
     def ok(self) -> bool:
@@ -83,8 +87,9 @@ class Report:
             "faults injected: "
             + ", ".join(f"{name} {self.faults.get(name, 0)}" for name in FAULTS)
             + f" (total {sum(self.faults.values())})",
-            f"reconnects:      {c.get('reconnects', 0)}; gaps repaired by resume: "
-            f"{c.get('resumes', 0)}; rate limited: {c.get('rate_limited', 0)}",
+            f"reconnects:      {c.get('reconnects', 0)} (close codes seen: {self.closes_text()}; "
+            f"failed connection attempts: {c.get('connect_failures', 0)}); gaps repaired by "
+            f"resume: {c.get('resumes', 0)}; rate limited: {c.get('rate_limited', 0)}",
             f"delivery latency: p50 {self.latency.get('p50', 0) * 1000:.0f} ms, "
             f"p99 {self.latency.get('p99', 0) * 1000:.0f} ms, "
             f"max {self.latency.get('max', 0) * 1000:.0f} ms",
@@ -270,6 +275,10 @@ class Chaos:
         if fault == "break_db":
             await loop.run_in_executor(None, self.cluster.break_database_connections)
             return True
+        if fault == "db_outage":
+            seconds = self.rng.uniform(0.5, 2.0)
+            await loop.run_in_executor(None, self.cluster.database_outage, seconds)
+            return True
         raise ValueError(fault)
 
     async def _heal(self) -> None:
@@ -385,6 +394,8 @@ def check(chaos: Chaos, settled: bool, report: Report) -> None:
                 problems.append(f"{client.name}: {client.fatal}")
 
     stats = [c.stats for c in chaos.clients]
+    for s in stats:
+        report.closes.update(s.closes)
     report.counts = {
         "clients": len(chaos.clients),
         "sent": sum(len(c.generated) for c in chaos.clients),
@@ -398,6 +409,7 @@ def check(chaos: Chaos, settled: bool, report: Report) -> None:
         "delivered": sum(len(c.applied) for c in chaos.clients),
         "reconnects": sum(max(0, s.connects - 1) for s in stats),
         "resumes": sum(s.resumes for s in stats),
+        "connect_failures": sum(s.connect_failures for s in stats),
         "rate_limited": sum(s.rate_limited for s in stats),
         "lost": lost,
         "duplicated": duplicated,
