@@ -634,3 +634,82 @@ def test_pages_send_security_headers_and_a_content_security_policy(client, path,
     assert "camera=()" in response["Permissions-Policy"]
     if path.startswith("/api/"):
         assert response["Cache-Control"] == "no-store"
+
+
+def _append(
+    session: Session,
+    participant: Participant,
+    cid: str,
+    kind: str,
+    payload: Any,
+    element: str | None = None,
+) -> dict[str, Any]:
+    result = sequencer.operations_append(
+        session_id=session.pk,
+        batch=[
+            sequencer.Submission(
+                participant_id=participant.pk,
+                role="customer",
+                client_op_id=cid,
+                kind=kind,
+                element=element,
+                payload=payload,
+            )
+        ],
+    )
+    entry = result.entries[0]
+    return dict(orjson.loads(entry["text"])["payload"])
+
+
+@pytest.mark.django_db
+def test_sensitive_nodes_are_remembered_across_transactions_until_the_next_full_snapshot():
+    session = open_session()
+    customer = sequencer.participant_join(
+        session_id=session.pk, user=None, owns_as_customer=True
+    ).participant
+    _append(session, customer, "snap", "dom", {"events": [_snapshot()]})
+    session.refresh_from_db()
+    assert {10, 11, 12, 13, 14} <= set(session.sensitive_nodes)
+
+    typed = _append(
+        session,
+        customer,
+        "typed",
+        "dom",
+        {"events": [_incremental({"source": 5, "id": 10, "text": "later-secret"}, 9)]},
+    )
+    assert typed["events"][0]["data"]["text"] == "********"
+    assert _append(session, customer, "op", "input", {"value": "v2"}, "node:12")["value"] == (
+        "********"
+    )
+    # A new page: its snapshot has no sensitive field, so node 10 is an ordinary one now.
+    plain = {
+        "type": 2,
+        "timestamp": 10,
+        "data": {
+            "node": {
+                "type": 0,
+                "id": 1,
+                "childNodes": [
+                    {
+                        "type": 2,
+                        "id": 10,
+                        "tagName": "input",
+                        "attributes": {"name": "search"},
+                        "childNodes": [],
+                    }
+                ],
+            }
+        },
+    }
+    _append(session, customer, "snap2", "dom", {"events": [plain]})
+    session.refresh_from_db()
+    assert session.sensitive_nodes == []
+    free = _append(
+        session,
+        customer,
+        "typed2",
+        "dom",
+        {"events": [_incremental({"source": 5, "id": 10, "text": "shoes"}, 11)]},
+    )
+    assert free["events"][0]["data"]["text"] == "shoes"
