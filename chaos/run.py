@@ -33,7 +33,7 @@ from .client import ChaosClient
 from .cluster import ROOT, Cluster
 
 FAULTS = ("drop_client", "kill_server", "restart_redis", "break_db", "db_outage")
-PROBE_TIMEOUT = 3.0
+PROBE_TIMEOUT = 5.0
 
 
 @dataclass
