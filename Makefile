@@ -1,13 +1,13 @@
 # The verbs: `make run` (demo on embedded defaults), `make test` (whole suite, embedded and on
-# PostgreSQL + Redis), `make lint`, `make bench`. Each bootstraps what it needs; all are safe
-# to run twice.
+# PostgreSQL + Redis, with the short fault-injection run), `make chaos` (the long one),
+# `make lint`, `make bench`. Each bootstraps what it needs; all are safe to run twice.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 SERVICES_ENV := .services.env
 
-.PHONY: run test test-js test-embedded test-services lint bench bootstrap services clean
+.PHONY: run test test-js test-embedded test-services chaos lint bench bootstrap services clean
 
 bootstrap: $(VENV)/.installed node_modules/.installed
 
@@ -38,7 +38,8 @@ test-embedded: $(VENV)/.installed
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest -q -m "not services and not browser"
 
 # Everything again on PostgreSQL + Redis. Local hand-over is off so that every delivery goes
-# through the Redis channel layer; the multi-process and browser tests run with the defaults.
+# through the Redis channel layer; the multi-process, fault-injection (tests/test_chaos.py, a
+# short run of `make chaos`), slow-reader and browser tests run with the defaults.
 # Browser tests run in a pytest of their own: Playwright's sync API holds an event loop for the
 # whole session, which async tests cannot share.
 test-services: bootstrap services
@@ -46,6 +47,15 @@ test-services: bootstrap services
 	COBROWSE_LOCAL_HANDOVER=0 $(BIN)/python -m pytest -q -m "not services and not browser" && \
 	$(BIN)/python -m pytest -q -m "services and not browser" && \
 	$(BIN)/python -m pytest -q -m browser
+
+# The fault-injection suite (docs/reliability.md): three uvicorn servers on PostgreSQL and a
+# Redis of its own, faults for CHAOS_SECONDS, then every journal and delivery is checked.
+# CHAOS_DATABASE_URL picks another PostgreSQL database than the services' one.
+CHAOS_SECONDS ?= 90
+chaos: bootstrap services
+	set -a && . ./$(SERVICES_ENV) && set +a && \
+	$(if $(CHAOS_DATABASE_URL),DATABASE_URL=$(CHAOS_DATABASE_URL)) \
+	$(BIN)/python -m chaos --duration $(CHAOS_SECONDS) $(CHAOS_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -56,4 +66,4 @@ bench: bootstrap services
 	set -a && . ./$(SERVICES_ENV) && set +a && $(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules $(SERVICES_ENV) .test-db.sqlite3*
+	rm -rf $(VENV) node_modules $(SERVICES_ENV) .test-db.sqlite3* artifacts/chaos .hypothesis

@@ -1,12 +1,18 @@
 """The co-browsing WebSocket: one connection of one participant of one session.
 
 Incoming frames are parsed (`protocol`), and ops handed to the journal writer; nothing is
-delivered before it is journaled. Outgoing frames go through one queue drained by one task (the
-pump), which keeps the connection's promise: ack and op frames leave in strictly increasing seq
-order with no gap after the connection's position. Entries reach the pump from the local
-hand-over or the channel layer, in any order and possibly twice; the pump drops what it already
-sent and reads from the journal whatever is missing below an entry it holds (a higher seq being
-committed means every lower seq is committed too).
+delivered before it is journaled. Every outgoing frame, errors included, goes through one queue
+drained by one task (the pump), which keeps the connection's promise: ack and op frames leave in
+strictly increasing seq order with no gap after the connection's position. Entries reach the
+pump from the local hand-over or the channel layer, in any order and possibly twice; the pump
+drops what it already sent and reads from the journal whatever is missing below an entry it
+holds (a higher seq being committed means every lower seq is committed too).
+
+Nothing a client does makes the server hold an unbounded amount for it: the queue is bounded in
+frames and bytes, and a reader that falls that far behind is closed with 4408 (it resumes from
+the journal). This needs an ASGI server whose `send` waits while the socket's write buffer is
+full (uvicorn `--ws websockets`); see docs/reliability.md. Failures of the database or the
+channel layer close the connection with 1013 (reconnect and re-send), never leave it hanging.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ CLOSE_ENDED = 4410
 CLOSE_TRY_AGAIN = 1013
 JOURNAL_PAGE = 500
 ERRORS_IN_A_ROW_LIMIT = 100
+# Outgoing frames that can no longer be delivered: the peer went away.
+_GONE = (OSError, ConnectionError)
 
 
 class TokenBucket:
@@ -65,21 +73,32 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self._pump_task: asyncio.Task[None] | None = None
+        self._closing = True  # until welcomed: frames from a refused client are ignored
         try:
             self.session_id = str(uuid.UUID(self.scope["url_route"]["kwargs"]["session_id"]))
         except ValueError:
             await self._refuse(CLOSE_FORBIDDEN)
             return
-        owns = customer_owns(self.scope.get("session"), self.session_id)
         try:
-            joined = await database_sync_to_async(sequencer.participant_join)(
-                session_id=self.session_id, user=self.scope.get("user"), owns_as_customer=owns
-            )
+            await self._join()
         except sequencer.Refused as exc:
+            await self._leave()
             await self._refuse(CLOSE_ENDED if exc.ended else CLOSE_FORBIDDEN)
-            return
+        except Exception as exc:
+            logger.warning("cannot admit a connection to session %s: %r", self.session_id, exc)
+            await self._leave()
+            with contextlib.suppress(*_GONE):
+                await self._refuse(CLOSE_TRY_AGAIN)
+
+    async def _join(self) -> None:
+        owns = customer_owns(self.scope.get("session"), self.session_id)
+        joined = await database_sync_to_async(sequencer.participant_join)(
+            session_id=self.session_id, user=self.scope.get("user"), owns_as_customer=owns
+        )
         self.participant = joined.participant
         self._outbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        self._queued_bytes = 0
+        self._too_slow = False
         self._delivered = 0
         self._pending: dict[int, Entry] = {}
         self._ended = False
@@ -90,12 +109,15 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         # Subscribe first, then read the state: nothing journaled after the read is missed.
         await self.channel_layer.group_add(group_name(self.session_id), self.channel_name)
         self._writer.subscribe(self.session_id, self)
-        if joined.created:
-            await self._writer.submit(
-                self.session_id, sequencer.joined_submission(self.participant)
-            )
-            if joined.claimed:
-                await lifecycle.publish(session_id=self.session_id, status="active")
+        # Journaled once per participant (a repeat is a duplicate); submitted on every connect
+        # so that a join whose first connection failed half way is still journaled.
+        outcome = await self._writer.submit(
+            self.session_id, sequencer.joined_submission(self.participant)
+        )
+        if isinstance(outcome, Rejected):
+            raise sequencer.Refused(outcome.message, ended=outcome.code == "session_ended")
+        if joined.claimed:
+            await lifecycle.publish(session_id=self.session_id, status="active")
         state = await database_sync_to_async(selectors.session_state)(session_id=self.session_id)
         # Where delivery starts: after `last_seq` (resume), just before the newest full snapshot
         # (`from=snapshot`: a late joiner sees the current page at once), or at the head.
@@ -104,8 +126,12 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             last_seq = max(state["snapshot_seq"] - 1, 0)
         position = state["head_seq"] if last_seq is None else min(last_seq, state["head_seq"])
         self._delivered = position
+        if last_seq is not None:
+            # Exact wherever it lands in the queue: it continues from the position that entries
+            # arriving in the meantime left, never rewinds it, so nothing is sent twice.
+            self._put(("sync",))
 
-        await self.accept()
+        await self._accept()
         await self.send(
             protocol.encode(
                 {
@@ -121,34 +147,59 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                 }
             )
         )
-        if last_seq is not None:
-            # Catch up from the position; entries queued meanwhile are merged, not repeated.
-            self._outbox.put_nowait(("catch_up",))
+        self._closing = False
         self._pump_task = asyncio.create_task(self._pump())
 
     async def _refuse(self, code: int) -> None:
         """Accept only to close at once with a reason a browser can read (a refused handshake
         looks like a network failure, 1006, to a page). Nothing is sent before the close."""
-        await self.accept()
+        await self._accept()
         await self.close(code=code)
+
+    async def _accept(self) -> None:
+        if not getattr(self, "_accepted", False):
+            self._accepted = True
+            await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if self._pump_task is None:
             return
         self._pump_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._pump_task
-        self._writer.unsubscribe(self.session_id, self)
-        await self.channel_layer.group_discard(group_name(self.session_id), self.channel_name)
-        await database_sync_to_async(sequencer.participant_leave)(
-            participant_id=self.participant.pk
-        )
+        await self._leave()
+        try:
+            await database_sync_to_async(sequencer.participant_leave)(
+                participant_id=self.participant.pk
+            )
+        except Exception as exc:  # the database may be down; the join clears it anyway
+            logger.info("cannot note that participant %s left: %r", self.participant.pk, exc)
+
+    async def _leave(self) -> None:
+        """Stop listening for this session's doorbells (also after a half-done connect)."""
+        writer = getattr(self, "_writer", None)
+        if writer is not None:
+            writer.unsubscribe(self.session_id, self)
+        try:
+            await self.channel_layer.group_discard(group_name(self.session_id), self.channel_name)
+        except Exception as exc:
+            logger.info("group_discard failed: %r", exc)
 
     # --- Incoming frames ---------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # Never awaits the socket: answers go through the pump, so a client that sends without
+        # reading cannot stall this connection's channel-layer messages.
+        if self._closing:
+            return
         try:
             frame = self._parse(text_data, bytes_data)
+            if not self._bucket.take():
+                raise ProtocolError(
+                    "rate_limited",
+                    "too many frames; slow down and re-send",
+                    frame.client_op_id if isinstance(frame, OpFrame) else None,
+                )
             if isinstance(frame, OpFrame):
                 self._submit(frame)
             elif isinstance(frame, ResumeFrame):
@@ -158,9 +209,11 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             self._errors_in_row = 0
         except ProtocolError as exc:
             self._errors_in_row += 1
-            await self.send(protocol.encode(protocol.error_frame(exc)))
             if self._errors_in_row >= ERRORS_IN_A_ROW_LIMIT:
-                await self.close(code=CLOSE_ABUSIVE)
+                self._closing = True
+                self._enqueue(("fatal", protocol.encode(protocol.error_frame(exc)), CLOSE_ABUSIVE))
+            else:
+                self._frame(protocol.error_frame(exc))
 
     def _parse(self, text_data: str | None, bytes_data: bytes | None) -> protocol.Frame:
         if text_data is None:
@@ -173,22 +226,24 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             size = len(text_data.encode("utf-8", "surrogatepass"))
         if size > dom_limit:
             raise ProtocolError("too_large", f"frames are limited to {dom_limit} bytes")
-        frame = protocol.parse_frame(protocol.decode(text_data))
-        if size > limit and not (isinstance(frame, OpFrame) and frame.kind == "dom"):
-            raise ProtocolError(
-                "too_large",
-                f"frames other than dom ops are limited to {limit} bytes",
-                frame.client_op_id if isinstance(frame, OpFrame) else None,
-            )
+        if size <= limit:
+            return protocol.parse_frame(protocol.decode(text_data))
+        too_large = ProtocolError(
+            "too_large", f"frames other than dom ops are limited to {limit} bytes"
+        )
+        try:
+            frame = protocol.parse_frame(protocol.decode(text_data))
+        except ProtocolError as exc:
+            too_large.client_op_id = exc.client_op_id
+            raise too_large from None
+        if not (isinstance(frame, OpFrame) and frame.kind == "dom"):
+            too_large.client_op_id = frame.client_op_id if isinstance(frame, OpFrame) else None
+            raise too_large
         return frame
 
     def _submit(self, frame: OpFrame) -> None:
         if self._ended:
             raise ProtocolError("session_ended", "the session has ended", frame.client_op_id)
-        if not self._bucket.take():
-            raise ProtocolError(
-                "rate_limited", "too many frames; slow down and re-send", frame.client_op_id
-            )
         submission = Submission(
             participant_id=self.participant.pk,
             role=self.participant.role,
@@ -205,6 +260,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             return
         error = future.exception()
         if error is not None:
+            self._closing = True
             failure = ProtocolError(
                 "unavailable", "the journal is unavailable; re-send", client_op_id
             )
@@ -230,29 +286,66 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         if entries:
             self.deliver_entries(entries)
 
+    async def journal_repair(self, message: dict[str, Any]) -> None:
+        """The channel layer reconnected: doorbells may have been lost, read the journal."""
+        self._enqueue(("catch_up",))
+
     def deliver_entries(self, entries: list[Entry]) -> None:
         self._enqueue(("entries", entries))
 
     # --- Outgoing frames: the pump -----------------------------------------------------------
 
+    def _frame(self, frame: dict[str, Any]) -> None:
+        self._enqueue(("frame", protocol.encode(frame)))
+
     def _enqueue(self, item: tuple[Any, ...]) -> None:
-        if self._outbox.qsize() >= settings.COBROWSE_SEND_QUEUE_LIMIT:
+        if self._too_slow:
+            return
+        size = _item_bytes(item)
+        if (
+            self._outbox.qsize() >= settings.COBROWSE_SEND_QUEUE_LIMIT
+            or self._queued_bytes + size > settings.COBROWSE_SEND_QUEUE_BYTES
+        ):
             # The reader is too slow: drop it rather than hold an unbounded queue. It resumes
             # from the journal when it comes back.
-            asyncio.get_running_loop().create_task(self.close(code=CLOSE_TOO_SLOW))
+            self._too_slow = True
+            self._closing = True
+            self._drop_queue()
+            asyncio.get_running_loop().create_task(self._close_too_slow())
             return
+        self._put(item, size)
+
+    def _put(self, item: tuple[Any, ...], size: int | None = None) -> None:
+        self._queued_bytes += _item_bytes(item) if size is None else size
         self._outbox.put_nowait(item)
+
+    def _drop_queue(self) -> None:
+        while not self._outbox.empty():
+            self._outbox.get_nowait()
+        self._queued_bytes = 0
+        self._pending.clear()
+
+    async def _close_too_slow(self) -> None:
+        logger.info("closing slow reader %s of session %s", self.channel_name, self.session_id)
+        if self._pump_task is not None:
+            self._pump_task.cancel()  # it may be waiting for the socket to drain
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._pump_task
+        self._drop_queue()
+        with contextlib.suppress(*_GONE):
+            await self.close(code=CLOSE_TOO_SLOW)
 
     async def _pump(self) -> None:
         try:
             while True:
                 item = await self._outbox.get()
+                self._queued_bytes -= _item_bytes(item)
                 action = item[0]
                 if action == "entries":
                     await self._offer(item[1])
                 elif action == "resume":
                     await self._resume(item[1])
-                elif action == "catch_up":
+                elif action == "sync":
                     await self._catch_up()
                     await self.send(
                         protocol.encode(protocol.synced_frame(head_seq=self._delivered))
@@ -260,6 +353,8 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                 elif action == "ping":
                     await self._catch_up()
                     await self.send(protocol.encode(protocol.pong_frame(head_seq=self._delivered)))
+                elif action == "catch_up":
+                    await self._catch_up()
                 elif action == "duplicate":
                     _, client_op_id, seq, element_seq = item
                     if seq > self._delivered:
@@ -280,11 +375,24 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                     return
         except asyncio.CancelledError:
             raise
-        except Exception:
-            logger.exception(
-                "connection %s of session %s failed", self.channel_name, self.session_id
+        except _GONE:
+            return  # the peer is gone; disconnect() follows
+        except Exception as exc:
+            # Mostly the database going away mid-read; also a send racing the peer's close
+            # (uvicorn raises RuntimeError for a send after the socket closed).
+            level = logging.INFO if isinstance(exc, RuntimeError) else logging.WARNING
+            logger.log(
+                level,
+                "connection %s of session %s failed: %r",
+                self.channel_name,
+                self.session_id,
+                exc,
             )
-            await self.close(code=CLOSE_TRY_AGAIN)
+            self._closing = True
+            with contextlib.suppress(Exception):
+                error = ProtocolError("unavailable", "the journal is unavailable; reconnect")
+                await self.send(protocol.encode(protocol.error_frame(error)))
+                await self.close(code=CLOSE_TRY_AGAIN)
 
     async def _offer(self, entries: list[Entry], through: int = 0) -> None:
         """Deliver `entries` in seq order, reading from the journal whatever lies between."""
@@ -349,17 +457,26 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             self._ended = True
 
 
+def _item_bytes(item: tuple[Any, ...]) -> int:
+    """What a queued item costs: the frames it will send (small items count as 64 bytes)."""
+    if item[0] == "entries":
+        return sum(len(entry["text"]) + 64 for entry in item[1])
+    if item[0] in ("frame", "fatal"):
+        return len(item[1]) + 64
+    return 64
+
+
 def _query_str(scope: dict[str, Any], name: str) -> str | None:
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
     return values[0] if values else None
 
 
 def _query_int(scope: dict[str, Any], name: str) -> int | None:
-    value_text = _query_str(scope, name)
-    if value_text is None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    if not values:
         return None
     try:
-        value = int(value_text)
+        value = int(values[0])
     except ValueError:
         return None
     return value if value >= 0 else None

@@ -57,6 +57,9 @@ class Session(models.Model):
     control_participant = models.ForeignKey(
         "Participant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # rrweb node ids that the session's snapshots and mutations marked as sensitive, so that
+    # later input events on them are masked (cobrowse/masking.py). Only the sequencer writes it.
+    sensitive_nodes = models.JSONField(default=list, blank=True)
     # The Django session of the browser that asked for help.
     customer_session_key = models.CharField(max_length=64, blank=True, db_index=True)
 

@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 
 import orjson
 
+from .masking import scrub_text
 from .policy import KINDS
 
 MAX_CLIENT_OP_ID = 64
@@ -24,6 +25,9 @@ MAX_DOM_EVENTS = 500
 MAX_TEXT = 2000
 MAX_VALUE = 10_000
 MAX_URL = 2048
+# Larger floats come back from PostgreSQL's jsonb as integers (1e16 is stored as
+# 10000000000000000), which would change the journal's hashes; no page needs them.
+MAX_FLOAT = 1e15
 
 ERROR_CODES = frozenset(
     {
@@ -110,6 +114,11 @@ def _parse_op(data: dict[str, Any]) -> OpFrame:
     client_op_id = data.get("client_op_id")
     if not isinstance(client_op_id, str) or not 1 <= len(client_op_id) <= MAX_CLIENT_OP_ID:
         raise ProtocolError("bad_frame", "op.client_op_id must be a string of 1-64 characters")
+    if not _is_clean_key(client_op_id):
+        # Keys are stored as sent (they identify the op), so they may carry no secret.
+        raise ProtocolError(
+            "bad_frame", "op.client_op_id may not contain NUL or a card number or IBAN"
+        )
     try:
         _exact_keys(data, {"type", "client_op_id", "kind", "payload"}, {"element"})
     except ProtocolError as exc:
@@ -125,11 +134,15 @@ def _parse_op(data: dict[str, Any]) -> OpFrame:
         raise ProtocolError(
             "bad_frame", "op.element must be a string of 1-200 characters", client_op_id
         )
+    if element is not None and not _is_clean_key(element):
+        raise ProtocolError(
+            "bad_frame", "op.element may not contain NUL or a card number or IBAN", client_op_id
+        )
     payload = data["payload"]
     if not isinstance(payload, dict):
         raise ProtocolError("invalid_payload", "op.payload must be an object", client_op_id)
     try:
-        _check_depth(payload)
+        _check_values(payload)
         PAYLOAD_CHECKS[kind](payload)
     except ProtocolError as exc:
         exc.client_op_id = client_op_id
@@ -148,18 +161,33 @@ def _exact_keys(data: Mapping[str, Any], required: set[str], optional: set[str])
         raise ProtocolError("bad_frame", f"unexpected field(s): {names}")
 
 
-def _check_depth(value: Any) -> None:
+def _is_clean_key(value: str) -> bool:
+    return "\x00" not in value and scrub_text(value) == value
+
+
+def _check_values(value: Any) -> None:
+    """Depth, and values every journal backend stores unchanged: no NUL character (PostgreSQL
+    refuses it, and one such op would fail the whole batch it is written with), finite floats
+    of modest size."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise ProtocolError("invalid_payload", f"payload nests deeper than {MAX_DEPTH}")
         if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
+            for key, child in item.items():
+                if "\x00" in key:
+                    raise ProtocolError("invalid_payload", "strings may not contain NUL")
+                stack.append((child, depth + 1))
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise ProtocolError("invalid_payload", "numbers must be finite")
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise ProtocolError("invalid_payload", "strings may not contain NUL")
+        elif isinstance(item, float) and not (math.isfinite(item) and abs(item) < MAX_FLOAT):
+            raise ProtocolError(
+                "invalid_payload", f"numbers must be finite and below {MAX_FLOAT:g}"
+            )
 
 
 # --- Payload shapes per kind -----------------------------------------------------------------
@@ -317,3 +345,139 @@ def synced_frame(*, head_seq: int) -> dict[str, Any]:
 
 def pong_frame(*, head_seq: int) -> dict[str, Any]:
     return {"type": "pong", "head_seq": head_seq}
+
+
+# --- Shapes of outgoing frames ---------------------------------------------------------------
+# Every frame the server sends, field by field. Tests hold each frame they receive to this
+# (`server_frame_problems`), so a new field or frame type is written down here first.
+
+
+def _is_seq(value: Any) -> bool:
+    return _is_int(value) and value >= 0
+
+
+def _is_optional(test: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or test(value)
+
+
+def _is_sender(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) == {"role", "participant"}
+        and value["role"] in ROLES
+        and _is_int(value["participant"])
+    )
+
+
+def _is_participant_list(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(p, dict)
+        and set(p) == {"participant", "role", "name"}
+        and _is_int(p["participant"])
+        and p["role"] in ROLES
+        and isinstance(p["name"], str)
+        for p in value
+    )
+
+
+def _is_limits(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) == {"max_frame_bytes", "rate_per_second"}
+        and all(_is_int(v) and v > 0 for v in value.values())
+    )
+
+
+ROLES = frozenset({"customer", "operator", "observer"})
+MAX_ERROR_MESSAGE = 200
+
+SERVER_FRAMES: Mapping[str, tuple[Mapping[str, Callable[[Any], bool]], frozenset[str]]] = {
+    # type -> (required fields with their tests, optional fields)
+    "welcome": (
+        {
+            "session": _is_str(36, 36),
+            "code": _is_str(6, 6),
+            "site": _is_str(8, 1),
+            "status": lambda v: v in ("waiting", "active", "ended"),
+            "head_seq": _is_seq,
+            "snapshot_seq": _is_seq,
+            "control": _is_optional(_is_int),
+            "participants": _is_participant_list,
+            "role": lambda v: v in ROLES,
+            "participant": _is_int,
+            "position": _is_seq,
+            "limits": _is_limits,
+        },
+        frozenset(),
+    ),
+    "ack": (
+        {
+            "client_op_id": _is_str(MAX_CLIENT_OP_ID, 1),
+            "seq": lambda v: _is_int(v) and v >= 1,
+            "element_seq": _is_optional(lambda v: _is_int(v) and v >= 1),
+        },
+        frozenset(),
+    ),
+    "op": (
+        {
+            "seq": lambda v: _is_int(v) and v >= 1,
+            "kind": lambda v: v in KINDS,
+            "element": _is_optional(_is_str(MAX_ELEMENT, 1)),
+            "element_seq": _is_optional(lambda v: _is_int(v) and v >= 1),
+            "delivery": lambda v: v in ("all", "others"),
+            "sender": _is_sender,
+            "payload": lambda v: isinstance(v, dict),
+            "ts": _is_seq,
+        },
+        frozenset(),
+    ),
+    "synced": ({"head_seq": _is_seq}, frozenset()),
+    "pong": ({"head_seq": _is_seq}, frozenset()),
+    "error": (
+        {
+            "code": lambda v: v in ERROR_CODES,
+            "message": _is_str(MAX_ERROR_MESSAGE, 1),
+        },
+        frozenset({"client_op_id"}),
+    ),
+}
+
+_JOINED = _shape(
+    "session",
+    {"action": lambda v: v == "joined", "participant": _is_int, "role": lambda v: v in ROLES},
+    {"name": _is_str(150)},
+)
+
+
+def server_frame_problems(frame: Any) -> list[str]:
+    """What is wrong with a frame the server sent (empty when it matches its shape)."""
+    if not isinstance(frame, dict) or frame.get("type") not in SERVER_FRAMES:
+        return [f"unknown frame {str(frame)[:80]}"]
+    required, optional = SERVER_FRAMES[frame["type"]]
+    problems = [f"{frame['type']}.{name} missing" for name in required if name not in frame]
+    extra = set(frame) - set(required) - optional - {"type"}
+    problems += [f"{frame['type']}.{name} not allowed" for name in sorted(extra)]
+    problems += [
+        f"{frame['type']}.{name} = {str(frame[name])[:80]}"
+        for name, test in required.items()
+        if name in frame and not test(frame[name])
+    ]
+    if (
+        frame["type"] == "error"
+        and "client_op_id" in frame
+        and not _is_str(MAX_CLIENT_OP_ID, 1)(frame["client_op_id"])
+    ):
+        problems.append("error.client_op_id")
+    if frame["type"] == "op" and not problems:
+        payload, kind = frame["payload"], frame["kind"]
+        check = PAYLOAD_CHECKS[kind]
+        if kind == "session" and payload.get("action") == "joined":
+            check = _JOINED
+        elif kind == "control" and payload.get("participant", 0) is None:
+            # revoke/release when nobody held control: the server states `participant: null`
+            payload = {k: v for k, v in payload.items() if k != "participant"}
+        try:
+            check(payload)
+        except ProtocolError as exc:
+            problems.append(f"op payload: {exc.message}")
+    return problems

@@ -8,8 +8,9 @@ Guarantees (tested in tests/test_sequencer.py and tests/test_consumer.py):
 - The same client_op_id from the same participant is journaled once; a resend gets the first
   seq back (`Duplicate`).
 - The delivery attribute comes from `policy.DELIVERY`, never from the client.
-- Payloads are redacted (`masking.redact_payload`) before they are hashed and stored; each row's
-  hash chains over the previous row's, so any later change to the journal is detectable.
+- Payloads are redacted (`masking.SessionMasker`, which remembers the session's sensitive rrweb
+  nodes on the locked session row) before they are hashed and stored; each row's hash chains
+  over the previous row's, so any later change to the journal is detectable.
 - Nothing is distributed from here: callers broadcast the returned entries after commit.
 """
 
@@ -29,7 +30,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from . import policy, protocol
-from .masking import redact_payload
+from .masking import SessionMasker
 from .models import Operation, Participant, Role, Session, Status
 
 
@@ -139,7 +140,14 @@ def operations_append(*, session_id: uuid.UUID | str, batch: Sequence[Submission
         state = (
             Session.objects.select_for_update()
             .filter(pk=session_id)
-            .values("status", "head_seq", "head_hash", "snapshot_seq", "control_participant_id")
+            .values(
+                "status",
+                "head_seq",
+                "head_hash",
+                "snapshot_seq",
+                "control_participant_id",
+                "sensitive_nodes",
+            )
             .first()
         )
         if state is None:
@@ -151,6 +159,7 @@ def operations_append(*, session_id: uuid.UUID | str, batch: Sequence[Submission
         snapshot_seq: int = state["snapshot_seq"]
         control: int | None = state["control_participant_id"]
         initial = (status, head, control)
+        masker = SessionMasker(state["sensitive_nodes"])
 
         known = _known_client_ops(batch)
         element_heads = _element_heads(session_id, batch)
@@ -212,7 +221,7 @@ def operations_append(*, session_id: uuid.UUID | str, batch: Sequence[Submission
                 status = Status.ENDED
                 control = None
 
-            payload = redact_payload(sub.kind, payload)
+            payload = masker.redact(sub.kind, sub.element, payload)
             head += 1
             element_seq = None
             if sub.element is not None:
@@ -282,6 +291,8 @@ def operations_append(*, session_id: uuid.UUID | str, batch: Sequence[Submission
                 "snapshot_seq": snapshot_seq,
                 "control_participant_id": control,
             }
+            if masker.changed:
+                changes["sensitive_nodes"] = masker.stored()
             if status != initial[0]:
                 changes["status"] = status
                 changes["ended_at"] = received_at

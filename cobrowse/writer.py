@@ -26,7 +26,13 @@ from typing import Any, Protocol
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection, connections
+from django.db import (
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    connections,
+)
 
 from . import lifecycle
 from .sequencer import AppendResult, Entry, Outcome, Submission, operations_append
@@ -119,7 +125,15 @@ class JournalWriter:
             self._wakeup.clear()
             while self._queue:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                await self._write(batch)
+                try:
+                    await self._write(batch)
+                except Exception as exc:
+                    # Never leave a connection waiting for an outcome: it answers `unavailable`
+                    # and its client re-sends.
+                    logger.exception("journal writer batch failed")
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
 
     async def _write(self, batch: list[tuple[str, Submission, asyncio.Future[Outcome]]]) -> None:
         groups: dict[str, list[tuple[Submission, asyncio.Future[Outcome]]]] = defaultdict(list)
@@ -158,10 +172,10 @@ class JournalWriter:
                 group_name(session_id),
                 {"type": "journal.entries", "origin": self._origin, "entries": entries},
             )
-        except Exception:
+        except Exception as exc:
             # The journal has the ops; other processes' connections repair the gap from it at
-            # their next op or ping.
-            logger.exception("doorbell for session %s failed", session_id)
+            # their next op or ping, or when the channel layer reconnects.
+            logger.warning("doorbell for session %s failed: %r", session_id, exc)
 
 
 def _append_all(work: Iterable[tuple[str, list[Submission]]]) -> list[AppendResult | BaseException]:
@@ -169,12 +183,23 @@ def _append_all(work: Iterable[tuple[str, list[Submission]]]) -> list[AppendResu
     close_old_connections()
     results: list[AppendResult | BaseException] = []
     for session_id, submissions in work:
-        try:
-            results.append(operations_append(session_id=session_id, batch=submissions))
-        except DatabaseError as exc:
-            logger.warning("journal append for session %s failed: %s", session_id, exc)
-            _drop_connection()
-            results.append(exc)
+        for attempt in (1, 2):
+            try:
+                results.append(operations_append(session_id=session_id, batch=submissions))
+                break
+            except (OperationalError, InterfaceError) as exc:
+                # The connection broke (a restarted or failed-over database, a killed backend).
+                # Once more on a fresh one: safe, since a resent client_op_id is never journaled
+                # twice (what did commit comes back as Duplicate).
+                _drop_connection()
+                if attempt == 2:
+                    logger.warning("journal append for session %s failed: %r", session_id, exc)
+                    results.append(exc)
+            except Exception as exc:  # anything else must not stop the writer either
+                logger.warning("journal append for session %s failed: %r", session_id, exc)
+                _drop_connection()
+                results.append(exc)
+                break
     return results
 
 

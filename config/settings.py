@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
 
 # Lets classes such as ModelAdmin[Model] be subscripted at run time, as the type stubs say.
 django_stubs_ext.monkeypatch()
@@ -36,9 +37,11 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = os.environ.get(
-    "SECRET_KEY", "insecure-development-key-change-me-in-production-0123456789abcdef"
-)
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    SECRET_KEY = "django-insecure-development-key-change-me-in-production-0123456789"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -58,6 +61,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "cobrowse.security.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -126,7 +130,8 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": (
-                "channels_redis.pubsub.RedisPubSubChannelLayer"
+                # channels-redis's pub/sub layer, plus reconnection after a Redis restart.
+                "cobrowse.channel_layer.ResilientPubSubChannelLayer"
                 if CHANNEL_LAYER_KIND == "pubsub"
                 else "channels_redis.core.RedisChannelLayer"
             ),
@@ -149,6 +154,9 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Pages that replay sessions with rrweb get the Content-Security-Policy that allows the replayed
+# page's inline styles (cobrowse/security.py); every other page gets the strict one.
+COBROWSE_CSP_REPLAY_PATHS = env_list("COBROWSE_CSP_REPLAY_PATHS", "/helpdesk/,/admin/")
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
@@ -178,8 +186,12 @@ COBROWSE_MAX_FRAME_BYTES = env_int("COBROWSE_MAX_FRAME_BYTES", 256 * 1024)
 COBROWSE_MAX_DOM_FRAME_BYTES = env_int("COBROWSE_MAX_DOM_FRAME_BYTES", 4 * 1024 * 1024)
 COBROWSE_RATE_PER_SECOND = env_int("COBROWSE_RATE_PER_SECOND", 200)
 COBROWSE_RATE_BURST = env_int("COBROWSE_RATE_BURST", 400)
-# Frames waiting to be written to one socket before the server gives up on that reader.
+# Frames (and their bytes) waiting to be written to one socket before the server gives up on that
+# reader (close 4408; it resumes from the journal). The byte bound holds a full dom snapshot.
 COBROWSE_SEND_QUEUE_LIMIT = env_int("COBROWSE_SEND_QUEUE_LIMIT", 2000)
+COBROWSE_SEND_QUEUE_BYTES = env_int(
+    "COBROWSE_SEND_QUEUE_BYTES", 2 * max(COBROWSE_MAX_DOM_FRAME_BYTES, COBROWSE_MAX_FRAME_BYTES)
+)
 
 LOGGING = {
     "version": 1,

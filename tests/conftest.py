@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from django.test import Client
 from cobrowse import sequencer
 from cobrowse.models import Session
 from cobrowse.policy import CUSTOMER_SESSIONS_KEY
+from cobrowse.protocol import server_frame_problems
 from cobrowse.writer import JournalWriter
 
 SERVICES = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
@@ -59,7 +61,8 @@ def make_operator(
     username: str | None = None, *, permission: bool = True, staff: bool = True
 ) -> User:
     user = User.objects.create_user(
-        username=username or f"operator{next(_ids)}",
+        # Unique even though pytest and `from tests.conftest import` load this module twice.
+        username=username or f"operator-{uuid.uuid4().hex[:12]}",
         password="pw",
         is_staff=staff,
         first_name="Olga",
@@ -119,6 +122,7 @@ class Peer:
             return False
         self.welcome = orjson.loads(first["text"])
         assert self.welcome["type"] == "welcome"
+        assert not server_frame_problems(self.welcome), server_frame_problems(self.welcome)
         return True
 
     def next_id(self) -> str:
@@ -145,7 +149,9 @@ class Peer:
         return cid
 
     async def recv(self, timeout: float = 5) -> dict[str, Any]:
+        """The next frame, held to its shape in cobrowse/protocol.py."""
         frame: dict[str, Any] = await self.comm.receive_json_from(timeout=timeout)
+        assert not server_frame_problems(frame), (server_frame_problems(frame), frame)
         return frame
 
     async def recv_until(

@@ -20,6 +20,7 @@ import pytest
 import websockets
 from asgiref.sync import sync_to_async
 from django.db import connection
+from websockets.typing import Origin
 
 from cobrowse.models import Operation
 from tests.conftest import SERVICES, customer_cookie, make_operator, open_session, operator_cookie
@@ -96,10 +97,7 @@ async def run_participant(
     to `expected_total` has been seen on this connection."""
     headers = {"Cookie": cookie}
     async with websockets.connect(
-        url,
-        origin=websockets.Origin("http://127.0.0.1"),
-        additional_headers=headers,
-        max_size=2**22,
+        url, origin=Origin("http://127.0.0.1"), additional_headers=headers, max_size=2**22
     ) as ws:
         welcome = orjson.loads(await ws.recv())
         assert welcome["type"] == "welcome"
@@ -147,7 +145,7 @@ async def test_two_processes_one_order(servers):
     # Both join first (their `joined` ops are seq 1 and 2), then both send at once.
     for url, cookie in ((base_a, c_cookie), (base_b, o_cookie)):
         async with websockets.connect(
-            url, origin=websockets.Origin("http://127.0.0.1"), additional_headers={"Cookie": cookie}
+            url, origin=Origin("http://127.0.0.1"), additional_headers={"Cookie": cookie}
         ) as ws:
             await ws.recv()
     n = 300
