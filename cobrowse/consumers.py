@@ -441,7 +441,10 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         await self.send(protocol.encode(protocol.synced_frame(head_seq=self._delivered)))
 
     async def _emit(self, entry: Entry) -> None:
-        if entry["sender_id"] == self.participant.pk:
+        # Ops the server journaled in a participant's name (its arrival) were never sent by its
+        # client: they come as op frames only, with no ack the client could not place.
+        own = entry["sender_id"] == self.participant.pk
+        if own and not entry["client_op_id"].startswith(protocol.SERVER_OP_PREFIX):
             ack = protocol.ack_frame(
                 client_op_id=entry["client_op_id"],
                 seq=entry["seq"],

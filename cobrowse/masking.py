@@ -35,7 +35,9 @@ _SENSITIVE_WORDS = re.compile(
 _NAMING_ATTRIBUTES = ("name", "id", "autocomplete", "aria-label", "placeholder")
 _FIELD_TAGS = frozenset({"input", "select", "textarea"})
 _SECRET_TYPES = frozenset({"password", "hidden"})
-MASKED_VALUE = MASK_CHAR * 8
+# The value of a secret field, whatever its length: the same mask the browser's recorder
+# writes (static/cobrowse/masking.js SECRET_MASK), so both layers agree on what the operator sees.
+MASKED_VALUE = "\u2022" * 6
 # rrweb: EventType.FullSnapshot, EventType.IncrementalSnapshot; IncrementalSource.Mutation, Input
 _FULL_SNAPSHOT, _INCREMENTAL = 2, 3
 _MUTATION, _INPUT = 0, 5
@@ -141,13 +143,23 @@ def _is_node_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# Attributes that hold drawing geometry, never text a person typed: their long digit runs (SVG
+# path data) would look like card numbers and be damaged by scrubbing.
+_GEOMETRY_KEYS = frozenset(
+    {"d", "points", "viewBox", "transform", "path", "gradientTransform", "patternTransform"}
+)
+
+
 def _scrub_strings(value: Any) -> Any:
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, list):
         return [_scrub_strings(item) for item in value]
     if isinstance(value, dict):
-        return {key: _scrub_strings(item) for key, item in value.items()}
+        return {
+            key: item if key in _GEOMETRY_KEYS and isinstance(item, str) else _scrub_strings(item)
+            for key, item in value.items()
+        }
     if isinstance(value, float):
         # Stored as PostgreSQL jsonb reads them back: -0.0 as 0.0, integral floats from 1e16 on
         # as integers. Otherwise the row would no longer match its hash.

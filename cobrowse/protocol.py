@@ -19,6 +19,8 @@ from .masking import scrub_text
 from .policy import KINDS
 
 MAX_CLIENT_OP_ID = 64
+# client_op_ids of ops the server journals itself; clients may not use the prefix.
+SERVER_OP_PREFIX = "server-"
 MAX_ELEMENT = 200
 MAX_DEPTH = 200  # nesting of a payload; rrweb snapshots nest two levels per DOM level
 MAX_DOM_EVENTS = 500
@@ -114,6 +116,8 @@ def _parse_op(data: dict[str, Any]) -> OpFrame:
     client_op_id = data.get("client_op_id")
     if not isinstance(client_op_id, str) or not 1 <= len(client_op_id) <= MAX_CLIENT_OP_ID:
         raise ProtocolError("bad_frame", "op.client_op_id must be a string of 1-64 characters")
+    if client_op_id.startswith(SERVER_OP_PREFIX):
+        raise ProtocolError("bad_frame", f"op.client_op_id may not start with {SERVER_OP_PREFIX!r}")
     if not _is_clean_key(client_op_id):
         # Keys are stored as sent (they identify the op), so they may carry no secret.
         raise ProtocolError(

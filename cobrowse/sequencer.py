@@ -427,7 +427,7 @@ def joined_submission(participant: Participant) -> Submission:
     return Submission(
         participant_id=participant.pk,
         role=participant.role,
-        client_op_id=f"server-joined-{participant.pk}",
+        client_op_id=f"{protocol.SERVER_OP_PREFIX}joined-{participant.pk}",
         kind="session",
         element=None,
         payload={

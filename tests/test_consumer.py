@@ -439,3 +439,19 @@ async def test_participants_are_marked_left_and_back(pair):
     assert back.welcome["participant"] == operator.welcome["participant"]
     assert await sync_to_async(lambda: session.participants.get(role="operator").left_at)() is None
     await back.close()
+
+
+async def test_the_servers_own_join_op_comes_as_an_op_without_ack(transactional_db):
+    session = await sync_to_async(open_session)()
+    customer = Peer(session, await sync_to_async(customer_cookie)(session), query="last_seq=0")
+    assert await customer.connect()
+    frames = await customer.recv_until(lambda f: f["type"] == "synced")
+    assert [f["type"] for f in frames] == ["op", "synced"]
+    assert frames[0]["payload"]["action"] == "joined"
+    await customer.close()
+
+
+async def test_clients_may_not_use_the_servers_op_ids(pair):
+    _, customer, _ = pair
+    await customer.send_op("chat", {"text": "hi"}, client_op_id="server-joined-1")
+    assert (await customer.recv())["code"] == "bad_frame"

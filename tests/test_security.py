@@ -26,6 +26,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.utils import timezone
 
 from cobrowse import sequencer
+from cobrowse.masking import MASKED_VALUE
 from cobrowse.models import Operation, Participant, Session, Status
 from tests.conftest import Peer, customer_cookie, make_operator, open_session, operator_cookie
 from tests.live import ROOT, RawSocket, live_server_process
@@ -679,9 +680,9 @@ def test_sensitive_nodes_are_remembered_across_transactions_until_the_next_full_
         "dom",
         {"events": [_incremental({"source": 5, "id": 10, "text": "later-secret"}, 9)]},
     )
-    assert typed["events"][0]["data"]["text"] == "********"
+    assert typed["events"][0]["data"]["text"] == MASKED_VALUE
     assert _append(session, customer, "op", "input", {"value": "v2"}, "node:12")["value"] == (
-        "********"
+        MASKED_VALUE
     )
     # A new page: its snapshot has no sensitive field, so node 10 is an ordinary one now.
     plain = {

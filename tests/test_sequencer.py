@@ -216,3 +216,24 @@ def test_each_row_hash_chains_over_the_previous_one():
         prev = op.hash
     session.refresh_from_db()
     assert session.head_hash == prev
+
+
+@pytest.mark.django_db
+def test_svg_path_data_is_not_mistaken_for_card_numbers():
+    session = open_session()
+    customer = customer_of(session)
+    path = "M60 72c4111111111111111 0 1 1z"
+    node = {"type": 2, "id": 2, "tagName": "path", "attributes": {"d": path}, "childNodes": []}
+    operations_append(
+        session_id=session.pk,
+        batch=[
+            sub(
+                customer,
+                "svg",
+                "dom",
+                {"events": [{"type": 2, "data": {"node": node}, "timestamp": 1}]},
+            )
+        ],
+    )
+    stored = Operation.objects.get(session=session).payload
+    assert stored["events"][0]["data"]["node"]["attributes"]["d"] == path

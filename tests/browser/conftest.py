@@ -162,3 +162,20 @@ def login_context(context: Any, user: Any, live_url: str) -> None:
     context.add_cookies(
         [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_url}]
     )
+
+
+def wait_until(page: Any, expression: str, arg: Any = None, *, timeout: float = 10.0) -> Any:
+    """Poll a JavaScript function in the page until it returns something truthy.
+
+    Playwright's `wait_for_function` evaluates its predicate with `eval` inside the page, which
+    the pages' Content-Security-Policy forbids (no 'unsafe-eval'); `page.evaluate` goes through
+    the DevTools protocol, which the policy does not govern. The browser tests run under the
+    real policy, so they wait this way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = page.evaluate(expression, arg)
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for: {expression}")
+        page.wait_for_timeout(50)

@@ -13,7 +13,7 @@ from django.apps import apps as django_apps
 from playwright.sync_api import Page, expect
 
 from cobrowse.models import Session
-from tests.browser.conftest import login_context
+from tests.browser.conftest import login_context, wait_until
 from tests.conftest import make_operator
 
 
@@ -55,7 +55,8 @@ def test_the_operators_pointer_lands_where_it_points(
     cursor = customer.locator("#cobrowse-operator-cursor")
     expect(cursor).to_be_visible()
     centre = (real["x"] + real["width"] / 2, real["y"] + real["height"] / 2)
-    customer.wait_for_function(
+    wait_until(
+        customer,
         """([x, y]) => {
           const box = document.getElementById("cobrowse-operator-cursor").getBoundingClientRect();
           return Math.abs(box.left - x) < 4 && Math.abs(box.top - y) < 4;

@@ -22,7 +22,7 @@ from django.db import connection
 from playwright.sync_api import Frame, Page, expect
 
 from cobrowse.models import Operation, Session
-from tests.browser.conftest import login_context
+from tests.browser.conftest import login_context, wait_until
 from tests.conftest import make_operator
 
 
@@ -153,7 +153,8 @@ def mirror_node_id(desk: Page, html_id: str) -> int:
 
 def wait_in_mirror_view(desk: Page, html_id: str) -> None:
     """Until the mirrored element is inside the mirror's viewport (the customer's)."""
-    desk.wait_for_function(
+    wait_until(
+        desk,
         """(id) => {
           const doc = document.querySelector("#mirror iframe")?.contentDocument;
           const element = doc?.getElementById(id);
@@ -167,21 +168,14 @@ def wait_in_mirror_view(desk: Page, html_id: str) -> None:
 
 def desk_caught_up(desk: Page, session_id: str) -> None:
     head = Session.objects.get(pk=session_id).head_seq
-    desk.wait_for_function(f"() => window.cobrowseDesk.lastSeen >= {head}")
+    wait_until(desk, f"() => window.cobrowseDesk.lastSeen >= {head}")
 
 
 def expected_seqs(session_id: str, *, after: int, me: int) -> list[int]:
     """The seqs a desk applies as op frames: everything after its position except its own ops
-    that come back as acks only (delivery "others", and the server's own `joined` for it)."""
+    of delivery "others", which come back as acks only."""
     rows = Operation.objects.filter(session_id=session_id, seq__gt=after).order_by("seq")
-    return [
-        row.seq
-        for row in rows
-        if not (
-            row.sender_id == me
-            and (row.delivery == "others" or row.client_op_id.startswith("server-joined-"))
-        )
-    ]
+    return [row.seq for row in rows if not (row.sender_id == me and row.delivery == "others")]
 
 
 # --- the story -----------------------------------------------------------------------------
@@ -283,9 +277,7 @@ def test_the_whole_story(new_context: Any, live_url: str, shot: Any) -> None:
         "(id) => window.cobrowseDesk.send('input', {id, value: 'Not yet'}, `node:${id}`)",
         name_node,
     )
-    desk.wait_for_function(
-        "() => window.cobrowseDesk.errors.some((e) => e.code === 'control_required')"
-    )
+    wait_until(desk, "() => window.cobrowseDesk.errors.some((e) => e.code === 'control_required')")
     expect(desk.locator(".toast")).to_contain_text("not granted you control")
     expect(customer.locator("#id_name")).to_have_value("")
     desk.click("#request-control")
@@ -320,8 +312,8 @@ def test_the_whole_story(new_context: Any, live_url: str, shot: Any) -> None:
     customer.reload()
     expect(customer.locator("#cobrowse-code")).to_have_text(code)
     # The reloaded page announces itself in the same session and the desk rebuilds from it.
-    desk.wait_for_function(
-        "(seq) => window.cobrowseDesk.pages.some((page) => page.seq > seq)", arg=before_reload
+    wait_until(
+        desk, "(seq) => window.cobrowseDesk.pages.some((page) => page.seq > seq)", arg=before_reload
     )
     expect(mirror.locator("h1")).to_have_text("Your cart")
     assert Session.objects.count() == 1

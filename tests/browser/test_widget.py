@@ -25,6 +25,7 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from cobrowse.models import Operation, Session, Status
+from tests.browser.conftest import wait_until
 from tests.conftest import make_operator, operator_cookie
 
 T = TypeVar("T")
@@ -250,9 +251,7 @@ def wait_until_recorded(operator: OperatorSocket, path: str) -> None:
 
 def get_help(page: Any) -> str:
     page.click("#cobrowse-help")
-    page.wait_for_function(
-        "/^\\d{6}$/.test(document.getElementById('cobrowse-code')?.textContent ?? '')"
-    )
+    wait_until(page, "/^\\d{6}$/.test(document.getElementById('cobrowse-code')?.textContent ?? '')")
     return str(page.text_content("#cobrowse-code"))
 
 
