@@ -1,4 +1,4 @@
-"""Test-only pages for tests/test_csp_browser.py: the project's URLconf plus two pages that run
+"""Test-only pages for tests/browser/test_csp.py: the project's URLconf plus two pages that run
 the browser code under each Content-Security-Policy of cobrowse/security.py. Their scripts are
 served from URLs of this origin (the policies allow no inline script)."""
 
