@@ -25,20 +25,38 @@ from .stack import LOG_DIR, ROOT, Redis, bench_database_url, ensure_database
 
 def parse_args() -> argparse.Namespace:
     quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--quick", action="store_true", default=quick, help="short run (BENCH_QUICK=1)")
-    p.add_argument("--server", default=os.environ.get("BENCH_SERVER", "uvicorn"),
-                   choices=["uvicorn", "daphne"], help="production ASGI server (ours and relay c)")
-    p.add_argument("--layer", default=os.environ.get("BENCH_LAYER", "pubsub"),
-                   choices=["pubsub", "core"], help="production channel layer")
-    p.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "1")),
-                   help="server processes per system")
+    p.add_argument(
+        "--server",
+        default=os.environ.get("BENCH_SERVER", "uvicorn"),
+        choices=["uvicorn", "daphne"],
+        help="production ASGI server (ours and relay c)",
+    )
+    p.add_argument(
+        "--layer",
+        default=os.environ.get("BENCH_LAYER", "pubsub"),
+        choices=["pubsub", "core"],
+        help="production channel layer",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("BENCH_WORKERS", "1")),
+        help="server processes per system",
+    )
     p.add_argument("--sessions", type=int, default=40, help="sessions under load")
     p.add_argument("--operators", type=int, default=2, help="operators per session (K)")
     p.add_argument("--clients", type=int, default=2, help="client processes")
-    p.add_argument("--systems", default="ours,production_relay,tutorial_relay,save_per_message",
-                   help="comma-separated subset of systems to measure")
+    p.add_argument(
+        "--systems",
+        default="ours,production_relay,tutorial_relay,save_per_message",
+        help="comma-separated subset of systems to measure",
+    )
     p.add_argument("--idle-sessions", type=int, default=1000)
     p.add_argument("--late-join-ops", type=int, default=50_000)
     p.add_argument("--skip-idle", action="store_true")
@@ -65,11 +83,21 @@ def machine_info(redis: Redis) -> dict[str, Any]:
     with connection.cursor() as cursor:
         cursor.execute("show server_version")
         pg = cursor.fetchone()[0]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()  # fmt: skip
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     packages = {}
-    for name in ("django", "channels", "channels-redis", "daphne", "uvicorn", "websockets",
-                 "orjson", "psycopg", "redis"):  # fmt: skip
+    for name in (
+        "django",
+        "channels",
+        "channels-redis",
+        "daphne",
+        "uvicorn",
+        "websockets",
+        "orjson",
+        "psycopg",
+        "redis",
+    ):
         try:
             packages[name] = version(name)
         except Exception:
@@ -94,11 +122,19 @@ def main() -> int:
     database_url = bench_database_url()
     redis = Redis()
     os.environ.update(
-        {"DJANGO_SETTINGS_MODULE": "bench.settings", "DATABASE_URL": database_url,
-         "REDIS_URL": redis.url, "CHANNEL_LAYER": args.layer, "DEBUG": "0",
-         "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING"}  # fmt: skip
+        {
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis.url,
+            "CHANNEL_LAYER": args.layer,
+            "DEBUG": "0",
+            "SECURE_SSL_REDIRECT": "0",
+            "LOG_LEVEL": "WARNING",
+        }
     )
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
+    os.environ.setdefault(
+        "SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
+    )
     ensure_database(database_url)
     import django
 
@@ -120,22 +156,35 @@ def main() -> int:
         max_p99_ms=1000,
     )
     systems = {
-        "ours": System("ours", f"journaled (ours, {args.server} + {args.layer})", args.server,
-                       args.layer, "cobrowse"),
-        "production_relay": System("production_relay",
-                                   f"relay on {args.server} + {args.layer} (c)", args.server,
-                                   args.layer, "relay-production"),
-        "tutorial_relay": System("tutorial_relay", "tutorial relay, daphne + core (a)", "daphne",
-                                 "core", "relay"),
-        "save_per_message": System("save_per_message", "save per message, daphne + core (b)",
-                                   "daphne", "core", "save"),
-    }  # fmt: skip
+        "ours": System(
+            "ours",
+            f"journaled (ours, {args.server} + {args.layer})",
+            args.server,
+            args.layer,
+            "cobrowse",
+        ),
+        "production_relay": System(
+            "production_relay",
+            f"relay on {args.server} + {args.layer} (c)",
+            args.server,
+            args.layer,
+            "relay-production",
+        ),
+        "tutorial_relay": System(
+            "tutorial_relay", "tutorial relay, daphne + core (a)", "daphne", "core", "relay"
+        ),
+        "save_per_message": System(
+            "save_per_message", "save per message, daphne + core (b)", "daphne", "core", "save"
+        ),
+    }
     chosen = [systems[k] for k in args.systems.split(",") if k]
     command = "BENCH_QUICK=1 make bench" if quick else "make bench"
     if len(sys.argv) > 1:
         command = "python -m bench " + shlex.join(sys.argv[1:])
-    print(f"bench: {'quick' if quick else 'full'} run, database {database_url.rsplit('/', 1)[1]}, "
-          f"Redis on port {redis.port}")  # fmt: skip
+    print(
+        f"bench: {'quick' if quick else 'full'} run, database {database_url.rsplit('/', 1)[1]}, "
+        f"Redis on port {redis.port}"
+    )
     redis.start()
     results: dict[str, Any] = {}
     try:
@@ -143,20 +192,31 @@ def main() -> int:
         info = machine_info(redis)
         for system in chosen:
             print(f"- {system.label}")
-            results[system.key] = run_system(system, opts, database_url=database_url,
-                                             redis_url=redis.url)  # fmt: skip
+            results[system.key] = run_system(
+                system, opts, database_url=database_url, redis_url=redis.url
+            )
         idle = None
         if not args.skip_idle:
             print(f"- {args.idle_sessions} idle sessions on one {args.server} process")
-            idle = run_idle(server=args.server, layer=args.layer, sessions=args.idle_sessions,
-                            clients=args.clients, database_url=database_url,
-                            redis_url=redis.url)  # fmt: skip
+            idle = run_idle(
+                server=args.server,
+                layer=args.layer,
+                sessions=args.idle_sessions,
+                clients=args.clients,
+                database_url=database_url,
+                redis_url=redis.url,
+            )
         late = None
         if not args.skip_late_join:
             print(f"- late join into {args.late_join_ops} journaled ops")
-            late = run_late_join(server=args.server, layer=args.layer, ops=args.late_join_ops,
-                                 tries=3, database_url=database_url,
-                                 redis_url=redis.url)  # fmt: skip
+            late = run_late_join(
+                server=args.server,
+                layer=args.layer,
+                ops=args.late_join_ops,
+                tries=3,
+                database_url=database_url,
+                redis_url=redis.url,
+            )
     finally:
         redis.stop()
     document = {

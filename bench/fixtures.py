@@ -77,8 +77,16 @@ def sessions(count: int) -> list[BenchSession]:
 # --- The late-join journal -------------------------------------------------------------------
 
 
-def _node(node_id: int, tag: str, children: list[dict[str, Any]], **attributes: str) -> dict[str, Any]:
-    return {"type": 2, "id": node_id, "tagName": tag, "attributes": attributes, "childNodes": children}
+def _node(
+    node_id: int, tag: str, children: list[dict[str, Any]], **attributes: str
+) -> dict[str, Any]:
+    return {
+        "type": 2,
+        "id": node_id,
+        "tagName": tag,
+        "attributes": attributes,
+        "childNodes": children,
+    }
 
 
 def full_snapshot(fields: int = 200) -> dict[str, Any]:
@@ -88,12 +96,24 @@ def full_snapshot(fields: int = 200) -> dict[str, Any]:
     for index in range(fields):
         label = {"type": 3, "id": next(ids), "textContent": f"Field number {index}"}
         rows.append(
-            _node(next(ids), "div", [
-                _node(next(ids), "label", [label], **{"for": f"f{index}"}),
-                _node(next(ids), "input", [], id=f"f{index}", name=f"field{index}", type="text",
-                      value=""),
-            ], **{"class": "row"})
-        )  # fmt: skip
+            _node(
+                next(ids),
+                "div",
+                [
+                    _node(next(ids), "label", [label], **{"for": f"f{index}"}),
+                    _node(
+                        next(ids),
+                        "input",
+                        [],
+                        id=f"f{index}",
+                        name=f"field{index}",
+                        type="text",
+                        value="",
+                    ),
+                ],
+                **{"class": "row"},
+            )
+        )
     body = _node(next(ids), "body", rows)
     html = _node(next(ids), "html", [body])
     document = {"type": 0, "id": next(ids), "childNodes": [html]}
@@ -134,7 +154,9 @@ def late_join_session(total_ops: int, *, batch: int = 1000) -> tuple[str, str]:
     sid = str(session.pk)
     customer = sequencer.participant_join(session_id=sid, user=None, owns_as_customer=True)
     operator_user = User.objects.get(username="bench-operator-0")
-    operator = sequencer.participant_join(session_id=sid, user=operator_user, owns_as_customer=False)
+    operator = sequencer.participant_join(
+        session_id=sid, user=operator_user, owns_as_customer=False
+    )
     sequencer.operations_append(
         session_id=sid,
         batch=[

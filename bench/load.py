@@ -41,8 +41,8 @@ class Spec:
 
 @dataclass
 class StepStats:
-    deliveries: array = field(default_factory=lambda: array("f"))  # ms, send -> receipt
-    acks: array = field(default_factory=lambda: array("f"))  # ms, send -> own ack / echo
+    deliveries: array[float] = field(default_factory=lambda: array("f"))  # ms, send -> receipt
+    acks: array[float] = field(default_factory=lambda: array("f"))  # ms, send -> own ack / echo
     expected: int = 0
     received: int = 0
     duplicates: int = 0
@@ -73,6 +73,7 @@ class Client:
         self.seqs: set[int] = set()
         self.seq_problems = 0
         self.closed: int | None = None
+        self.failure = ""
         self.stats = StepStats()
         self.reader: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
@@ -122,7 +123,12 @@ class Client:
         else:
             payload = {"x": now, "y": index, "id": number}
         return orjson.dumps(
-            {"type": "op", "client_op_id": f"b{number}-{index}", "kind": self.kind, "payload": payload}
+            {
+                "type": "op",
+                "client_op_id": f"b{number}-{index}",
+                "kind": self.kind,
+                "payload": payload,
+            }
         )
 
     async def send_one(self, now: float) -> None:
@@ -137,16 +143,18 @@ class Client:
         try:
             async for text in self.ws:
                 self._on_frame(orjson.loads(text), time.time())
-        except Exception:
-            pass
+        except Exception as exc:
+            self.failure = f"{type(exc).__name__}: {exc}"
         self.closed = self.ws.close_code if self.ws.close_code is not None else -1
 
     def _on_frame(self, frame: dict[str, Any], now: float) -> None:
         stats = self.stats
         stats.last_receive = now
         if "message" in frame:  # a baseline relay
-            op = frame["message"]
-            sender, index, sent = _marker(op["payload"])
+            marker = _marker(frame["message"].get("payload"))
+            if marker is None:
+                return
+            sender, index, sent = marker
             if sender == self.spec.number:
                 self._on_ack(index, now)
             else:
@@ -155,7 +163,10 @@ class Client:
         frame_type = frame["type"]
         if frame_type == "op":
             self._check_seq(frame["seq"], "op")
-            sender, index, sent = _marker(frame["payload"])
+            marker = _marker(frame["payload"])
+            if marker is None:  # not a bench op (a participant's `joined`)
+                return
+            sender, index, sent = marker
             if sender != self.spec.number:
                 self._on_delivery(sender, index, sent, now)
         elif frame_type == "ack":
@@ -232,11 +243,17 @@ class Client:
         )
 
 
-def _marker(payload: dict[str, Any]) -> tuple[int, int, float]:
-    if "text" in payload:
-        _, sender, index, sent = payload["text"].split("|")
+def _marker(payload: Any) -> tuple[int, int, float] | None:
+    """(sender, index, send time) of a bench op, None for anything else."""
+    if not isinstance(payload, dict):
+        return None
+    text = payload.get("text")
+    if isinstance(text, str) and text.startswith("b|"):
+        _, sender, index, sent = text.split("|")
         return int(sender), int(index), float(sent)
-    return int(payload["id"]), int(payload["y"]), float(payload["x"])
+    if "id" in payload and "y" in payload and "x" in payload:
+        return int(payload["id"]), int(payload["y"]), float(payload["x"])
+    return None
 
 
 # --- The process -----------------------------------------------------------------------------
@@ -284,8 +301,16 @@ async def _main(conn: Connection, specs: list[Spec], peers: dict[int, list[int]]
     for client in clients:
         if client.ws is not None:
             client.start_reading()
-    conn.send(("ready", {"connected": len(clients) - len(failures), "failures": failures[:5],
-                         "seconds": time.time() - started}))  # fmt: skip
+    conn.send(
+        (
+            "ready",
+            {
+                "connected": len(clients) - len(failures),
+                "failures": failures[:5],
+                "seconds": time.time() - started,
+            },
+        )
+    )
     try:
         while True:
             command = await commands.get()
@@ -386,6 +411,7 @@ async def _finish(clients: list[Client], *, sent_by: dict[int, int], wait: float
         "seq_problems": sum(c.seq_problems for c in clients),
         "closed": sum(1 for c in clients if c.closed is not None),
         "close_codes": sorted({c.closed for c in clients if c.closed is not None}),
+        "failures": [c.failure for c in clients if c.failure][:5],
     }
 
 
@@ -418,8 +444,16 @@ async def _idle(conn: Connection, specs: list[Spec]) -> None:
     for client in clients:
         if client.ws is not None:
             client.start_reading()
-    conn.send(("ready", {"connected": len(clients) - len(failures), "failures": failures[:5],
-                         "seconds": time.time() - started}))  # fmt: skip
+    conn.send(
+        (
+            "ready",
+            {
+                "connected": len(clients) - len(failures),
+                "failures": failures[:5],
+                "seconds": time.time() - started,
+            },
+        )
+    )
     await asyncio.get_running_loop().run_in_executor(None, conn.recv)
     open_now = sum(1 for c in clients if c.ws is not None and c.closed is None)
     await asyncio.gather(*(c.close() for c in clients if c.ws is not None))
@@ -429,4 +463,3 @@ async def _idle(conn: Connection, specs: list[Spec]) -> None:
 def _chunks(items: list[Any], n: int) -> list[list[Any]]:
     """Split `items` round-robin into `n` lists."""
     return [items[i::n] for i in range(n)] if n > 0 else [items]
-

@@ -10,5 +10,7 @@ class Message(models.Model):
     body = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects: models.Manager[Message] = models.Manager()
+
     def __str__(self) -> str:
         return f"{self.room} #{self.pk}"

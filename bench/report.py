@@ -30,8 +30,14 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
         if ours is None or theirs is None:
             return
         value = ours / theirs if theirs else float("inf")
-        out.append({"target": what, "need": f">= {need:g}x", "value": f"{value:.2f}x",
-                    "met": value >= need})  # fmt: skip
+        out.append(
+            {
+                "target": what,
+                "need": f">= {need:g}x",
+                "value": f"{value:.2f}x",
+                "met": value >= need,
+            }
+        )
 
     ratio("tutorial_relay", 1.0, "saturation vs tutorial relay (a)")
     ratio("production_relay", 0.8, "saturation vs relay on our layer and server (c)")
@@ -41,27 +47,50 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
         lat = half["latency_ms"]
         for name, need in (("p99", 25.0), ("p50", 5.0)):
             value = lat[name]
-            out.append({"target": f"{name} end-to-end at half saturation", "need": f"< {need:g} ms",
-                        "value": f"{value} ms", "met": value is not None and value < need})  # fmt: skip
+            out.append(
+                {
+                    "target": f"{name} end-to-end at half saturation",
+                    "need": f"< {need:g} ms",
+                    "value": f"{value} ms",
+                    "met": value is not None and value < need,
+                }
+            )
     if doc.get("idle"):
         idle = doc["idle"]
         ok = idle["sockets_open"] == idle["sockets_requested"] and idle["rss_mb"] < 300
-        out.append({"target": f"{idle['sessions']} idle sessions ({idle['sockets_requested']} "
-                              "sockets) in one process", "need": "< 300 MB RSS",
-                    "value": f"{idle['rss_mb']} MB", "met": ok})  # fmt: skip
+        out.append(
+            {
+                "target": f"{idle['sessions']} idle sessions ({idle['sockets_requested']} "
+                "sockets) in one process",
+                "need": "< 300 MB RSS",
+                "value": f"{idle['rss_mb']} MB",
+                "met": ok,
+            }
+        )
     if doc.get("late_join"):
         late = doc["late_join"]
         ok = late["seconds_max"] < 1.0 and all(j["complete_and_in_order"] for j in late["joins"])
-        out.append({"target": f"late join, {late['journal_ops']} journaled ops", "need": "< 1 s",
-                    "value": f"{late['seconds_median']} s (max {late['seconds_max']} s)",
-                    "met": ok})  # fmt: skip
+        out.append(
+            {
+                "target": f"late join, {late['journal_ops']} journaled ops",
+                "need": "< 1 s",
+                "value": f"{late['seconds_median']} s (max {late['seconds_max']} s)",
+                "met": ok,
+            }
+        )
     integrity_ok = all(
         not any(s["integrity"][k] for k in ("lost", "duplicates", "reordered", "seq_gaps"))
         for key, s in doc["systems"].items()
         if key == "ours"
     )
-    out.append({"target": "ours: lost, duplicated, reordered ops", "need": "0",
-                "value": _integrity_text(doc["systems"].get("ours")), "met": integrity_ok})  # fmt: skip
+    out.append(
+        {
+            "target": "ours: lost, duplicated, reordered ops",
+            "need": "0",
+            "value": _integrity_text(doc["systems"].get("ours")),
+            "met": integrity_ok,
+        }
+    )
     return out
 
 
@@ -69,12 +98,16 @@ def _integrity_text(system: dict[str, Any] | None) -> str:
     if not system:
         return "-"
     i = system["integrity"]
-    return (f"lost {i['lost']}, duplicated {i['duplicates']}, reordered {i['reordered']}, "
-            f"seq gaps {i['seq_gaps']}")  # fmt: skip
+    return (
+        f"lost {i['lost']}, duplicated {i['duplicates']}, reordered {i['reordered']}, "
+        f"seq gaps {i['seq_gaps']}"
+    )
 
 
 def write_all(doc: dict[str, Any], *, docs: bool = True) -> None:
-    JSON_PATH.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    JSON_PATH.write_bytes(
+        orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+    )
     plot(doc, PNG_PATH)
     if docs:
         DOC_PATH.write_text(markdown(doc))
@@ -104,8 +137,9 @@ def plot(doc: dict[str, Any], path: Path) -> None:
         for ax, name in zip(axes[:3], ("p50", "p95", "p99"), strict=True):
             y = [s["latency_ms"][name] for s in steps]
             ax.plot(x, y, color=color, marker=marker, label=system["label"])
-        axes[3].plot(x, [s["ops_per_s"] for s in steps], color=color, marker=marker,
-                     label=system["label"])  # fmt: skip
+        axes[3].plot(
+            x, [s["ops_per_s"] for s in steps], color=color, marker=marker, label=system["label"]
+        )
     half = doc["systems"].get("ours", {}).get("at_half_saturation")
     for ax, name, limit in zip(axes[:3], ("p50", "p95", "p99"), (5, None, 25), strict=True):
         ax.set_xscale("log")
@@ -116,12 +150,24 @@ def plot(doc: dict[str, Any], path: Path) -> None:
         ax.grid(True, which="both", alpha=0.3)
         if limit:
             ax.axhline(limit, color="grey", linestyle="--", linewidth=1)
-            ax.annotate(f"target {limit} ms (at half saturation)", (0.02, limit), fontsize=8,
-                        xycoords=("axes fraction", "data"), va="bottom", color="grey")  # fmt: skip
+            ax.annotate(
+                f"target {limit} ms (at half saturation)",
+                (0.02, limit),
+                fontsize=8,
+                xycoords=("axes fraction", "data"),
+                va="bottom",
+                color="grey",
+            )
         if half:
-            ax.plot([half["offered_ops_per_s"]], [half["latency_ms"][name]], marker="*",
-                    markersize=14, color=STYLE["ours"][0], linestyle="none",
-                    label="ours at half saturation")  # fmt: skip
+            ax.plot(
+                [half["offered_ops_per_s"]],
+                [half["latency_ms"][name]],
+                marker="*",
+                markersize=14,
+                color=STYLE["ours"][0],
+                linestyle="none",
+                label="ours at half saturation",
+            )
     axes[3].set_xscale("log")
     axes[3].set_yscale("log")
     axes[3].set_title("delivered vs offered")
@@ -164,15 +210,17 @@ def table(doc: dict[str, Any]) -> str:
         i = s["integrity"]
         lines.append(
             f"| {s['label']} | {sat:,.0f} | {ratio} | {lat['p50']} / {lat['p99']} "
-            f"(at {top['offered_ops_per_s']:,.0f}) | {top['ack_latency_ms']['p99']} | {i['lost']} | "
-            f"{i['duplicates']} | {i['reordered']} | {max(s['rss_mb_peak']):.0f} |"
+            f"(at {top['offered_ops_per_s']:,.0f}) | {top['ack_latency_ms']['p99']} | "
+            f"{i['lost']} | {i['duplicates']} | {i['reordered']} | {max(s['rss_mb_peak']):.0f} |"
         )
     lines.append("")
     lines.append("| target | need | measured | |")
     lines.append("| --- | --- | --- | --- |")
     for t in doc["targets"]:
-        lines.append(f"| {t['target']} | {t['need']} | {t['value']} | "
-                     f"{'met' if t['met'] else '**missed**'} |")  # fmt: skip
+        lines.append(
+            f"| {t['target']} | {t['need']} | {t['value']} | "
+            f"{'met' if t['met'] else '**missed**'} |"
+        )
     return "\n".join(lines)
 
 

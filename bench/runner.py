@@ -118,7 +118,8 @@ def participant_specs(
     number = 0
     for index, session in enumerate(bench_sessions):
         members = []
-        for j, cookie in enumerate([session.customer_cookie, *operator_cookies]):
+        cookies: list[str | None] = [session.customer_cookie, *operator_cookies]
+        for j, cookie in enumerate(cookies):
             port = ports[(index + j) % len(ports)]
             if system.path == "cobrowse":
                 url = f"ws://127.0.0.1:{port}/ws/cobrowse/{session.id}/"
@@ -136,8 +137,14 @@ def participant_specs(
     return specs, peers
 
 
-def run_step(pool: ClientPool, load: float, n_participants: int, fanout: int, opts: Options,
-             duration: float | None = None) -> dict[str, Any]:  # fmt: skip
+def run_step(
+    pool: ClientPool,
+    load: float,
+    n_participants: int,
+    fanout: int,
+    opts: Options,
+    duration: float | None = None,
+) -> dict[str, Any]:
     duration = duration or opts.step_seconds
     rate = load / n_participants
     parts = pool.ask(
@@ -183,8 +190,15 @@ def run_step(pool: ClientPool, load: float, n_participants: int, fanout: int, op
     }
 
 
-def run_system(system: System, opts: Options, *, database_url: str, redis_url: str,
-               half_load_of: float | None = None, log: Any = print) -> dict[str, Any]:  # fmt: skip
+def run_system(
+    system: System,
+    opts: Options,
+    *,
+    database_url: str,
+    redis_url: str,
+    half_load_of: float | None = None,
+    log: Any = print,
+) -> dict[str, Any]:
     """Start `system`'s servers, connect every participant, and step the offered load up until
     the system saturates. With `half_load_of` (ops/s), also one step at half of it."""
     bench_sessions = fixtures.sessions(opts.sessions)
@@ -195,8 +209,13 @@ def run_system(system: System, opts: Options, *, database_url: str, redis_url: s
     pool: ClientPool | None = None
     steps: list[dict[str, Any]] = []
     rss_peak = [0.0] * opts.workers
-    result: dict[str, Any] = {"key": system.key, "label": system.label, "server": system.server,
-                              "layer": system.layer, "workers": opts.workers}  # fmt: skip
+    result: dict[str, Any] = {
+        "key": system.key,
+        "label": system.label,
+        "server": system.server,
+        "layer": system.layer,
+        "workers": opts.workers,
+    }
     try:
         rss_start = servers.rss_mb()
         specs, peers = participant_specs(system, servers.ports, bench_sessions, operator_cookies)
@@ -206,8 +225,10 @@ def run_system(system: System, opts: Options, *, database_url: str, redis_url: s
         if connected != len(specs):
             failures = [f for r in pool.ready for f in r["failures"]]
             raise RuntimeError(f"{system.key}: {connected}/{len(specs)} connected: {failures}")
-        log(f"  {system.key}: {connected} sockets open "
-            f"({max(r['seconds'] for r in pool.ready):.1f} s)")  # fmt: skip
+        log(
+            f"  {system.key}: {connected} sockets open "
+            f"({max(r['seconds'] for r in pool.ready):.1f} s)"
+        )
         sent_by: dict[int, int] = {}
         load = opts.start_load
         for _ in range(opts.max_steps):
@@ -217,10 +238,12 @@ def run_system(system: System, opts: Options, *, database_url: str, redis_url: s
             rss_peak = [max(a, b) for a, b in zip(rss_peak, servers.rss_mb(), strict=True)]
             steps.append(step)
             lat = step["latency_ms"]
-            log(f"  {system.key}: offered {step['offered_ops_per_s']:>7.0f} ops/s -> "
+            log(
+                f"  {system.key}: offered {step['offered_ops_per_s']:>7.0f} ops/s -> "
                 f"{step['ops_per_s']:>7.0f} ops/s delivered, p50 {lat['p50']} ms, "
                 f"p99 {lat['p99']} ms, undelivered {step['undelivered_at_deadline']}, "
-                f"errors {step['errors'] or 0}")  # fmt: skip
+                f"errors {step['errors'] or 0}"
+            )
             saturated = (
                 step["undelivered_at_deadline"] > 0
                 or step["closed"] > 0
@@ -235,14 +258,17 @@ def run_system(system: System, opts: Options, *, database_url: str, redis_url: s
         if half_load_of is not None or system.key == "ours":
             half = (half_load_of or result["saturation_ops_per_s"]) / 2
             time.sleep(2)
-            step = run_step(pool, half, len(specs), fanout, opts,
-                            duration=max(opts.step_seconds, 5))  # fmt: skip
+            step = run_step(
+                pool, half, len(specs), fanout, opts, duration=max(opts.step_seconds, 5)
+            )
             sent_by = step.pop("_sent_by")
             step.pop("_deliveries")
             result["at_half_saturation"] = step
             lat = step["latency_ms"]
-            log(f"  {system.key}: at half saturation ({half:.0f} ops/s): p50 {lat['p50']} ms, "
-                f"p95 {lat['p95']} ms, p99 {lat['p99']} ms")  # fmt: skip
+            log(
+                f"  {system.key}: at half saturation ({half:.0f} ops/s): p50 {lat['p50']} ms, "
+                f"p95 {lat['p95']} ms, p99 {lat['p99']} ms"
+            )
         final = pool.ask("finish", timeout=120, sent_by=sent_by, wait=opts.drain_seconds)
         result["integrity"] = {
             "lost": sum(f["lost"] for f in final),
@@ -251,6 +277,8 @@ def run_system(system: System, opts: Options, *, database_url: str, redis_url: s
             "seq_gaps": sum(f["seq_gaps"] for f in final),
             "seq_out_of_order": sum(f["seq_problems"] for f in final),
             "closed_sockets": sum(f["closed"] for f in final),
+            "close_codes": sorted({c for f in final for c in f["close_codes"]}),
+            "client_failures": [x for f in final for x in f["failures"]][:5],
         }
         result["sockets"] = len(specs)
         result["rss_mb_start"] = [round(x, 1) for x in rss_start]
@@ -266,8 +294,16 @@ def run_system(system: System, opts: Options, *, database_url: str, redis_url: s
 # --- Idle sessions ---------------------------------------------------------------------------
 
 
-def run_idle(*, server: str, layer: str, sessions: int, clients: int, database_url: str,
-             redis_url: str, log: Any = print) -> dict[str, Any]:  # fmt: skip
+def run_idle(
+    *,
+    server: str,
+    layer: str,
+    sessions: int,
+    clients: int,
+    database_url: str,
+    redis_url: str,
+    log: Any = print,
+) -> dict[str, Any]:
     """`sessions` sessions, each with its customer and one operator connected, held open by
     one server process; its RSS."""
     bench_sessions = fixtures.idle_sessions(sessions)
@@ -312,8 +348,10 @@ def run_idle(*, server: str, layer: str, sessions: int, clients: int, database_u
             "rss_mb": round(rss, 1),
             "kb_per_socket": round((rss - rss_before) * 1024 / max(connected, 1), 1),
         }
-        log(f"  idle: {connected} sockets in {result['connect_seconds']} s, RSS {rss:.0f} MB "
-            f"(empty server {rss_before:.0f} MB)")  # fmt: skip
+        log(
+            f"  idle: {connected} sockets in {result['connect_seconds']} s, RSS {rss:.0f} MB "
+            f"(empty server {rss_before:.0f} MB)"
+        )
         return result
     finally:
         for proc in procs:
@@ -364,8 +402,16 @@ async def _join(url: str, cookie: str) -> dict[str, Any]:
     }
 
 
-def run_late_join(*, server: str, layer: str, ops: int, tries: int, database_url: str,
-                  redis_url: str, log: Any = print) -> dict[str, Any]:  # fmt: skip
+def run_late_join(
+    *,
+    server: str,
+    layer: str,
+    ops: int,
+    tries: int,
+    database_url: str,
+    redis_url: str,
+    log: Any = print,
+) -> dict[str, Any]:
     started = time.perf_counter()
     session_id, cookie = fixtures.late_join_session(ops)
     build_seconds = time.perf_counter() - started
@@ -389,9 +435,11 @@ def run_late_join(*, server: str, layer: str, ops: int, tries: int, database_url
             "seconds_median": seconds[len(seconds) // 2],
             "seconds_max": seconds[-1],
         }
-        log(f"  late join into {ops} ops: median {result['seconds_median']} s, "
+        log(
+            f"  late join into {ops} ops: median {result['seconds_median']} s, "
             f"{joins[0]['ops_received']} ops from seq {joins[0]['snapshot_seq']}, "
-            f"in order: {all(j['complete_and_in_order'] for j in joins)}")  # fmt: skip
+            f"in order: {all(j['complete_and_in_order'] for j in joins)}"
+        )
         return result
     finally:
         servers.stop()

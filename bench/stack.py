@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -82,16 +83,23 @@ class Redis:
         subprocess.run(
             [
                 "redis-server",
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--daemonize", "yes",
-                "--pidfile", f"/tmp/cobrowse-bench-redis-{self.port}.pid",
-                "--logfile", str(LOG_DIR / "redis.log"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                f"/tmp/cobrowse-bench-redis-{self.port}.pid",
+                "--logfile",
+                str(LOG_DIR / "redis.log"),
             ],
             check=True,
-        )  # fmt: skip
+        )
         wait_port(self.port, 10)
 
     def stop(self) -> None:
@@ -120,21 +128,62 @@ class Servers:
 
     def command(self, port: int) -> list[str]:
         if self.kind == "daphne":
-            return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                    "bench.asgi:application"]  # fmt: skip
+            return [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "bench.asgi:application",
+            ]
         if self.kind == "uvicorn":
-            return [sys.executable, "-m", "uvicorn", "bench.asgi:application",
-                    "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
-                    "--http", "httptools", "--ws", "websockets", "--lifespan", "off",
-                    "--no-access-log", "--log-level", "warning"]  # fmt: skip
+            return [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--ws",
+                "websockets",
+                "--lifespan",
+                "off",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ]
         raise ValueError(f"unknown ASGI server {self.kind!r}")
 
     def start(self) -> None:
         for index in range(self.workers):
             port = free_port()
             log = open(LOG_DIR / f"server-{self.name}-{index}.log", "wb")  # noqa: SIM115
+            command = self.command(port)
+            profiler = os.environ.get("BENCH_PROFILE")  # a py-spy binary: profile the servers
+            if profiler:
+                out = LOG_DIR / f"profile-{self.name}-{index}.txt"
+                command = [
+                    profiler,
+                    "record",
+                    "-r",
+                    "250",
+                    "-f",
+                    "raw",
+                    "-o",
+                    str(out),
+                    "--",
+                    *command,
+                ]
             proc = subprocess.Popen(
-                self.command(port), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
             log.close()
             self.ports.append(port)
@@ -143,7 +192,19 @@ class Servers:
             wait_port(port, 60, proc)
 
     def rss_mb(self) -> list[float]:
-        return [rss_mb(p.pid) if p.poll() is None else 0.0 for p in self.procs]
+        return [rss_mb(self._server_pid(p)) if p.poll() is None else 0.0 for p in self.procs]
+
+    @staticmethod
+    def _server_pid(proc: subprocess.Popen[bytes]) -> int:
+        """The server's pid (under a profiler, the profiler's child)."""
+        if not os.environ.get("BENCH_PROFILE"):
+            return proc.pid
+        try:
+            with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                children = f.read().split()
+            return int(children[0]) if children else proc.pid
+        except OSError:
+            return proc.pid
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.procs)
@@ -151,7 +212,13 @@ class Servers:
     def stop(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
-                proc.terminate()
+                # Under a profiler, end the server: the profiler then writes its output.
+                pid = self._server_pid(proc)
+                if pid != proc.pid:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
+                else:
+                    proc.terminate()
         for proc in self.procs:
             try:
                 proc.wait(timeout=10)
@@ -162,7 +229,9 @@ class Servers:
         self.ports.clear()
 
 
-def server_env(*, database_url: str, redis_url: str, layer: str, extra: dict[str, str]) -> dict[str, str]:
+def server_env(
+    *, database_url: str, redis_url: str, layer: str, extra: dict[str, str]
+) -> dict[str, str]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.settings",

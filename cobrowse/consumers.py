@@ -20,6 +20,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -133,6 +134,15 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             await self._pump_task
         self._writer.unsubscribe(self.session_id, self)
         await self.channel_layer.group_discard(group_name(self.session_id), self.channel_name)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' own dispatch hops to the sync thread before every message to close stale
+        # database connections. Every database call of this consumer goes through
+        # database_sync_to_async, which does that itself; skip the hop on the hot path.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
 
     # --- Incoming frames ---------------------------------------------------------------------
 

@@ -25,12 +25,12 @@ from typing import Any, TypedDict
 
 import orjson
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.utils import timezone
 
-from . import policy, protocol
+from . import journal_sql, policy, protocol
+from .journal_sql import Row
 from .masking import redact_payload
-from .models import Operation, Participant, Role, Session, Status
+from .models import Participant, Role, Session, Status
 
 
 class Entry(TypedDict):
@@ -125,6 +125,9 @@ def _is_full_snapshot(kind: str, payload: dict[str, Any]) -> bool:
     )
 
 
+SessionBatch = tuple[uuid.UUID | str, Sequence[Submission]]
+
+
 def operations_append(*, session_id: uuid.UUID | str, batch: Sequence[Submission]) -> AppendResult:
     """Journal `batch` (ops of one session, in order of receipt) and return one outcome per op.
 
@@ -132,183 +135,202 @@ def operations_append(*, session_id: uuid.UUID | str, batch: Sequence[Submission
     commit (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the IMMEDIATE transaction holds the
     database write lock). Raises database errors: then nothing of the batch was journaled.
     """
+    return operations_append_many(batches=[(session_id, batch)])[0]
+
+
+def operations_append_many(*, batches: Sequence[SessionBatch]) -> list[AppendResult]:
+    """Journal the batches of several sessions (each in order of receipt) in one transaction:
+    one result per batch, one outcome per op.
+
+    The group commit of the journal writer: whatever the number of sessions and ops, one
+    transaction of a handful of statements (`journal_sql`: lock and read every session row,
+    look up resends, read element heads; then insert every row and write every session's new
+    head). The session rows are locked (SELECT ... FOR UPDATE, in order of id, so that two
+    writers never deadlock) from the first statement until commit; on SQLite the IMMEDIATE
+    transaction holds the database write lock. Raises database errors: then nothing of any
+    batch was journaled.
+    """
     received_at = timezone.now()
     ts = int(received_at.timestamp() * 1000)
-    result = AppendResult()
+    results = [AppendResult() for _ in batches]
     with transaction.atomic():
-        state = (
-            Session.objects.select_for_update()
-            .filter(pk=session_id)
-            .values("status", "head_seq", "head_hash", "snapshot_seq", "control_participant_id")
-            .first()
+        states, known, element_heads = journal_sql.read_heads(
+            sessions={uuid.UUID(str(sid)) for sid, _ in batches},
+            client_ops={(s.participant_id, s.client_op_id) for _, batch in batches for s in batch},
+            elements={
+                (uuid.UUID(str(sid)), s.element)
+                for sid, batch in batches
+                for s in batch
+                if s.element
+            },
         )
-        if state is None:
-            result.outcomes = [Rejected("session_ended", "no such session")] * len(batch)
-            return result
-        status: str = state["status"]
-        head: int = state["head_seq"]
-        head_hash: str = state["head_hash"]
-        snapshot_seq: int = state["snapshot_seq"]
-        control: int | None = state["control_participant_id"]
-        initial = (status, head, control)
-
-        known = _known_client_ops(batch)
-        element_heads = _element_heads(session_id, batch)
-        rows: list[Operation] = []
-        operator_id: int | None = None
-
-        for sub in batch:
-            key = (sub.participant_id, sub.client_op_id)
-            if key in known:
-                result.outcomes.append(Duplicate(*known[key]))
+        rows: list[Row] = []
+        changed: dict[uuid.UUID, dict[str, Any]] = {}
+        for (raw_id, batch), result in zip(batches, results, strict=True):
+            session_id = uuid.UUID(str(raw_id))
+            state = states.get(session_id)
+            if state is None:
+                result.outcomes = [Rejected("session_ended", "no such session")] * len(batch)
                 continue
-            if status == Status.ENDED:
-                result.outcomes.append(Rejected("session_ended", "the session has ended"))
+            appended = _append_session(
+                session_id=session_id,
+                state=state,
+                batch=batch,
+                known=known,
+                element_heads=element_heads,
+                received_at=received_at,
+                ts=ts,
+                result=result,
+            )
+            if appended:
+                rows.extend(appended)
+                changed[session_id] = state
+        if rows:
+            journal_sql.write(rows=rows, heads=changed, received_at=received_at)
+    return results
+
+
+def _append_session(
+    *,
+    session_id: uuid.UUID,
+    state: dict[str, Any],
+    batch: Sequence[Submission],
+    known: dict[tuple[int, str], tuple[int, int | None]],
+    element_heads: dict[tuple[uuid.UUID, str], int],
+    received_at: datetime,
+    ts: int,
+    result: AppendResult,
+) -> list[Row]:
+    """Decide the outcome of each op of one session's batch; `state` (the locked session row)
+    is updated to the session's new head. Returns the rows to insert."""
+    status: str = state["status"]
+    head: int = state["head_seq"]
+    head_hash: str = state["head_hash"]
+    snapshot_seq: int = state["snapshot_seq"]
+    control: int | None = state["control_participant_id"]
+    rows: list[Row] = []
+    operator_id: int | None = None
+
+    for sub in batch:
+        key = (sub.participant_id, sub.client_op_id)
+        if key in known:
+            result.outcomes.append(Duplicate(*known[key]))
+            continue
+        if status == Status.ENDED:
+            result.outcomes.append(Rejected("session_ended", "the session has ended"))
+            continue
+        payload = sub.payload
+        if not sub.trusted:
+            try:
+                policy.check_may_send(role=sub.role, kind=sub.kind, payload=payload)
+            except policy.PolicyError as exc:
+                result.outcomes.append(Rejected(exc.code, exc.message))
                 continue
-            payload = sub.payload
-            if not sub.trusted:
-                try:
-                    policy.check_may_send(role=sub.role, kind=sub.kind, payload=payload)
-                except policy.PolicyError as exc:
-                    result.outcomes.append(Rejected(exc.code, exc.message))
-                    continue
-                if (
-                    policy.needs_control(role=sub.role, kind=sub.kind)
-                    and control != sub.participant_id
-                ):
+            if policy.needs_control(role=sub.role, kind=sub.kind) and control != sub.participant_id:
+                result.outcomes.append(
+                    Rejected("control_required", "the customer has not granted you control")
+                )
+                continue
+
+        # Session state changes carried by control and session ops.
+        if sub.kind == "control":
+            action = payload["action"]
+            if action == "grant":
+                target = payload.get("participant")
+                if target is None:
+                    if operator_id is None:
+                        operator_id = _operator_of(session_id)
+                    target = operator_id
+                if target is None or not _is_operator(session_id, target):
                     result.outcomes.append(
-                        Rejected("control_required", "the customer has not granted you control")
+                        Rejected(
+                            "invalid_payload",
+                            "control can be granted to an operator of this session only",
+                        )
                     )
                     continue
-
-            # Session state changes carried by control and session ops.
-            if sub.kind == "control":
-                action = payload["action"]
-                if action == "grant":
-                    target = payload.get("participant")
-                    if target is None:
-                        if operator_id is None:
-                            operator_id = _operator_of(session_id)
-                        target = operator_id
-                    if target is None or not _is_operator(session_id, target):
-                        result.outcomes.append(
-                            Rejected(
-                                "invalid_payload",
-                                "control can be granted to an operator of this session only",
-                            )
-                        )
-                        continue
-                    payload = {**payload, "participant": target}
-                    control = target
-                elif action in ("revoke", "release"):
-                    if action == "release" and control != sub.participant_id:
-                        result.outcomes.append(
-                            Rejected("control_required", "you do not hold control")
-                        )
-                        continue
-                    payload = {**payload, "participant": control}
-                    control = None
-            elif sub.kind == "session" and payload.get("action") == "end":
-                status = Status.ENDED
+                payload = {**payload, "participant": target}
+                control = target
+            elif action in ("revoke", "release"):
+                if action == "release" and control != sub.participant_id:
+                    result.outcomes.append(Rejected("control_required", "you do not hold control"))
+                    continue
+                payload = {**payload, "participant": control}
                 control = None
+        elif sub.kind == "session" and payload.get("action") == "end":
+            status = Status.ENDED
+            control = None
 
-            payload = redact_payload(sub.kind, payload)
-            head += 1
-            element_seq = None
-            if sub.element is not None:
-                element_seq = element_heads.get(sub.element, 0) + 1
-                element_heads[sub.element] = element_seq
-            delivery = policy.DELIVERY[sub.kind]
-            head_hash = op_hash(
-                prev_hash=head_hash,
-                session_id=session_id,
-                seq=head,
-                kind=sub.kind,
-                element=sub.element,
-                element_seq=element_seq,
-                delivery=delivery,
-                sender_id=sub.participant_id,
-                client_op_id=sub.client_op_id,
-                payload=payload,
-                received_at=received_at,
+        payload = redact_payload(sub.kind, payload)
+        head += 1
+        element_seq = None
+        if sub.element is not None:
+            element_seq = element_heads.get((session_id, sub.element), 0) + 1
+            element_heads[(session_id, sub.element)] = element_seq
+        delivery = policy.DELIVERY[sub.kind]
+        head_hash = op_hash(
+            prev_hash=head_hash,
+            session_id=session_id,
+            seq=head,
+            kind=sub.kind,
+            element=sub.element,
+            element_seq=element_seq,
+            delivery=delivery,
+            sender_id=sub.participant_id,
+            client_op_id=sub.client_op_id,
+            payload=payload,
+            received_at=received_at,
+        )
+        if _is_full_snapshot(sub.kind, payload):
+            snapshot_seq = head
+        rows.append(
+            Row(
+                session_id,
+                head,
+                sub.kind,
+                sub.element,
+                element_seq,
+                delivery,
+                sub.participant_id,
+                sub.client_op_id,
+                orjson.dumps(payload).decode(),
+                head_hash,
             )
-            if _is_full_snapshot(sub.kind, payload):
-                snapshot_seq = head
-            rows.append(
-                Operation(
-                    session_id=session_id,
+        )
+        known[key] = (head, element_seq)
+        frame = protocol.op_frame(
+            seq=head,
+            kind=sub.kind,
+            element=sub.element,
+            element_seq=element_seq,
+            delivery=delivery,
+            sender={"role": sub.role, "participant": sub.participant_id},
+            payload=payload,
+            ts=ts,
+        )
+        result.outcomes.append(
+            Accepted(
+                Entry(
                     seq=head,
-                    kind=sub.kind,
-                    element=sub.element,
                     element_seq=element_seq,
                     delivery=delivery,
                     sender_id=sub.participant_id,
                     client_op_id=sub.client_op_id,
-                    payload=payload,
-                    received_at=received_at,
-                    hash=head_hash,
+                    text=protocol.encode(frame),
+                    ends_session=sub.kind == "session" and payload.get("action") == "end",
                 )
             )
-            known[key] = (head, element_seq)
-            frame = protocol.op_frame(
-                seq=head,
-                kind=sub.kind,
-                element=sub.element,
-                element_seq=element_seq,
-                delivery=delivery,
-                sender={"role": sub.role, "participant": sub.participant_id},
-                payload=payload,
-                ts=ts,
-            )
-            result.outcomes.append(
-                Accepted(
-                    Entry(
-                        seq=head,
-                        element_seq=element_seq,
-                        delivery=delivery,
-                        sender_id=sub.participant_id,
-                        client_op_id=sub.client_op_id,
-                        text=protocol.encode(frame),
-                        ends_session=sub.kind == "session" and payload.get("action") == "end",
-                    )
-                )
-            )
+        )
 
-        if rows:
-            Operation.objects.bulk_create(rows)
-            changes: dict[str, Any] = {
-                "head_seq": head,
-                "head_hash": head_hash,
-                "snapshot_seq": snapshot_seq,
-                "control_participant_id": control,
-            }
-            if status != initial[0]:
-                changes["status"] = status
-                changes["ended_at"] = received_at
-            Session.objects.filter(pk=session_id).update(**changes)
-    return result
-
-
-def _known_client_ops(batch: Sequence[Submission]) -> dict[tuple[int, str], tuple[int, int | None]]:
-    senders = {s.participant_id for s in batch}
-    ids = {s.client_op_id for s in batch}
-    rows = Operation.objects.filter(sender_id__in=senders, client_op_id__in=ids).values_list(
-        "sender_id", "client_op_id", "seq", "element_seq"
+    state["ends"] = bool(rows) and status != state["status"]
+    state.update(
+        status=status,
+        head_seq=head,
+        head_hash=head_hash,
+        snapshot_seq=snapshot_seq,
+        control_participant_id=control,
     )
-    return {(sender, cid): (seq, eseq) for sender, cid, seq, eseq in rows}
-
-
-def _element_heads(session_id: uuid.UUID | str, batch: Sequence[Submission]) -> dict[str, int]:
-    elements = {s.element for s in batch if s.element is not None}
-    if not elements:
-        return {}
-    rows = (
-        Operation.objects.filter(session_id=session_id, element__in=elements)
-        .values("element")
-        .annotate(head=Max("element_seq"))
-        .values_list("element", "head")
-    )
-    return {element: head for element, head in rows if element is not None}
+    return rows
 
 
 def _operator_of(session_id: uuid.UUID | str) -> int | None:

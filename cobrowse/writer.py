@@ -1,9 +1,9 @@
 """The journal writer: group commit, then distribution after commit.
 
 One writer per process (per event loop). Connections hand it submissions and get a future for
-each. The writer takes everything that has arrived since its last batch, appends it with one
-transaction per session (`sequencer.operations_append`) in a thread of its own that keeps one
-database connection, and only after the commit:
+each. The writer takes everything that has arrived since its last batch, appends it, all
+sessions in one transaction (`sequencer.operations_append_many`), in a thread of its own that
+keeps one database connection, and only after the commit:
 1. hands the new entries to this process's connections of that session (no round trip), and
 2. rings the session's group on the channel layer so the other processes' connections learn of
    them too (messages from our own process are ignored there).
@@ -28,7 +28,14 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, connections
 
-from .sequencer import AppendResult, Entry, Outcome, Submission, operations_append
+from .sequencer import (
+    AppendResult,
+    Entry,
+    Outcome,
+    Submission,
+    operations_append,
+    operations_append_many,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -162,8 +169,19 @@ class JournalWriter:
 
 
 def _append_all(work: Iterable[tuple[str, list[Submission]]]) -> list[AppendResult | BaseException]:
-    """Runs in the writer's thread: one transaction per session."""
+    """Runs in the writer's thread: every session of the batch in one transaction (one commit
+    for all). Should that fail, each session again in its own transaction, so that one
+    session's failure is not every session's."""
     close_old_connections()
+    work = list(work)
+    try:
+        return list(operations_append_many(batches=work))
+    except DatabaseError as exc:
+        if len(work) == 1:
+            logger.warning("journal append for session %s failed: %s", work[0][0], exc)
+            _drop_connection()
+            return [exc]
+        logger.info("journal append of %s sessions failed, retrying one by one: %s", len(work), exc)
     results: list[AppendResult | BaseException] = []
     for session_id, submissions in work:
         try:
