@@ -145,11 +145,13 @@ def _op(index: int) -> tuple[str, str | None, dict[str, Any]]:
     return "chat", None, {"text": f"message {index}"}
 
 
-def late_join_session(total_ops: int, *, batch: int = 1000) -> tuple[str, str]:
+def late_join_session(
+    total_ops: int, *, joiners: int, batch: int = 1000
+) -> tuple[str, str, list[str]]:
     """A session whose journal holds `total_ops` ops: the customer's and operator's `joined`,
     one full snapshot, then ordinary ops. Written through `sequencer.operations_append` (hash
-    chain, element seqs, masking), as the product writes them. Returns (id, operator cookie of
-    an operator who has not joined yet)."""
+    chain, element seqs, masking), as the product writes them. Returns its id, its customer's
+    cookie, and the cookies of `joiners` operators who have not joined it yet."""
     session = sequencer.session_open(site="shop", customer_session_key="")
     sid = str(session.pk)
     customer = sequencer.participant_join(session_id=sid, user=None, owns_as_customer=True)
@@ -176,7 +178,7 @@ def late_join_session(total_ops: int, *, batch: int = 1000) -> tuple[str, str]:
         assert all(isinstance(o, sequencer.Accepted) for o in result.outcomes), result.outcomes[:3]
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE cobrowse_operation")
-    return sid, operators(2)[1]
+    return sid, customer_cookie(sid), operators(joiners + 1)[1:]
 
 
 def idle_sessions(count: int) -> list[BenchSession]:

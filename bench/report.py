@@ -108,7 +108,8 @@ def write_all(doc: dict[str, Any], *, docs: bool = True) -> None:
     JSON_PATH.write_bytes(
         orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
     )
-    plot(doc, PNG_PATH)
+    if any(system["steps"] for system in doc["systems"].values()):
+        plot(doc, PNG_PATH)
     if docs:
         DOC_PATH.write_text(markdown(doc))
 

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REDIS_PORT = 6390
 BENCH_DB = "cobrowse_bench"
 LOG_DIR = ROOT / "bench" / "results"
+UVICORN_WS = "websockets-sansio"  # uvicorn's WebSocket implementation (BENCH_UVICORN_WS)
 
 
 def bench_database_url() -> str:
@@ -69,6 +70,13 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Redis:
@@ -153,7 +161,7 @@ class Servers:
                 "--http",
                 "httptools",
                 "--ws",
-                "websockets",
+                os.environ.get("BENCH_UVICORN_WS", UVICORN_WS),
                 "--lifespan",
                 "off",
                 "--no-access-log",
@@ -205,6 +213,9 @@ class Servers:
             return int(children[0]) if children else proc.pid
         except OSError:
             return proc.pid
+
+    def cpu_seconds(self) -> list[float]:
+        return [cpu_seconds(self._server_pid(p)) if p.poll() is None else 0.0 for p in self.procs]
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.procs)

@@ -30,7 +30,7 @@ from .models import Participant
 from .policy import customer_owns
 from .protocol import OpFrame, PingFrame, ProtocolError, ResumeFrame
 from .sequencer import Accepted, Duplicate, Entry, Outcome, Rejected, Submission
-from .writer import JournalWriter, group_name, layer_message_entries
+from .writer import JournalWriter
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
 CLOSE_ENDED = 4410
 CLOSE_TRY_AGAIN = 1013
-JOURNAL_PAGE = 500
+JOURNAL_PAGE = 2000
 ERRORS_IN_A_ROW_LIMIT = 100
 
 
@@ -61,6 +61,9 @@ class TokenBucket:
 class CobrowseConsumer(AsyncWebsocketConsumer):
     participant: Participant
     session_id: str
+    # No channel per connection: the journal writer hears the session's doorbell once for the
+    # whole process and hands entries to its connections (`deliver_entries`).
+    channel_layer_alias = None
 
     # --- Connection lifecycle ----------------------------------------------------------------
 
@@ -89,8 +92,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         self._writer = JournalWriter.get()
 
         # Subscribe first, then read the state: nothing journaled after the read is missed.
-        await self.channel_layer.group_add(group_name(self.session_id), self.channel_name)
-        self._writer.subscribe(self.session_id, self)
+        await self._writer.subscribe(self.session_id, self)
         if joined.created:
             await self._writer.submit(
                 self.session_id, sequencer.joined_submission(self.participant)
@@ -133,7 +135,6 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         with contextlib.suppress(asyncio.CancelledError):
             await self._pump_task
         self._writer.unsubscribe(self.session_id, self)
-        await self.channel_layer.group_discard(group_name(self.session_id), self.channel_name)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' own dispatch hops to the sync thread before every message to close stale
@@ -223,12 +224,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             )
             self._enqueue(("frame", protocol.encode(error_frame)))
 
-    # --- Channel layer -----------------------------------------------------------------------
-
-    async def journal_entries(self, message: dict[str, Any]) -> None:
-        entries = layer_message_entries(message)
-        if entries:
-            self.deliver_entries(entries)
+    # --- From the journal writer (local hand-over and other processes' doorbells) -------------
 
     def deliver_entries(self, entries: list[Entry]) -> None:
         self._enqueue(("entries", entries))
@@ -308,16 +304,27 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             self._pending.setdefault(row["seq"], row)
 
     async def _catch_up(self) -> None:
-        """Deliver everything journaled after our position (resume, ping)."""
-        while True:
-            rows = await database_sync_to_async(selectors.operations_after)(
-                session_id=self.session_id, seq=self._delivered, limit=JOURNAL_PAGE
-            )
-            for row in rows:
-                if row["seq"] == self._delivered + 1:
-                    await self._emit(row)
-            if len(rows) < JOURNAL_PAGE or self._ended:
-                break
+        """Deliver everything journaled after our position (resume, ping). The next page is
+        read while the current one is being sent."""
+        read = database_sync_to_async(selectors.operations_after)
+        page = asyncio.ensure_future(
+            read(session_id=self.session_id, seq=self._delivered, limit=JOURNAL_PAGE)
+        )
+        try:
+            while True:
+                rows = await page
+                more = len(rows) == JOURNAL_PAGE
+                if more:
+                    page = asyncio.ensure_future(
+                        read(session_id=self.session_id, seq=rows[-1]["seq"], limit=JOURNAL_PAGE)
+                    )
+                for row in rows:
+                    if row["seq"] == self._delivered + 1:
+                        await self._emit(row)
+                if not more or self._ended:
+                    break
+        finally:
+            page.cancel()  # a read ahead that is no longer needed
         self._pending = {s: e for s, e in self._pending.items() if s > self._delivered}
         await self._offer([])
 

@@ -5,8 +5,12 @@ each. The writer takes everything that has arrived since its last batch, appends
 sessions in one transaction (`sequencer.operations_append_many`), in a thread of its own that
 keeps one database connection, and only after the commit:
 1. hands the new entries to this process's connections of that session (no round trip), and
-2. rings the session's group on the channel layer so the other processes' connections learn of
-   them too (messages from our own process are ignored there).
+2. rings the session's group on the channel layer so the other processes learn of them too.
+
+The doorbell is per process, not per connection: the writer holds one channel of its own and
+adds it to the group of every session that has a connection in this process; a doorbell from
+another process is handed to this process's connections of that session, one from this process
+is ignored. Connections themselves hold no channel.
 
 While one batch is being written the next one fills up, so under load many ops share a commit
 (group commit) and at low load an op waits for nothing but its own commit.
@@ -86,13 +90,22 @@ class JournalWriter:
         in_memory = isinstance(layer, InMemoryChannelLayer)
         self._layer = None if (in_memory and self._local) else layer
         self._origin = PROCESS_ORIGIN if self._local else None
+        self._channel: str | None = None
+        self._doorbells: asyncio.Task[None] | None = None
+        self._joined: set[str] = set()
+        self._membership: dict[str, asyncio.Lock] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self.batches = 0
         self.ops = 0
 
     # --- Connections -------------------------------------------------------------------------
 
-    def subscribe(self, session_id: str, listener: Listener) -> None:
+    async def subscribe(self, session_id: str, listener: Listener) -> None:
+        """Hand `listener` every entry of the session journaled from now on. Returns once this
+        process hears the session's doorbell, so nothing committed afterwards is missed."""
         self._listeners[session_id].add(listener)
+        if self._layer is not None:
+            await self._join(session_id)
 
     def unsubscribe(self, session_id: str, listener: Listener) -> None:
         listeners = self._listeners.get(session_id)
@@ -100,6 +113,52 @@ class JournalWriter:
             listeners.discard(listener)
             if not listeners:
                 del self._listeners[session_id]
+                if self._layer is not None:
+                    task = self._loop.create_task(self._leave(session_id))
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
+
+    async def _join(self, session_id: str) -> None:
+        assert self._layer is not None
+        lock = self._membership.setdefault(session_id, asyncio.Lock())
+        async with lock:
+            if session_id in self._joined:
+                return
+            if self._channel is None:
+                self._channel = await self._layer.new_channel()
+                self._doorbells = self._loop.create_task(self._listen(), name="doorbells")
+            await self._layer.group_add(group_name(session_id), self._channel)
+            self._joined.add(session_id)
+
+    async def _leave(self, session_id: str) -> None:
+        assert self._layer is not None
+        lock = self._membership.setdefault(session_id, asyncio.Lock())
+        async with lock:
+            if session_id in self._listeners or session_id not in self._joined:
+                return
+            self._joined.discard(session_id)
+            with contextlib.suppress(Exception):  # the group expires on its own
+                await self._layer.group_discard(group_name(session_id), self._channel)
+        if not lock.locked() and session_id not in self._listeners:
+            self._membership.pop(session_id, None)
+
+    async def _listen(self) -> None:
+        """Hand the doorbells of other processes to this process's connections."""
+        assert self._layer is not None and self._channel is not None
+        while True:
+            try:
+                message = await self._layer.receive(self._channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Connections repair what they miss meanwhile from the journal.
+                logger.exception("doorbell channel failed; listening again in 1 s")
+                await asyncio.sleep(1)
+                continue
+            entries = layer_message_entries(message)
+            if entries:
+                for listener in list(self._listeners.get(message["session"], ())):
+                    listener.deliver_entries(entries)
 
     def submit(self, session_id: str, submission: Submission) -> asyncio.Future[Outcome]:
         future: asyncio.Future[Outcome] = self._loop.create_future()
@@ -110,10 +169,11 @@ class JournalWriter:
         return future
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._doorbells):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._loop.run_in_executor(self._executor, connections.close_all)
         self._executor.shutdown(wait=True)
 
@@ -160,7 +220,12 @@ class JournalWriter:
         try:
             await self._layer.group_send(
                 group_name(session_id),
-                {"type": "journal.entries", "origin": self._origin, "entries": entries},
+                {
+                    "type": "journal.entries",
+                    "origin": self._origin,
+                    "session": session_id,
+                    "entries": entries,
+                },
             )
         except Exception:
             # The journal has the ops; other processes' connections repair the gap from it at
