@@ -54,8 +54,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--clients", type=int, default=2, help="client processes")
     p.add_argument(
         "--systems",
-        default="ours,production_relay,tutorial_relay,save_per_message",
-        help="comma-separated subset of systems to measure",
+        default=None,
+        help="comma-separated systems to measure (default: the four of the targets; a full run "
+        "adds ours_other_server and relay_other_server, which justify the server choice)",
     )
     p.add_argument("--idle-sessions", type=int, default=1000)
     p.add_argument("--late-join-ops", type=int, default=50_000)
@@ -155,6 +156,7 @@ def main() -> int:
         max_steps=7 if quick else 12,
         max_p99_ms=1000,
     )
+    other = "daphne" if args.server == "uvicorn" else "uvicorn"
     systems = {
         "ours": System(
             "ours",
@@ -176,8 +178,27 @@ def main() -> int:
         "save_per_message": System(
             "save_per_message", "save per message, daphne + core (b)", "daphne", "core", "save"
         ),
+        "ours_other_server": System(
+            "ours_other_server",
+            f"journaled (ours, {other} + {args.layer})",
+            other,
+            args.layer,
+            "cobrowse",
+        ),
+        "relay_other_server": System(
+            "relay_other_server",
+            f"relay on {other} + {args.layer}",
+            other,
+            args.layer,
+            "relay-production",
+        ),
     }
-    chosen = [systems[k] for k in args.systems.split(",") if k]
+    names = args.systems
+    if names is None:
+        names = "ours,production_relay,tutorial_relay,save_per_message"
+        if not quick:
+            names += ",ours_other_server,relay_other_server"
+    chosen = [systems[k] for k in names.split(",") if k]
     command = "BENCH_QUICK=1 make bench" if quick else "make bench"
     if len(sys.argv) > 1:
         command = "python -m bench " + shlex.join(sys.argv[1:])

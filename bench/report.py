@@ -121,6 +121,8 @@ STYLE = {
     "production_relay": ("#2166ac", "s"),
     "tutorial_relay": ("#b2182b", "^"),
     "save_per_message": ("#8c510a", "v"),
+    "ours_other_server": ("#7fbc41", "D"),
+    "relay_other_server": ("#92c5de", "P"),
 }
 
 

@@ -259,6 +259,8 @@ def run_system(
         result["saturation_ops_per_s"] = max(s["ops_per_s"] for s in steps)
         if half_load_of is not None or system.key == "ours":
             half = (half_load_of or result["saturation_ops_per_s"]) / 2
+            # Let the server work off the backlog of the saturated step first.
+            pool.ask("finish", timeout=120, sent_by=sent_by, wait=60)
             time.sleep(2)
             step = run_step(
                 pool, half, len(specs), fanout, opts, duration=max(opts.step_seconds, 5)

@@ -116,7 +116,10 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer ---------------------------------------------------------------------------
-# The journal is the truth; the channel layer only rings the doorbell.
+# The journal is the truth; the channel layer only rings the doorbell, once per batch and
+# session, and each process hears it once (cobrowse/writer.py). The pub/sub layer is the
+# default: one PUBLISH per doorbell, and nothing dropped at a channel's capacity as the core
+# layer does (docs/performance.md measures both).
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNEL_LAYER_KIND = os.environ.get("CHANNEL_LAYER", "pubsub")
 if REDIS_URL:
