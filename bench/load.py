@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from array import array
@@ -261,6 +262,8 @@ def _marker(payload: Any) -> tuple[int, int, float] | None:
 
 def client_process(conn: Connection, specs: list[Spec], peers: dict[int, list[int]]) -> None:
     """Entry point of one client process."""
+    if os.environ.get("BENCH_NICE"):
+        os.nice(int(os.environ["BENCH_NICE"]))
     with contextlib.suppress(ImportError):
         import uvloop
 

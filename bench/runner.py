@@ -140,6 +140,7 @@ def participant_specs(
 
 
 def run_step(
+    servers: Servers,
     pool: ClientPool,
     load: float,
     n_participants: int,
@@ -149,6 +150,7 @@ def run_step(
 ) -> dict[str, Any]:
     duration = duration or opts.step_seconds
     rate = load / n_participants
+    cpu_before = sum(servers.cpu_seconds())
     parts = pool.ask(
         "step",
         timeout=duration + opts.drain_seconds + 60,
@@ -157,6 +159,7 @@ def run_step(
         duration=duration,
         drain=opts.drain_seconds,
     )
+    cpu = sum(servers.cpu_seconds()) - cpu_before
     deliveries = np.concatenate([np.frombuffer(p["deliveries"], dtype=np.float32) for p in parts])
     acks = np.concatenate([np.frombuffer(p["acks"], dtype=np.float32) for p in parts])
     first = min(p["first_send"] for p in parts)
@@ -187,6 +190,8 @@ def run_step(
         "latency_ms": percentiles(deliveries),
         "ack_latency_ms": percentiles(acks),
         "seconds": round(span, 2),
+        # Server CPU per op sent (every server process, the whole step): less noisy than time.
+        "server_cpu_us_per_op": round(cpu / max(1, sum(p["sent"] for p in parts)) * 1e6, 1),
         "_sent_by": sent_by,
         "_deliveries": deliveries,
     }
@@ -234,7 +239,7 @@ def run_system(
         sent_by: dict[int, int] = {}
         load = opts.start_load
         for _ in range(opts.max_steps):
-            step = run_step(pool, load, len(specs), fanout, opts)
+            step = run_step(servers, pool, load, len(specs), fanout, opts)
             sent_by = step.pop("_sent_by")
             step.pop("_deliveries")
             rss_peak = [max(a, b) for a, b in zip(rss_peak, servers.rss_mb(), strict=True)]
@@ -244,7 +249,7 @@ def run_system(
                 f"  {system.key}: offered {step['offered_ops_per_s']:>7.0f} ops/s -> "
                 f"{step['ops_per_s']:>7.0f} ops/s delivered, p50 {lat['p50']} ms, "
                 f"p99 {lat['p99']} ms, undelivered {step['undelivered_at_deadline']}, "
-                f"errors {step['errors'] or 0}"
+                f"errors {step['errors'] or 0}, server CPU {step['server_cpu_us_per_op']} us/op"
             )
             saturated = (
                 step["undelivered_at_deadline"] > 0
@@ -263,7 +268,7 @@ def run_system(
             pool.ask("finish", timeout=120, sent_by=sent_by, wait=60)
             time.sleep(2)
             step = run_step(
-                pool, half, len(specs), fanout, opts, duration=max(opts.step_seconds, 5)
+                servers, pool, half, len(specs), fanout, opts, duration=max(opts.step_seconds, 5)
             )
             sent_by = step.pop("_sent_by")
             step.pop("_deliveries")

@@ -175,6 +175,8 @@ class Servers:
             port = free_port()
             log = open(LOG_DIR / f"server-{self.name}-{index}.log", "wb")  # noqa: SIM115
             command = self.command(port)
+            if os.environ.get("BENCH_NICE"):  # development on a busy machine: -10 and the like
+                command = ["nice", "-n", os.environ["BENCH_NICE"], *command]
             profiler = os.environ.get("BENCH_PROFILE")  # a py-spy binary: profile the servers
             if profiler:
                 out = LOG_DIR / f"profile-{self.name}-{index}.txt"

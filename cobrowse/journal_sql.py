@@ -4,9 +4,11 @@ The sequencer decides the order; this module only reads the heads it decides fro
 what it decided, for every session of a batch at once, in as few round trips as the database
 allows. It runs inside the sequencer's transaction.
 
-- PostgreSQL: set-based statements over arrays (`unnest`), prepared once per connection, sent
-  in pipeline mode: the reads (with the BEGIN) travel together, then the writes, then the
-  COMMIT; three round trips for any number of sessions and ops.
+- PostgreSQL: set-based statements over arrays (`unnest`), sent in pipeline mode. On the
+  journal writer's own connection (`AsyncTransaction`, from its event loop): BEGIN and the
+  reads travel together, then the writes and the COMMIT: two round trips for any number of
+  sessions and ops. On Django's connection (`read_heads`, `write`, inside `atomic`): three,
+  the COMMIT being Django's.
 - Elsewhere (SQLite, the embedded default): the same statements in portable SQL, one after
   the other (the IMMEDIATE transaction already holds the database write lock).
 
@@ -16,20 +18,38 @@ The ORM is not used here on purpose: its per-query cost was most of the time of 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
 import psycopg
 from django.db import DatabaseError, connection
 
-from .models import Operation, Session, Status
+from .models import Operation, Participant, Session, Status
 
 SESSION = Session._meta.db_table
 OPERATION = Operation._meta.db_table
+PARTICIPANT = Participant._meta.db_table
 
-Heads = dict[uuid.UUID, dict[str, Any]]
+SessionHeads = dict[uuid.UUID, dict[str, Any]]
 Known = dict[tuple[int, str], tuple[int, int | None]]
 ElementHeads = dict[tuple[uuid.UUID, str], int]
+
+
+@dataclass(frozen=True)
+class HeadsQuery:
+    sessions: set[uuid.UUID]
+    client_ops: set[tuple[int, str]]  # (sender, client_op_id)
+    elements: set[tuple[uuid.UUID, str]]  # (session, element)
+    operators: set[uuid.UUID]  # sessions whose operator participants are needed
+
+
+@dataclass(frozen=True)
+class Heads:
+    sessions: SessionHeads  # the locked rows; a session that does not exist is missing
+    known: Known  # (sender, client_op_id) already journaled -> (seq, element_seq)
+    elements: ElementHeads  # last element_seq of each (session, element)
+    operators: dict[uuid.UUID, list[int]]  # operator participants, first joined first
 
 
 class Row(NamedTuple):
@@ -47,22 +67,22 @@ class Row(NamedTuple):
     hash: str
 
 
-def read_heads(
-    *,
-    sessions: set[uuid.UUID],
-    client_ops: set[tuple[int, str]],
-    elements: set[tuple[uuid.UUID, str]],
-) -> tuple[Heads, Known, ElementHeads]:
+def read_heads(query: HeadsQuery) -> Heads:
     """Lock the session rows (in order of id) and read their heads; then, under those locks,
-    the (sender, client_op_id) pairs already journaled, and the last element_seq of each
-    (session, element). Sessions that do not exist are missing from the heads."""
+    the (sender, client_op_id) pairs already journaled, the last element_seq of each
+    (session, element), and the operators of the sessions that need them."""
     if connection.vendor == "postgresql":
         with connection.wrap_database_errors:  # psycopg's errors as Django's
-            return _pg_read(sessions, client_ops, elements)
-    return _lock(sessions), _known(client_ops), _element_heads(elements)
+            return _pg_read(query)
+    return Heads(
+        _lock(query.sessions),
+        _known(query.client_ops),
+        _element_heads(query.elements),
+        _operators(query.operators),
+    )
 
 
-def write(*, rows: list[Row], heads: Heads, received_at: datetime) -> None:
+def write(*, rows: list[Row], heads: SessionHeads, received_at: datetime) -> None:
     """Insert `rows` and write the new head of every session in `heads` (whose rows this
     transaction has locked). A head with `ends` set also ends its session."""
     if connection.vendor == "postgresql":
@@ -102,6 +122,11 @@ _PG_ELEMENTS = f"""
             WHERE o.session_id = k.session_id AND o.element = k.element)
     FROM unnest(%s::uuid[], %s::text[]) AS k(session_id, element)
 """
+_PG_OPERATORS = f"""
+    SELECT session_id, id FROM {PARTICIPANT}
+    WHERE session_id = ANY(%s::uuid[]) AND role = 'operator'
+    ORDER BY joined_at, id
+"""
 _PG_INSERT = f"""
     INSERT INTO {OPERATION} (session_id, seq, kind, element, element_seq, delivery, sender_id,
                              client_op_id, payload, hash, received_at)
@@ -130,40 +155,41 @@ def _pg() -> psycopg.Connection[Any]:
     return pg
 
 
-def _pg_read(
-    sessions: set[uuid.UUID], client_ops: set[tuple[int, str]], elements: set[tuple[uuid.UUID, str]]
-) -> tuple[Heads, Known, ElementHeads]:
-    pg = _pg()
-    lock, known, heads = psycopg.Cursor(pg), psycopg.Cursor(pg), psycopg.Cursor(pg)
-    ops = sorted(client_ops)
-    pairs = sorted(elements)
-    # Sent together; PostgreSQL runs them in order, so the reads after the lock see every
-    # op that a writer holding these locks before us has committed.
-    with pg.pipeline():
-        lock.execute(_PG_LOCK, [sorted(sessions)], prepare=True)
-        if ops:
-            known.execute(_PG_KNOWN, [[s for s, _ in ops], [c for _, c in ops]], prepare=True)
-        if pairs:
-            heads.execute(
-                _PG_ELEMENTS, [[s for s, _ in pairs], [e for _, e in pairs]], prepare=True
-            )
-    states = {row[0]: _state(*row[1:]) for row in lock.fetchall()}
-    found = {(s, c): (seq, eseq) for s, c, seq, eseq in known.fetchall()} if ops else {}
-    element_heads = (
-        {(s, e): head for s, e, head in heads.fetchall() if head is not None} if pairs else {}
+def _pg_read_statements(query: HeadsQuery) -> list[tuple[str, list[Any]]]:
+    """The reads of one append, in order (the lock first: the reads after it see every op
+    that a writer holding these locks before us has committed)."""
+    ops = sorted(query.client_ops)
+    pairs = sorted(query.elements)
+    return [
+        (_PG_LOCK, [sorted(query.sessions)]),
+        (_PG_KNOWN, [[s for s, _ in ops], [c for _, c in ops]]),
+        (_PG_ELEMENTS, [[s for s, _ in pairs], [e for _, e in pairs]]),
+        (_PG_OPERATORS, [sorted(query.operators)]),
+    ]
+
+
+def _pg_heads(results: list[list[tuple[Any, ...]]]) -> Heads:
+    locked, known, elements, operators = results
+    by_session: dict[uuid.UUID, list[int]] = {}
+    for session_id, participant_id in operators:
+        by_session.setdefault(session_id, []).append(participant_id)
+    return Heads(
+        {row[0]: _state(*row[1:]) for row in locked},
+        {(s, c): (seq, eseq) for s, c, seq, eseq in known},
+        {(s, e): head for s, e, head in elements if head is not None},
+        by_session,
     )
-    return states, found, element_heads
 
 
-def _pg_write(rows: list[Row], heads: Heads, received_at: datetime) -> None:
-    pg = _pg()
-    insert, update = psycopg.Cursor(pg), psycopg.Cursor(pg)
+def _pg_write_statements(
+    rows: list[Row], heads: SessionHeads, received_at: datetime
+) -> list[tuple[str, list[Any]]]:
     columns = [list(column) for column in zip(*rows, strict=True)]
     ids = list(heads)
     states = [heads[i] for i in ids]
-    with pg.pipeline():
-        insert.execute(_PG_INSERT, [received_at, *columns], prepare=True)
-        update.execute(
+    return [
+        (_PG_INSERT, [received_at, *columns]),
+        (
             _PG_HEADS,
             [
                 Status.ENDED,
@@ -175,12 +201,73 @@ def _pg_write(rows: list[Row], heads: Heads, received_at: datetime) -> None:
                 [s["control_participant_id"] for s in states],
                 [bool(s["ends"]) for s in states],
             ],
-            prepare=True,
-        )
-    if insert.rowcount != len(rows) or update.rowcount != len(ids):
-        raise DatabaseError(
-            f"wrote {insert.rowcount} of {len(rows)} ops, {update.rowcount} of {len(ids)} heads"
-        )
+        ),
+    ]
+
+
+def _check_written(rows: list[Row], heads: SessionHeads, inserted: int, updated: int) -> None:
+    if inserted != len(rows) or updated != len(heads):
+        raise DatabaseError(f"wrote {inserted} of {len(rows)} ops, {updated} of {len(heads)} heads")
+
+
+def _pg_read(query: HeadsQuery) -> Heads:
+    pg = _pg()
+    statements = _pg_read_statements(query)
+    cursors = [psycopg.Cursor(pg) for _ in statements]
+    with pg.pipeline():
+        for cursor, (sql, params) in zip(cursors, statements, strict=True):
+            cursor.execute(sql, params)
+    return _pg_heads([cursor.fetchall() for cursor in cursors])
+
+
+def _pg_write(rows: list[Row], heads: SessionHeads, received_at: datetime) -> None:
+    pg = _pg()
+    statements = _pg_write_statements(rows, heads, received_at)
+    cursors = [psycopg.Cursor(pg) for _ in statements]
+    with pg.pipeline():
+        for cursor, (sql, params) in zip(cursors, statements, strict=True):
+            cursor.execute(sql, params)
+    _check_written(rows, heads, cursors[0].rowcount, cursors[1].rowcount)
+
+
+class AsyncTransaction:
+    """One append's transaction on the journal writer's own connection (autocommit mode, so
+    that BEGIN and COMMIT travel with the statements): `async with` it, `read_heads`, then
+    `write_and_commit`. Leaving it any other way rolls back."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+        self.done = False
+
+    async def __aenter__(self) -> AsyncTransaction:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if not self.done and not self.conn.closed:
+            try:
+                await self.conn.execute("ROLLBACK")
+            except psycopg.Error:
+                await self.conn.close()  # in doubt: a new connection for the next append
+
+    async def read_heads(self, query: HeadsQuery) -> Heads:
+        statements = [("BEGIN", []), *_pg_read_statements(query)]
+        cursors = [self.conn.cursor() for _ in statements]
+        async with self.conn.pipeline():
+            for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                await cursor.execute(sql, params)
+        return _pg_heads([await cursor.fetchall() for cursor in cursors[1:]])
+
+    async def write_and_commit(
+        self, *, rows: list[Row], heads: SessionHeads, received_at: datetime
+    ) -> None:
+        statements = [*_pg_write_statements(rows, heads, received_at), ("COMMIT", [])]
+        cursors = [self.conn.cursor() for _ in statements]
+        async with self.conn.pipeline():
+            for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                await cursor.execute(sql, params)
+        # The COMMIT went through: a failed statement would have raised above.
+        self.done = True
+        _check_written(rows, heads, cursors[0].rowcount, cursors[1].rowcount)
 
 
 # --- Portable SQL (SQLite) -------------------------------------------------------------------
@@ -198,7 +285,7 @@ def _marks(n: int) -> str:
     return ", ".join(["%s"] * n)
 
 
-def _lock(sessions: set[uuid.UUID]) -> Heads:
+def _lock(sessions: set[uuid.UUID]) -> SessionHeads:
     ordered = sorted(sessions)
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     sql = (
@@ -249,6 +336,24 @@ def _element_heads(elements: set[tuple[uuid.UUID, str]]) -> ElementHeads:
         }
 
 
+def _operators(sessions: set[uuid.UUID]) -> dict[uuid.UUID, list[int]]:
+    if not sessions:
+        return {}
+    ordered = sorted(sessions)
+    sql = (
+        f"SELECT session_id, id FROM {PARTICIPANT} WHERE session_id IN ({_marks(len(ordered))}) "
+        "AND role = 'operator' ORDER BY joined_at, id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_db_uuid(k) for k in ordered])
+        found = cursor.fetchall()
+    by_session: dict[uuid.UUID, list[int]] = {}
+    for sid, participant_id in found:
+        key = sid if isinstance(sid, uuid.UUID) else uuid.UUID(sid)
+        by_session.setdefault(key, []).append(participant_id)
+    return by_session
+
+
 _INSERT_CHUNK = 80  # 11 parameters a row, under SQLite's historical limit of 999
 
 
@@ -272,7 +377,7 @@ def _insert(rows: list[Row], received_at: datetime) -> None:
             cursor.execute(head + values, [value for row in chunk for value in row])
 
 
-def _write_heads(heads: Heads, received_at: datetime) -> None:
+def _write_heads(heads: SessionHeads, received_at: datetime) -> None:
     ids = [_db_uuid(sid) for sid in heads]
     sets = []
     params: list[Any] = []

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import orjson
 from django.db import IntegrityError, transaction
@@ -31,6 +31,9 @@ from . import journal_sql, policy, protocol
 from .journal_sql import Row
 from .masking import redact_payload
 from .models import Participant, Role, Session, Status
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 class Entry(TypedDict):
@@ -150,25 +153,56 @@ def operations_append_many(*, batches: Sequence[SessionBatch]) -> list[AppendRes
     transaction holds the database write lock. Raises database errors: then nothing of any
     batch was journaled.
     """
-    received_at = timezone.now()
-    ts = int(received_at.timestamp() * 1000)
-    results = [AppendResult() for _ in batches]
+    plan = _Plan(batches)
     with transaction.atomic():
-        states, known, element_heads = journal_sql.read_heads(
-            sessions={uuid.UUID(str(sid)) for sid, _ in batches},
-            client_ops={(s.participant_id, s.client_op_id) for _, batch in batches for s in batch},
-            elements={
-                (uuid.UUID(str(sid)), s.element)
-                for sid, batch in batches
-                for s in batch
-                if s.element
+        plan.decide(journal_sql.read_heads(plan.query))
+        if plan.rows:
+            journal_sql.write(rows=plan.rows, heads=plan.changed, received_at=plan.received_at)
+    return plan.results
+
+
+async def operations_append_many_async(
+    *, conn: psycopg.AsyncConnection[Any], batches: Sequence[SessionBatch]
+) -> list[AppendResult]:
+    """`operations_append_many` on the journal writer's own PostgreSQL connection, from its
+    event loop: the same decisions under the same locks, in two round trips (BEGIN and the
+    reads; the writes and COMMIT). Raises psycopg errors: then nothing was journaled."""
+    plan = _Plan(batches)
+    async with journal_sql.AsyncTransaction(conn) as tx:
+        plan.decide(await tx.read_heads(plan.query))
+        if plan.rows:
+            await tx.write_and_commit(
+                rows=plan.rows, heads=plan.changed, received_at=plan.received_at
+            )
+    return plan.results
+
+
+class _Plan:
+    """One append: what to read, then (`decide`) every outcome, the rows and the new heads."""
+
+    def __init__(self, batches: Sequence[SessionBatch]) -> None:
+        self.batches = [(uuid.UUID(str(sid)), batch) for sid, batch in batches]
+        self.received_at = timezone.now()
+        self.results = [AppendResult() for _ in batches]
+        self.rows: list[Row] = []
+        self.changed: dict[uuid.UUID, dict[str, Any]] = {}
+        self.query = journal_sql.HeadsQuery(
+            sessions={sid for sid, _ in self.batches},
+            client_ops={(s.participant_id, s.client_op_id) for _, b in self.batches for s in b},
+            elements={(sid, s.element) for sid, b in self.batches for s in b if s.element},
+            # Sessions where a grant may need to know the session's operators.
+            operators={
+                sid
+                for sid, b in self.batches
+                for s in b
+                if s.kind == "control" and s.payload.get("action") == "grant"
             },
         )
-        rows: list[Row] = []
-        changed: dict[uuid.UUID, dict[str, Any]] = {}
-        for (raw_id, batch), result in zip(batches, results, strict=True):
-            session_id = uuid.UUID(str(raw_id))
-            state = states.get(session_id)
+
+    def decide(self, heads: journal_sql.Heads) -> None:
+        ts = int(self.received_at.timestamp() * 1000)
+        for (session_id, batch), result in zip(self.batches, self.results, strict=True):
+            state = heads.sessions.get(session_id)
             if state is None:
                 result.outcomes = [Rejected("session_ended", "no such session")] * len(batch)
                 continue
@@ -176,18 +210,16 @@ def operations_append_many(*, batches: Sequence[SessionBatch]) -> list[AppendRes
                 session_id=session_id,
                 state=state,
                 batch=batch,
-                known=known,
-                element_heads=element_heads,
-                received_at=received_at,
+                known=heads.known,
+                element_heads=heads.elements,
+                operators=heads.operators.get(session_id, []),
+                received_at=self.received_at,
                 ts=ts,
                 result=result,
             )
             if appended:
-                rows.extend(appended)
-                changed[session_id] = state
-        if rows:
-            journal_sql.write(rows=rows, heads=changed, received_at=received_at)
-    return results
+                self.rows.extend(appended)
+                self.changed[session_id] = state
 
 
 def _append_session(
@@ -197,19 +229,20 @@ def _append_session(
     batch: Sequence[Submission],
     known: dict[tuple[int, str], tuple[int, int | None]],
     element_heads: dict[tuple[uuid.UUID, str], int],
+    operators: list[int],
     received_at: datetime,
     ts: int,
     result: AppendResult,
 ) -> list[Row]:
     """Decide the outcome of each op of one session's batch; `state` (the locked session row)
-    is updated to the session's new head. Returns the rows to insert."""
+    is updated to the session's new head. `operators`: the session's operator participants,
+    first joined first (read only when the batch grants control). Returns the rows to insert."""
     status: str = state["status"]
     head: int = state["head_seq"]
     head_hash: str = state["head_hash"]
     snapshot_seq: int = state["snapshot_seq"]
     control: int | None = state["control_participant_id"]
     rows: list[Row] = []
-    operator_id: int | None = None
 
     for sub in batch:
         key = (sub.participant_id, sub.client_op_id)
@@ -238,10 +271,8 @@ def _append_session(
             if action == "grant":
                 target = payload.get("participant")
                 if target is None:
-                    if operator_id is None:
-                        operator_id = _operator_of(session_id)
-                    target = operator_id
-                if target is None or not _is_operator(session_id, target):
+                    target = operators[0] if operators else None
+                if target is None or target not in operators:
                     result.outcomes.append(
                         Rejected(
                             "invalid_payload",
@@ -331,20 +362,6 @@ def _append_session(
         control_participant_id=control,
     )
     return rows
-
-
-def _operator_of(session_id: uuid.UUID | str) -> int | None:
-    return (
-        Participant.objects.filter(session_id=session_id, role=Role.OPERATOR)
-        .values_list("pk", flat=True)
-        .first()
-    )
-
-
-def _is_operator(session_id: uuid.UUID | str, participant_id: int) -> bool:
-    return Participant.objects.filter(
-        session_id=session_id, pk=participant_id, role=Role.OPERATOR
-    ).exists()
 
 
 # --- Sessions and participants ---------------------------------------------------------------

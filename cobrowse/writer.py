@@ -1,9 +1,10 @@
 """The journal writer: group commit, then distribution after commit.
 
 One writer per process (per event loop). Connections hand it submissions and get a future for
-each. The writer takes everything that has arrived since its last batch, appends it, all
-sessions in one transaction (`sequencer.operations_append_many`), in a thread of its own that
-keeps one database connection, and only after the commit:
+each. The writer takes everything that has arrived since its last batch and appends it, all
+sessions in one transaction: on PostgreSQL from its event loop on a connection of its own
+(`sequencer.operations_append_many_async`), elsewhere in a thread of its own that keeps one
+Django connection (`sequencer.operations_append_many`). Only after the commit, it:
 1. hands the new entries to this process's connections of that session (no round trip), and
 2. rings the session's group on the channel layer so the other processes learn of them too.
 
@@ -28,9 +29,16 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+import psycopg
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection, connections
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    close_old_connections,
+    connection,
+    connections,
+)
 
 from .sequencer import (
     AppendResult,
@@ -39,6 +47,7 @@ from .sequencer import (
     Submission,
     operations_append,
     operations_append_many,
+    operations_append_many_async,
 )
 
 logger = logging.getLogger(__name__)
@@ -95,6 +104,12 @@ class JournalWriter:
         self._joined: set[str] = set()
         self._membership: dict[str, asyncio.Lock] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._ringing: asyncio.Future[list[None]] | None = None
+        # On PostgreSQL the writer appends from its event loop on a connection of its own: no
+        # thread hop per batch (each hop waited for the GIL while the loop was busy).
+        # Elsewhere (SQLite) in its thread, through Django's connection.
+        self._pg_params = _pg_connection_params()
+        self._pg: psycopg.AsyncConnection[Any] | None = None
         self.batches = 0
         self.ops = 0
 
@@ -169,11 +184,16 @@ class JournalWriter:
         return future
 
     async def close(self) -> None:
+        if self._ringing is not None:
+            with contextlib.suppress(Exception):
+                await self._ringing
         for task in (self._task, self._doorbells):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self._pg is not None:
+            await self._pg.close()
         await self._loop.run_in_executor(self._executor, connections.close_all)
         self._executor.shutdown(wait=True)
 
@@ -192,7 +212,7 @@ class JournalWriter:
         for session_id, submission, future in batch:
             groups[session_id].append((submission, future))
         work = [(sid, [s for s, _ in items]) for sid, items in groups.items()]
-        results = await self._loop.run_in_executor(self._executor, _append_all, work)
+        results = await self._append(work)
         self.batches += 1
         self.ops += len(batch)
         rings = []
@@ -213,7 +233,48 @@ class JournalWriter:
                 if not future.done():
                     future.set_result(outcome)
         if rings:
-            await asyncio.gather(*rings)
+            # The doorbells ring while the next batch is being written. One round at a time,
+            # in order: when Redis is behind by a whole batch, the writer waits for it.
+            if self._ringing is not None and not self._ringing.done():
+                await self._ringing
+            self._ringing = asyncio.ensure_future(asyncio.gather(*rings))
+
+    async def _append(
+        self, work: list[tuple[str, list[Submission]]]
+    ) -> list[AppendResult | BaseException]:
+        """Every session of the batch in one transaction (one commit for all). Should that
+        fail for another reason than the connection, each session again in a transaction of
+        its own, so that one session's failure is not every session's."""
+        if self._pg_params is None:
+            return await self._loop.run_in_executor(self._executor, _append_all, work)
+        try:
+            conn = await self._pg_connection()
+            return list(await operations_append_many_async(conn=conn, batches=work))
+        except (psycopg.Error, DatabaseError) as exc:
+            if len(work) == 1 or isinstance(exc, psycopg.OperationalError):
+                logger.warning("journal append of %s session(s) failed: %s", len(work), exc)
+                return [exc] * len(work)
+            logger.info("journal append of %s sessions failed, one by one now: %s", len(work), exc)
+        results: list[AppendResult | BaseException] = []
+        for item in work:
+            try:
+                conn = await self._pg_connection()
+                results.extend(await operations_append_many_async(conn=conn, batches=[item]))
+            except (psycopg.Error, DatabaseError) as exc:
+                logger.warning("journal append for session %s failed: %s", item[0], exc)
+                results.append(exc)
+        return results
+
+    async def _pg_connection(self) -> psycopg.AsyncConnection[Any]:
+        """The writer's own PostgreSQL connection (autocommit: each append sends its own
+        BEGIN and COMMIT); a new one after a failure."""
+        assert self._pg_params is not None
+        if self._pg is None or self._pg.closed or self._pg.broken:
+            if self._pg is not None:
+                await self._pg.close()
+            self._pg = None
+            self._pg = await psycopg.AsyncConnection.connect(**self._pg_params, autocommit=True)
+        return self._pg
 
     async def _ring(self, session_id: str, entries: list[Entry]) -> None:
         assert self._layer is not None
@@ -231,6 +292,16 @@ class JournalWriter:
             # The journal has the ops; other processes' connections repair the gap from it at
             # their next op or ping.
             logger.exception("doorbell for session %s failed", session_id)
+
+
+def _pg_connection_params() -> dict[str, Any] | None:
+    database = connections[DEFAULT_DB_ALIAS]
+    if database.vendor != "postgresql":
+        return None
+    params: dict[str, Any] = database.get_connection_params()
+    for django_only in ("cursor_factory", "context"):
+        params.pop(django_only, None)
+    return params
 
 
 def _append_all(work: Iterable[tuple[str, list[Submission]]]) -> list[AppendResult | BaseException]:

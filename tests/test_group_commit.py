@@ -7,12 +7,23 @@ import uuid
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import DatabaseError, connection
 
 from cobrowse import selectors, sequencer
+from cobrowse import writer as writer_module
 from cobrowse.models import Operation, Participant, Session
-from cobrowse.sequencer import Accepted, Duplicate, Rejected, Submission, operations_append_many
+from cobrowse.sequencer import (
+    Accepted,
+    Duplicate,
+    Rejected,
+    Submission,
+    operations_append_many,
+    operations_append_many_async,
+)
+from cobrowse.writer import JournalWriter
 from tests.conftest import Peer, customer_cookie, open_session
 
 
@@ -125,3 +136,52 @@ async def test_a_late_joiner_catches_up_a_long_journal_in_order(transactional_db
     assert sorted(set(seqs)) == list(range(1, 4501))
     assert seqs == sorted(seqs)
     await peer.close()
+
+
+pg_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the writer's own connection is PostgreSQL's"
+)
+
+
+@pg_only
+@pytest.mark.django_db(transaction=True)
+async def test_a_failed_async_append_journals_nothing_and_the_connection_recovers() -> None:
+    session = await sync_to_async(open_session)()
+    customer = await sync_to_async(customer_of)(session)
+    await sync_to_async(sequencer.operations_append)(
+        session_id=session.pk, batch=[sub(customer, "a")]
+    )
+    # Make the head lie, so that the next append collides with seq 1.
+    await sync_to_async(Session.objects.filter(pk=session.pk).update)(head_seq=0)
+    writer = JournalWriter.get()
+    conn = await writer._pg_connection()
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        await operations_append_many_async(conn=conn, batches=[(session.pk, [sub(customer, "b")])])
+    assert await sync_to_async(Operation.objects.filter(session=session).count)() == 1
+    await sync_to_async(Session.objects.filter(pk=session.pk).update)(head_seq=1)
+    conn = await writer._pg_connection()
+    (result,) = await operations_append_many_async(
+        conn=conn, batches=[(session.pk, [sub(customer, "b")])]
+    )
+    assert [o.entry["seq"] for o in result.outcomes if isinstance(o, Accepted)] == [2]
+
+
+async def test_an_unwritable_journal_answers_unavailable_and_closes(
+    pair: tuple[Session, Peer, Peer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise DatabaseError("the database went away")
+
+    async def fail_async(*args: Any, **kwargs: Any) -> Any:
+        raise psycopg.OperationalError("the database went away")
+
+    monkeypatch.setattr(writer_module, "operations_append_many", fail)
+    monkeypatch.setattr(writer_module, "operations_append", fail)
+    monkeypatch.setattr(writer_module, "operations_append_many_async", fail_async)
+    _, customer, _ = pair
+    cid = await customer.send_op("chat", {"text": "lost?"})
+    error = await customer.recv()
+    assert error["type"] == "error" and error["code"] == "unavailable"
+    assert error["client_op_id"] == cid
+    closed = await customer.comm.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 1013}
