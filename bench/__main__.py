@@ -58,6 +58,9 @@ def parse_args() -> argparse.Namespace:
         help="comma-separated systems to measure (default: the four of the targets; a full run "
         "adds ours_other_server and relay_other_server, which justify the server choice)",
     )
+    p.add_argument("--start-load", type=float, default=None, help="first step, ops/s")
+    p.add_argument("--max-steps", type=int, default=None, help="steps per system at most")
+    p.add_argument("--step-seconds", type=float, default=None, help="length of a step")
     p.add_argument("--idle-sessions", type=int, default=1000)
     p.add_argument("--late-join-ops", type=int, default=50_000)
     p.add_argument("--skip-idle", action="store_true")
@@ -149,11 +152,11 @@ def main() -> int:
         operators=args.operators,
         clients=args.clients,
         workers=args.workers,
-        step_seconds=3 if quick else 8,
+        step_seconds=args.step_seconds or (3 if quick else 8),
         drain_seconds=4 if quick else 8,
-        start_load=250 if quick else 200,
+        start_load=args.start_load or (250 if quick else 200),
         factor=2.0 if quick else 1.5,
-        max_steps=7 if quick else 12,
+        max_steps=args.max_steps or (7 if quick else 12),
         max_p99_ms=1000,
     )
     other = "daphne" if args.server == "uvicorn" else "uvicorn"
