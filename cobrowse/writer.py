@@ -8,10 +8,12 @@ Django connection (`sequencer.operations_append_many`). Only after the commit, i
 1. hands the new entries to this process's connections of that session (no round trip), and
 2. rings the session's group on the channel layer so the other processes learn of them too.
 
-The doorbell is per process, not per connection: the writer holds one channel of its own and
-adds it to the group of every session that has a connection in this process; a doorbell from
-another process is handed to this process's connections of that session, one from this process
-is ignored. Connections themselves hold no channel.
+The doorbell is per process and per batch, not per connection and per op: every process's
+writer holds one channel in one group (`DOORBELL_GROUP`); a batch rings it once with the entries
+of all its sessions; a process hands each session's entries to its own connections of that
+session and ignores its own doorbells. Connections hold no channel. (Every process hears every
+doorbell: cheap for the few processes a help desk runs; with many, per-session groups would
+spread the load better, at one message per session and batch.)
 
 While one batch is being written the next one fills up, so under load many ops share a commit
 (group commit) and at low load an op waits for nothing but its own commit.
@@ -57,8 +59,10 @@ PROCESS_ORIGIN = uuid.uuid4().hex
 MAX_BATCH = 2000
 
 
-def group_name(session_id: uuid.UUID | str) -> str:
-    return f"cobrowse.{uuid.UUID(str(session_id)).hex}"
+# Every process's writer is in this group: one doorbell per batch, for all its sessions.
+DOORBELL_GROUP = "cobrowse.doorbell"
+# The core layer forgets group members after a day; the writer joins again well before that.
+REJOIN_SECONDS = 600
 
 
 class Listener(Protocol):
@@ -100,11 +104,10 @@ class JournalWriter:
         self._layer = None if (in_memory and self._local) else layer
         self._origin = PROCESS_ORIGIN if self._local else None
         self._channel: str | None = None
+        self._join_lock = asyncio.Lock()
         self._doorbells: asyncio.Task[None] | None = None
-        self._joined: set[str] = set()
-        self._membership: dict[str, asyncio.Lock] = {}
-        self._background: set[asyncio.Task[None]] = set()
-        self._ringing: asyncio.Future[list[None]] | None = None
+        self._rejoin: asyncio.Task[None] | None = None
+        self._ringing: asyncio.Future[None] | None = None
         # On PostgreSQL the writer appends from its event loop on a connection of its own: no
         # thread hop per batch (each hop waited for the GIL while the loop was busy).
         # Elsewhere (SQLite) in its thread, through Django's connection.
@@ -117,10 +120,10 @@ class JournalWriter:
 
     async def subscribe(self, session_id: str, listener: Listener) -> None:
         """Hand `listener` every entry of the session journaled from now on. Returns once this
-        process hears the session's doorbell, so nothing committed afterwards is missed."""
+        process hears the doorbells, so nothing committed afterwards is missed."""
         self._listeners[session_id].add(listener)
-        if self._layer is not None:
-            await self._join(session_id)
+        if self._layer is not None and self._channel is None:
+            await self._join()
 
     def unsubscribe(self, session_id: str, listener: Listener) -> None:
         listeners = self._listeners.get(session_id)
@@ -128,34 +131,26 @@ class JournalWriter:
             listeners.discard(listener)
             if not listeners:
                 del self._listeners[session_id]
-                if self._layer is not None:
-                    task = self._loop.create_task(self._leave(session_id))
-                    self._background.add(task)
-                    task.add_done_callback(self._background.discard)
 
-    async def _join(self, session_id: str) -> None:
+    async def _join(self) -> None:
         assert self._layer is not None
-        lock = self._membership.setdefault(session_id, asyncio.Lock())
-        async with lock:
-            if session_id in self._joined:
+        async with self._join_lock:
+            if self._channel is not None:
                 return
-            if self._channel is None:
-                self._channel = await self._layer.new_channel()
-                self._doorbells = self._loop.create_task(self._listen(), name="doorbells")
-            await self._layer.group_add(group_name(session_id), self._channel)
-            self._joined.add(session_id)
+            channel = await self._layer.new_channel()
+            await self._layer.group_add(DOORBELL_GROUP, channel)
+            self._channel = channel
+            self._doorbells = self._loop.create_task(self._listen(), name="doorbells")
+            self._rejoin = self._loop.create_task(self._keep_joined(), name="doorbell-rejoin")
 
-    async def _leave(self, session_id: str) -> None:
-        assert self._layer is not None
-        lock = self._membership.setdefault(session_id, asyncio.Lock())
-        async with lock:
-            if session_id in self._listeners or session_id not in self._joined:
-                return
-            self._joined.discard(session_id)
-            with contextlib.suppress(Exception):  # the group expires on its own
-                await self._layer.group_discard(group_name(session_id), self._channel)
-        if not lock.locked() and session_id not in self._listeners:
-            self._membership.pop(session_id, None)
+    async def _keep_joined(self) -> None:
+        assert self._layer is not None and self._channel is not None
+        while True:
+            await asyncio.sleep(REJOIN_SECONDS)
+            try:
+                await self._layer.group_add(DOORBELL_GROUP, self._channel)
+            except Exception:
+                logger.exception("could not renew the doorbell membership")
 
     async def _listen(self) -> None:
         """Hand the doorbells of other processes to this process's connections."""
@@ -166,13 +161,16 @@ class JournalWriter:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # The core layer's Redis client turns a cancelled read into a timeout.
+                    raise asyncio.CancelledError from None
                 # Connections repair what they miss meanwhile from the journal.
                 logger.exception("doorbell channel failed; listening again in 1 s")
                 await asyncio.sleep(1)
                 continue
-            entries = layer_message_entries(message)
-            if entries:
-                for listener in list(self._listeners.get(message["session"], ())):
+            for session_id, entries in layer_message_sessions(message).items():
+                for listener in list(self._listeners.get(session_id, ())):
                     listener.deliver_entries(entries)
 
     def submit(self, session_id: str, submission: Submission) -> asyncio.Future[Outcome]:
@@ -187,7 +185,7 @@ class JournalWriter:
         if self._ringing is not None:
             with contextlib.suppress(Exception):
                 await self._ringing
-        for task in (self._task, self._doorbells):
+        for task in (self._task, self._doorbells, self._rejoin):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -215,7 +213,7 @@ class JournalWriter:
         results = await self._append(work)
         self.batches += 1
         self.ops += len(batch)
-        rings = []
+        doorbell: dict[str, list[Entry]] = {}
         for (session_id, items), result in zip(groups.items(), results, strict=True):
             if isinstance(result, BaseException):
                 for _, future in items:
@@ -227,17 +225,16 @@ class JournalWriter:
                 if self._local:
                     for listener in list(self._listeners.get(session_id, ())):
                         listener.deliver_entries(entries)
-                if self._layer is not None:
-                    rings.append(self._ring(session_id, entries))
+                doorbell[session_id] = entries
             for (_, future), outcome in zip(items, result.outcomes, strict=True):
                 if not future.done():
                     future.set_result(outcome)
-        if rings:
-            # The doorbells ring while the next batch is being written. One round at a time,
-            # in order: when Redis is behind by a whole batch, the writer waits for it.
+        if doorbell and self._layer is not None:
+            # The doorbell rings while the next batch is being written. One at a time, in
+            # order: when Redis is behind by a whole batch, the writer waits for it.
             if self._ringing is not None and not self._ringing.done():
                 await self._ringing
-            self._ringing = asyncio.ensure_future(asyncio.gather(*rings))
+            self._ringing = asyncio.ensure_future(self._ring(doorbell))
 
     async def _append(
         self, work: list[tuple[str, list[Submission]]]
@@ -276,22 +273,18 @@ class JournalWriter:
             self._pg = await psycopg.AsyncConnection.connect(**self._pg_params, autocommit=True)
         return self._pg
 
-    async def _ring(self, session_id: str, entries: list[Entry]) -> None:
+    async def _ring(self, doorbell: dict[str, list[Entry]]) -> None:
+        """One message for every session of a batch, to every process."""
         assert self._layer is not None
         try:
             await self._layer.group_send(
-                group_name(session_id),
-                {
-                    "type": "journal.entries",
-                    "origin": self._origin,
-                    "session": session_id,
-                    "entries": entries,
-                },
+                DOORBELL_GROUP,
+                {"type": "journal.entries", "origin": self._origin, "sessions": doorbell},
             )
         except Exception:
             # The journal has the ops; other processes' connections repair the gap from it at
             # their next op or ping.
-            logger.exception("doorbell for session %s failed", session_id)
+            logger.exception("doorbell for %s session(s) failed", len(doorbell))
 
 
 def _pg_connection_params() -> dict[str, Any] | None:
@@ -334,9 +327,9 @@ def _drop_connection() -> None:
         connection.close()
 
 
-def layer_message_entries(message: dict[str, Any]) -> list[Entry] | None:
-    """The entries of a doorbell, or None when it came from this process."""
+def layer_message_sessions(message: dict[str, Any]) -> dict[str, list[Entry]]:
+    """The entries of a doorbell by session; none when it came from this process."""
     if message.get("origin") == PROCESS_ORIGIN:
-        return None
-    entries: list[Entry] = message["entries"]
-    return entries
+        return {}
+    sessions: dict[str, list[Entry]] = message["sessions"]
+    return sessions
