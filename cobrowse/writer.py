@@ -206,6 +206,17 @@ class JournalWriter:
                 await self._write(batch)
 
     async def _write(self, batch: list[tuple[str, Submission, asyncio.Future[Outcome]]]) -> None:
+        try:
+            await self._write_batch(batch)
+        except Exception as exc:  # a bug, not the database: still answer every op
+            logger.exception("journal writer failed")
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+
+    async def _write_batch(
+        self, batch: list[tuple[str, Submission, asyncio.Future[Outcome]]]
+    ) -> None:
         groups: dict[str, list[tuple[Submission, asyncio.Future[Outcome]]]] = defaultdict(list)
         for session_id, submission, future in batch:
             groups[session_id].append((submission, future))
@@ -294,6 +305,10 @@ def _pg_connection_params() -> dict[str, Any] | None:
     params: dict[str, Any] = database.get_connection_params()
     for django_only in ("cursor_factory", "context"):
         params.pop(django_only, None)
+    # The writer runs the same few statements all day: prepared, PostgreSQL parses and plans
+    # them once per connection (COBROWSE_PREPARED_STATEMENTS=0 behind a pooler that cannot
+    # keep prepared statements).
+    params["prepare_threshold"] = 0 if settings.COBROWSE_PREPARED_STATEMENTS else None
     return params
 
 

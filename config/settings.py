@@ -193,3 +193,6 @@ LOGGING = {
 # Hand journaled ops straight to this process's own connections (off: everything goes through
 # the channel layer, which the test run on Redis uses to exercise that path).
 COBROWSE_LOCAL_HANDOVER = env_bool("COBROWSE_LOCAL_HANDOVER", True)
+# The journal writer's own PostgreSQL connection prepares its statements (off behind a
+# connection pooler that cannot keep prepared statements, e.g. PgBouncer before 1.21).
+COBROWSE_PREPARED_STATEMENTS = env_bool("COBROWSE_PREPARED_STATEMENTS", True)
