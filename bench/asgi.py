@@ -1,28 +1,28 @@
-"""ASGI application of the bench's server processes: the product's application, with the
-baselines' consumers mounted next to it under /ws/bench/ (never in the product's URLs)."""
+"""ASGI application of the bench's server processes: the product's application exactly as
+production serves it (`config.asgi`), and the baselines' consumers under /ws/bench/ behind the
+stack the Channels tutorial uses (never in the product's URLs)."""
 
+# ruff: noqa: I001 (config.asgi sets Django up before anything else is imported)
 from __future__ import annotations
 
 import os
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
-from django.core.asgi import get_asgi_application
+from config.asgi import application as product
 
-django_asgi_app = get_asgi_application()
+from channels.auth import AuthMiddlewareStack
+from channels.routing import URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from bench.baselines import websocket_urlpatterns as baseline_urlpatterns
 
-from bench.baselines import websocket_urlpatterns as baseline_urlpatterns  # noqa: E402
-from config.websocket_urls import websocket_urlpatterns  # noqa: E402
+baselines = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(baseline_urlpatterns)))
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter([*baseline_urlpatterns, *websocket_urlpatterns]))
-        ),
-    }
-)
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "websocket" and scope["path"].startswith("/ws/bench/"):
+        await baselines(scope, receive, send)
+    else:
+        await product(scope, receive, send)
