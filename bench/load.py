@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from .rawws import Closed, RawWebSocket
+
 TICK = 0.002  # the sender's clock: ops due are sent every 2 ms
 CONNECT_CONCURRENCY = 32
 
@@ -83,19 +85,8 @@ class Client:
     # --- Connection --------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        from websockets.asyncio.client import connect
-
-        headers = {"Cookie": self.spec.cookie} if self.spec.cookie else {}
-        self.ws = await connect(
-            self.spec.url,
-            origin="http://127.0.0.1",  # type: ignore[arg-type]
-            additional_headers=headers,
-            compression=None,
-            proxy=None,
-            max_size=2**23,
-            max_queue=None,
-            ping_interval=None,
-            open_timeout=60,
+        self.ws = await RawWebSocket.connect(
+            self.spec.url, origin="http://127.0.0.1", cookie=self.spec.cookie
         )
         if self.spec.protocol == "cobrowse":
             self.welcome = orjson.loads(await self.ws.recv())
@@ -113,7 +104,7 @@ class Client:
             with contextlib.suppress(BaseException):
                 await self.reader
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.ws.close(), 5)
+            await self.ws.close()
 
     # --- Sending -----------------------------------------------------------------------------
 
@@ -132,18 +123,23 @@ class Client:
             }
         )
 
-    async def send_one(self, now: float) -> None:
+    def send_one(self, now: float) -> None:
         index = self.next_index
         self.next_index += 1
         self.sent_at[index] = now
-        await self.ws.send(self.frame(index, now).decode())
+        self.ws.send_text(self.frame(index, now))
 
     # --- Receiving ---------------------------------------------------------------------------
 
     async def _read(self) -> None:
         try:
-            async for text in self.ws:
-                self._on_frame(orjson.loads(text), time.time())
+            while True:
+                frames = await self.ws.frames()
+                now = time.time()
+                for raw in frames:
+                    self._on_frame(orjson.loads(raw), now)
+        except Closed:
+            pass
         except Exception as exc:
             self.failure = f"{type(exc).__name__}: {exc}"
         self.closed = self.ws.close_code if self.ws.close_code is not None else -1
@@ -332,6 +328,7 @@ async def _step(
     clients: list[Client], *, start_at: float, rate: float, duration: float, drain: float
 ) -> dict[str, Any]:
     count = int(rate * duration)
+    cpu = time.process_time()
     for client in clients:
         client.begin_step(count)
     # Each participant sends at `rate` from its own phase, so the load has no bursts.
@@ -348,7 +345,7 @@ async def _step(
                 continue
             due = min(count, int((elapsed - phases[i]) * rate) + 1)
             while sent[i] < due:
-                await client.send_one(time.time())
+                client.send_one(time.time())
                 sent[i] += 1
             busy = busy or sent[i] < count
         if not busy:
@@ -393,6 +390,7 @@ async def _step(
         "sent": count * len(clients),
         "closed": sum(1 for c in clients if c.closed is not None),
         "sent_by": {c.spec.number: c.next_index for c in clients},
+        "cpu_seconds": time.process_time() - cpu,
     }
 
 

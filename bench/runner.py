@@ -192,6 +192,9 @@ def run_step(
         "seconds": round(span, 2),
         # Server CPU per op sent (every server process, the whole step): less noisy than time.
         "server_cpu_us_per_op": round(cpu / max(1, sum(p["sent"] for p in parts)) * 1e6, 1),
+        "client_cpu_us_per_op": round(
+            sum(p["cpu_seconds"] for p in parts) / max(1, sum(p["sent"] for p in parts)) * 1e6, 1
+        ),
         "_sent_by": sent_by,
         "_deliveries": deliveries,
     }
@@ -249,7 +252,8 @@ def run_system(
                 f"  {system.key}: offered {step['offered_ops_per_s']:>7.0f} ops/s -> "
                 f"{step['ops_per_s']:>7.0f} ops/s delivered, p50 {lat['p50']} ms, "
                 f"p99 {lat['p99']} ms, undelivered {step['undelivered_at_deadline']}, "
-                f"errors {step['errors'] or 0}, server CPU {step['server_cpu_us_per_op']} us/op"
+                f"errors {step['errors'] or 0}, server CPU {step['server_cpu_us_per_op']} us/op, "
+                f"clients {step['client_cpu_us_per_op']} us/op"
             )
             saturated = (
                 step["undelivered_at_deadline"] > 0
@@ -380,7 +384,7 @@ async def _join(url: str, cookie: str) -> dict[str, Any]:
     client_cpu = time.process_time()
     ws = await RawWebSocket.connect(url, origin="http://127.0.0.1", cookie=cookie)
     try:
-        welcome = orjson.loads((await ws.frames())[0])
+        welcome = orjson.loads(await ws.recv())
         welcomed = time.perf_counter() - started
         snapshot = welcome["snapshot_seq"]
         ws.send_text(orjson.dumps({"type": "resume", "last_seq": max(0, snapshot - 1)}).decode())
@@ -414,7 +418,7 @@ async def _join(url: str, cookie: str) -> dict[str, Any]:
 
 async def _warm_up(url: str, cookie: str) -> None:
     ws = await RawWebSocket.connect(url, origin="http://127.0.0.1", cookie=cookie)
-    await ws.frames()
+    await ws.recv()
     await ws.close()
 
 
