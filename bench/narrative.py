@@ -135,47 +135,68 @@ def _choice(doc: dict[str, Any]) -> str:
 
 
 CHANGES = """\
-Each change was made after profiling the server under the bench (py-spy, `BENCH_PROFILE`, and
-cProfile of the append on its own), in this order:
+Each change was made after profiling the server under the bench (py-spy through
+`BENCH_PROFILE=/path/to/py-spy`, and cProfile of the append on its own), in this order:
 
 1. **One transaction for every session of a batch** (`sequencer.operations_append_many`). The
    writer already grouped ops, but wrote one transaction per session: with 40 busy sessions a
-   batch was 40 transactions of 5 statements each, and latency grew with the number of
+   batch was 40 transactions of 5 ORM statements each, and latency grew with the number of
    sessions, not with the load. Now a batch is one transaction whatever the number of sessions
-   (row locks taken in order of id, so two writers cannot deadlock; if that transaction fails,
-   each session is retried alone so one bad session does not fail the others).
+   (row locks taken in order of id, so two writers cannot deadlock; if that transaction fails
+   for another reason than the connection, each session is retried alone, so one bad session
+   does not fail the others).
 2. **Set-based statements, no ORM on the hot path** (`cobrowse/journal_sql.py`). Profiling
    one small batch showed most of its time in Django's query compilation and model
-   instantiation, not in PostgreSQL. On PostgreSQL the append is now: `SELECT ... FOR UPDATE`
-   of every session row, the resend lookup (`unnest` of the (sender, client_op_id) pairs,
-   exact, never skipped) and the element heads, all sent together in pipeline mode; then one
-   `INSERT ... SELECT FROM unnest(...)` for every row and one `UPDATE ... FROM unnest(...)`
-   for every session head (the seq range each session reserved), sent together; then COMMIT.
-   Three round trips for any batch. SQLite runs the same steps in portable SQL.
-3. **No per-message hop to the sync thread.** Channels' `dispatch` runs
+   instantiation, not in PostgreSQL. On PostgreSQL the append is now: BEGIN, `SELECT ... FOR
+   UPDATE` of every session row, the resend lookup (every (sender, client_op_id) pair, exact,
+   never skipped) and, when needed, the element heads, sent together in pipeline mode; then one
+   statement that inserts every row and writes every session's new head (the seq range each
+   session reserved) together with the COMMIT. Rows travel as one JSON array encoded by orjson
+   (the payload spliced in as the JSON it already is), not as Python-dumped arrays, whose
+   per-element quoting showed in profiles. SQLite runs the same steps in portable SQL.
+3. **The writer appends from the event loop on its own connection** (psycopg's async
+   connection; prepared statements, `COBROWSE_PREPARED_STATEMENTS=0` to turn them off behind
+   an old pooler). The thread it used before had to win the GIL back after each round trip
+   while the event loop was busy, which cost milliseconds per batch under load. Two round
+   trips per batch now, whatever its size.
+4. **No per-message hop to the sync thread.** Channels' `dispatch` runs
    `close_old_connections` in the sync thread before *every* message. Every database call of
    our consumer already goes through `database_sync_to_async`, which does that itself, so the
    consumer's `dispatch` skips it.
-4. **The doorbell is per process, not per connection.** Every connection used to hold a
+5. **One doorbell per batch, one channel per process.** Every connection used to hold a
    channel and a group membership, so every batch woke every connection of the session
    through the channel layer, only for it to see that the entries came from its own process.
-   Now the journal writer holds one channel per process, joins the group of each session it
-   has connections of, and hands other processes' doorbells to its connections; connections
-   hold no channel (less memory per idle socket, one task fewer per connection).
-5. **Catch-up reads splice the stored JSON.** A late joiner's pages are read with the payload
+   Now each process's writer holds one channel in one group, a batch rings it once with the
+   entries of all its sessions (while the next batch is being written), and each process
+   hands other processes' entries to its own connections. Connections hold no channel: less
+   memory per idle socket, one task fewer per connection. Every process hears every doorbell,
+   cheap for the few processes a help desk runs.
+6. **WebSocket session read-only** (`cobrowse/middleware.py`). Channels' session middleware
+   wraps every frame sent to see whether the session changed; ours puts the session in the
+   scope the same way and leaves `send` alone (about 5% of the server's CPU under load).
+7. **Catch-up reads splice the stored JSON.** A late joiner's pages are read with the payload
    as the JSON text PostgreSQL stores (`orjson.Fragment`), never decoded and re-encoded; pages
    are 2,000 ops and the next page is read while the current one is sent.
 
-What stays exactly as it was: the order (seq assigned under the session row lock, gap-free),
-idempotency (the resend lookup runs for every batch, under the lock), the delivery attribute,
-server-side masking before hashing, the hash chain, broadcast only after commit, and every
-test on both configurations.
+Measured and not kept: two batches in flight on two connections (the next one queued behind
+the previous one's row locks) gave no measurable gain here and made a failed batch's retry
+harder to keep in order of receipt; multi-statement simple-protocol queries instead of the
+pipeline used less client CPU but more PostgreSQL time (no prepared statements).
+
+What stays exactly as it was: the order (seq assigned under the session row lock, gap-free,
+in order of receipt), idempotency (the resend lookup runs for every batch, under the lock),
+the delivery attribute, server-side masking before hashing, the hash chain, broadcast only
+after commit, the protocol, and every test on both configurations (new ones in
+`tests/test_group_commit.py`).
 """
 
 METHOD = """\
 - **Load.** S sessions, each with one customer and K operators (the first operator to join
   operates, the others observe), every participant on its own WebSocket from separate client
-  processes (`multiprocessing`, `websockets` client with uvloop, no compression). Customer and
+  processes (`multiprocessing`, uvloop, a minimal WebSocket client of our own,
+  `bench/rawws.py`: a general-purpose Python client costs as much CPU per frame as the server,
+  and on 2 cores that CPU would be taken from the servers measured; client CPU per op is in
+  the JSON). Customer and
   operator send `pointer` ops (delivery `others`), observers `chat` (delivery `all`); the
   baselines get the very same frames. Every participant sends at the same rate, each from its
   own phase, so the offered load (ops sent per second, all participants together) has no
@@ -262,11 +283,15 @@ arrived while the previous batch was being written. Under load a batch holds ten
 of ops from many sessions, so the journal costs a few statements per batch, and a doorbell per
 session per batch replaces the relay's channel-layer round trip per op: that is why the
 journaled path can out-deliver a relay. At low load an op waits for its own transaction
-(three round trips and a commit, about 1-2 ms here), which is the floor of its latency.
+(two round trips, the second carrying the COMMIT and its fsync: about 1-2 ms here), which with
+the WebSocket hops is the floor of its latency: one op at a time, alone on the server, arrives
+in about 2 ms (the relay: about 1 ms). Under load the writer is busy most of the time, so an
+op also waits for the batch being written when it arrives; the event loop serves the sockets
+and the writer alike, so every frame sent delays the writer's next round trip a little.
 
 The late join is bound by frames: every op is one WebSocket frame (docs/protocol.md), and
-sending one costs the server a few microseconds of Python (Channels' consumer and session
-wrappers, uvicorn, `websockets`) plus a write system call. The server CPU column shows that
+sending one costs the server a few microseconds of Python (the Channels consumer, uvicorn,
+`websockets`) plus a write system call. The server CPU column shows that
 cost alone; the wall-clock seconds add whatever else the machine was doing.
 
 ## Method
