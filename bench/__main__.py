@@ -20,6 +20,8 @@ import sys
 import time
 from typing import Any
 
+import orjson
+
 from .stack import LOG_DIR, ROOT, Redis, bench_database_url, ensure_database
 
 
@@ -66,6 +68,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--skip-idle", action="store_true")
     p.add_argument("--skip-late-join", action="store_true")
     p.add_argument("--no-docs", action="store_true", help="do not rewrite docs/performance.md")
+    p.add_argument(
+        "--render-only",
+        action="store_true",
+        help="measure nothing: write the plot and docs/performance.md again from latest.json",
+    )
     return p.parse_args()
 
 
@@ -121,6 +128,14 @@ def machine_info(redis: Redis) -> dict[str, Any]:
 
 def main() -> int:
     args = parse_args()
+    if args.render_only:
+        from . import report
+
+        document = orjson.loads(report.JSON_PATH.read_bytes())
+        document["targets"] = report.targets(document)
+        report.write_all(document, docs=not args.no_docs)
+        print(report.table(document))
+        return 0
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     started = time.time()
     database_url = bench_database_url()

@@ -23,11 +23,19 @@ def _machine(doc: dict[str, Any]) -> str:
     packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
     return (
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, {m['os']}\n"
-        f"- Python {m['python']}, PostgreSQL {m['postgresql']}, {m['redis']}\n"
+        f"- Python {m['python']}, PostgreSQL {m['postgresql'].split(' ')[0]}, "
+        f"Redis {_redis_version(m['redis'])}\n"
         f"- Packages: {packages}\n"
         f"- Date: {doc['date']} (commit {m['commit']}), {doc['seconds']:.0f} s\n"
         f"- Command: `{doc['command']}`"
     )
+
+
+def _redis_version(banner: str) -> str:
+    for part in banner.split():
+        if part.startswith("v="):
+            return part[2:]
+    return banner
 
 
 def _misses(doc: dict[str, Any]) -> str:
@@ -36,7 +44,9 @@ def _misses(doc: dict[str, Any]) -> str:
         return "Every target was met in this run."
     lines = ["Missed in this run:", ""]
     for t in missed:
-        lines.append(f"- {t['target']}: need {t['need']}, measured {t['value']}.")
+        lines.append(
+            f"- {t['target']}: need {t['need']}, measured {t['value']} ({t.get('by', '')})."
+        )
     lines += [
         "",
         "See *Where the time goes* below for why, and *Noise* for how much of it is this "

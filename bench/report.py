@@ -36,6 +36,7 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
                 "need": f">= {need:g}x",
                 "value": f"{value:.2f}x",
                 "met": value >= need,
+                "by": f"{value / need:.2f} of the target",
             }
         )
 
@@ -53,6 +54,7 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
                     "need": f"< {need:g} ms",
                     "value": f"{value} ms",
                     "met": value is not None and value < need,
+                    "by": "not measured" if value is None else f"{value / need:.1f}x the target",
                 }
             )
     if doc.get("idle"):
@@ -65,6 +67,7 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
                 "need": "< 300 MB RSS",
                 "value": f"{idle['rss_mb']} MB",
                 "met": ok,
+                "by": f"{idle['sockets_open']} of {idle['sockets_requested']} sockets open",
             }
         )
     if doc.get("late_join"):
@@ -76,6 +79,8 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
                 "need": "< 1 s",
                 "value": f"{late['seconds_median']} s (max {late['seconds_max']} s)",
                 "met": ok,
+                "by": f"{late['seconds_max'] / 1.0:.2f}x the target (slowest of "
+                f"{len(late['joins'])} joins)",
             }
         )
     integrity_ok = all(
@@ -89,6 +94,7 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
             "need": "0",
             "value": _integrity_text(doc["systems"].get("ours")),
             "met": integrity_ok,
+            "by": "see the integrity of every system in latest.json",
         }
     )
     return out
@@ -230,8 +236,8 @@ def table(doc: dict[str, Any]) -> str:
 def steps_table(doc: dict[str, Any]) -> str:
     lines = [
         "| system | offered ops/s | delivered ops/s | p50 | p95 | p99 | max | ack p50 / p99 | "
-        "undelivered | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |",
+        "undelivered | errors | server CPU us/op | clients CPU us/op |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: |",
     ]
     for s in doc["systems"].values():
         rows = list(s["steps"])
@@ -244,7 +250,8 @@ def steps_table(doc: dict[str, Any]) -> str:
                 f"| {label} | {st['offered_ops_per_s']:,.0f} | {st['ops_per_s']:,.0f} | "
                 f"{lat['p50']} | {lat['p95']} | {lat['p99']} | {lat['max']} | "
                 f"{ack['p50']} / {ack['p99']} | {st['undelivered_at_deadline']} | "
-                f"{st['errors'] or ''} |"
+                f"{st['errors'] or ''} | {st.get('server_cpu_us_per_op', '-')} | "
+                f"{st.get('client_cpu_us_per_op', '-')} |"
             )
     return "\n".join(lines)
 

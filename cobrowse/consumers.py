@@ -119,7 +119,11 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             )
         )
         if last_seq is not None:
-            self._outbox.put_nowait(("resume", position))
+            # The catch-up goes first: entries handed over while we were connecting would
+            # otherwise be sent before it, and then again by it.
+            early = [self._outbox.get_nowait() for _ in range(self._outbox.qsize())]
+            for item in [("resume", position), *early]:
+                self._outbox.put_nowait(item)
         self._pump_task = asyncio.create_task(self._pump())
 
     async def _refuse(self, code: int) -> None:

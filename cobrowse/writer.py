@@ -8,12 +8,13 @@ Django connection (`sequencer.operations_append_many`). Only after the commit, i
 1. hands the new entries to this process's connections of that session (no round trip), and
 2. rings the session's group on the channel layer so the other processes learn of them too.
 
-The doorbell is per process and per batch, not per connection and per op: every process's
-writer holds one channel in one group (`DOORBELL_GROUP`); a batch rings it once with the entries
-of all its sessions; a process hands each session's entries to its own connections of that
-session and ignores its own doorbells. Connections hold no channel. (Every process hears every
-doorbell: cheap for the few processes a help desk runs; with many, per-session groups would
-spread the load better, at one message per session and batch.)
+The doorbell is per process and per batch, not per connection and per op, and it carries no
+ops: every process's writer holds one channel in one group (`DOORBELL_GROUP`); a batch rings it
+once with the seq range it journaled for each of its sessions (rung beside the writer, never
+waited for); another process with connections of such a session reads that range from the
+journal once and hands it to them; a process ignores its own doorbells. Connections hold no
+channel. (Every process hears every doorbell: cheap, as doorbells are small, for the few
+processes a help desk runs.)
 
 While one batch is being written the next one fills up, so under load many ops share a commit
 (group commit) and at low load an op waits for nothing but its own commit.
@@ -32,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import psycopg
+from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import (
@@ -42,6 +44,7 @@ from django.db import (
     connections,
 )
 
+from .selectors import operations_after
 from .sequencer import (
     AppendResult,
     Entry,
@@ -107,7 +110,8 @@ class JournalWriter:
         self._join_lock = asyncio.Lock()
         self._doorbells: asyncio.Task[None] | None = None
         self._rejoin: asyncio.Task[None] | None = None
-        self._ringing: asyncio.Future[None] | None = None
+        self._ringing: asyncio.Task[None] | None = None
+        self._unrung: dict[str, tuple[int, int]] = {}
         # On PostgreSQL the writer appends from its event loop on a connection of its own: no
         # thread hop per batch (each hop waited for the GIL while the loop was busy).
         # Elsewhere (SQLite) in its thread, through Django's connection.
@@ -169,7 +173,17 @@ class JournalWriter:
                 logger.exception("doorbell channel failed; listening again in 1 s")
                 await asyncio.sleep(1)
                 continue
-            for session_id, entries in layer_message_sessions(message).items():
+            heads = layer_message_heads(message)
+            wanted = {sid: seqs for sid, seqs in heads.items() if sid in self._listeners}
+            if not wanted:
+                continue
+            try:
+                found = await database_sync_to_async(_read_ranges)(wanted)
+            except Exception:
+                # Connections repair what they miss meanwhile from the journal.
+                logger.exception("could not read the journal after a doorbell")
+                continue
+            for session_id, entries in found.items():
                 for listener in list(self._listeners.get(session_id, ())):
                     listener.deliver_entries(entries)
 
@@ -241,11 +255,7 @@ class JournalWriter:
                 if not future.done():
                     future.set_result(outcome)
         if doorbell and self._layer is not None:
-            # The doorbell rings while the next batch is being written. One at a time, in
-            # order: when Redis is behind by a whole batch, the writer waits for it.
-            if self._ringing is not None and not self._ringing.done():
-                await self._ringing
-            self._ringing = asyncio.ensure_future(self._ring(doorbell))
+            self._ring_later({sid: (e[0]["seq"], e[-1]["seq"]) for sid, e in doorbell.items()})
 
     async def _append(
         self, work: list[tuple[str, list[Submission]]]
@@ -284,18 +294,35 @@ class JournalWriter:
             self._pg = await psycopg.AsyncConnection.connect(**self._pg_params, autocommit=True)
         return self._pg
 
-    async def _ring(self, doorbell: dict[str, list[Entry]]) -> None:
-        """One message for every session of a batch, to every process."""
+    def _ring_later(self, heads: dict[str, tuple[int, int]]) -> None:
+        """Queue a batch's doorbell for the ringer, which runs beside the writer: the writer
+        never waits for Redis. Doorbells that queue up while one is being sent go out as one
+        (a session's seq ranges merged)."""
+        for session_id, (first, last) in heads.items():
+            known = self._unrung.get(session_id)
+            self._unrung[session_id] = (min(first, known[0]), last) if known else (first, last)
+        if self._ringing is None or self._ringing.done():
+            self._ringing = self._loop.create_task(self._ringer(), name="doorbell-ringer")
+
+    async def _ringer(self) -> None:
+        while self._unrung:
+            heads, self._unrung = self._unrung, {}
+            await self._ring(heads)
+
+    async def _ring(self, heads: dict[str, tuple[int, int]]) -> None:
+        """One small message for every session of one or more batches, to every process:
+        which seqs were journaled. Another process reads them from the journal (once for all
+        its connections of the session); this one ignores its own."""
         assert self._layer is not None
         try:
             await self._layer.group_send(
                 DOORBELL_GROUP,
-                {"type": "journal.entries", "origin": self._origin, "sessions": doorbell},
+                {"type": "journal.entries", "origin": self._origin, "heads": heads},
             )
         except Exception:
             # The journal has the ops; other processes' connections repair the gap from it at
             # their next op or ping.
-            logger.exception("doorbell for %s session(s) failed", len(doorbell))
+            logger.exception("doorbell for %s session(s) failed", len(heads))
 
 
 def _pg_connection_params() -> dict[str, Any] | None:
@@ -342,9 +369,16 @@ def _drop_connection() -> None:
         connection.close()
 
 
-def layer_message_sessions(message: dict[str, Any]) -> dict[str, list[Entry]]:
-    """The entries of a doorbell by session; none when it came from this process."""
+def layer_message_heads(message: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """The seq ranges of a doorbell by session; none when it came from this process."""
     if message.get("origin") == PROCESS_ORIGIN:
         return {}
-    sessions: dict[str, list[Entry]] = message["sessions"]
-    return sessions
+    return {sid: (int(first), int(last)) for sid, (first, last) in message["heads"].items()}
+
+
+def _read_ranges(wanted: dict[str, tuple[int, int]]) -> dict[str, list[Entry]]:
+    """The journaled entries of each session's seq range (runs in the sync thread)."""
+    return {
+        sid: operations_after(session_id=sid, seq=first - 1, upto=last, limit=last - first + 1)
+        for sid, (first, last) in wanted.items()
+    }
