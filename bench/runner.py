@@ -213,6 +213,7 @@ def run_system(
     the system saturates. With `half_load_of` (ops/s), also one step at half of it."""
     bench_sessions = fixtures.sessions(opts.sessions)
     operator_cookies = fixtures.operators(opts.operators)
+    fixtures.vacuum()
     env = server_env(database_url=database_url, redis_url=redis_url, layer=system.layer, extra={})
     servers = Servers(system.server, opts.workers, env, system.key)
     servers.start()
@@ -268,8 +269,11 @@ def run_system(
         result["saturation_ops_per_s"] = max(s["ops_per_s"] for s in steps)
         if half_load_of is not None or system.key == "ours":
             half = (half_load_of or result["saturation_ops_per_s"]) / 2
-            # Let the server work off the backlog of the saturated step first.
+            # Let the server work off the backlog of the saturated step first, and PostgreSQL
+            # do now the vacuum and analyze that the burst of inserts calls for (autovacuum
+            # would otherwise do it during the step and take a core from it).
             pool.ask("finish", timeout=120, sent_by=sent_by, wait=60)
+            fixtures.vacuum()
             time.sleep(2)
             step = run_step(
                 servers, pool, half, len(specs), fanout, opts, duration=max(opts.step_seconds, 5)
