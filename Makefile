@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 SERVICES_ENV := .services.env
 
-.PHONY: run test test-js test-embedded test-services chaos lint bench bootstrap services clean
+.PHONY: run serve test test-js test-embedded test-services chaos lint bench bootstrap services clean
 
 bootstrap: $(VENV)/.installed node_modules/.installed
 
@@ -25,6 +25,12 @@ run: bootstrap
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_setup
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+# The production ASGI server (README "Production server"); configure it with the environment.
+serve: bootstrap
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python -m uvicorn config.asgi:application --host 127.0.0.1 --port $(PORT) \
+		--loop uvloop --http httptools --ws websockets --ws-max-size 5242880 --lifespan off --no-access-log
 
 services:
 	bash scripts/services.sh > $(SERVICES_ENV)
@@ -62,6 +68,8 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+# The benchmark (docs/performance.md): starts its own Redis (port 6390) and server processes,
+# uses the database cobrowse_bench on the PostgreSQL of `make services`. BENCH_QUICK=1: short.
 bench: bootstrap services
 	set -a && . ./$(SERVICES_ENV) && set +a && $(BIN)/python -m bench
 

@@ -26,6 +26,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -35,7 +36,7 @@ from .models import Participant
 from .policy import customer_owns
 from .protocol import OpFrame, PingFrame, ProtocolError, ResumeFrame
 from .sequencer import Accepted, Duplicate, Entry, Outcome, Rejected, Submission
-from .writer import JournalWriter, group_name, layer_message_entries
+from .writer import JournalWriter
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
 CLOSE_ENDED = 4410
 CLOSE_TRY_AGAIN = 1013
-JOURNAL_PAGE = 500
+JOURNAL_PAGE = 2000
 ERRORS_IN_A_ROW_LIMIT = 100
 # Outgoing frames that can no longer be delivered: the peer went away.
 _GONE = (OSError, ConnectionError)
@@ -68,6 +69,10 @@ class TokenBucket:
 class CobrowseConsumer(AsyncWebsocketConsumer):
     participant: Participant
     session_id: str
+
+    # No channel per connection: the journal writer hears the doorbells once for the whole
+    # process and hands entries to its connections (`deliver_entries`, `repair_from_journal`).
+    channel_layer_alias = None
 
     # --- Connection lifecycle ----------------------------------------------------------------
 
@@ -107,8 +112,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         self._writer = JournalWriter.get()
 
         # Subscribe first, then read the state: nothing journaled after the read is missed.
-        await self.channel_layer.group_add(group_name(self.session_id), self.channel_name)
-        self._writer.subscribe(self.session_id, self)
+        await self._writer.subscribe(self.session_id, self)
         # Journaled once per participant (a repeat is a duplicate); submitted on every connect
         # so that a join whose first connection failed half way is still journaled.
         outcome = await self._writer.submit(
@@ -180,10 +184,15 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         writer = getattr(self, "_writer", None)
         if writer is not None:
             writer.unsubscribe(self.session_id, self)
-        try:
-            await self.channel_layer.group_discard(group_name(self.session_id), self.channel_name)
-        except Exception as exc:
-            logger.info("group_discard failed: %r", exc)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' own dispatch hops to the sync thread before every message to close stale
+        # database connections. Every database call of this consumer goes through
+        # database_sync_to_async, which does that itself; skip the hop on the hot path.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
 
     # --- Incoming frames ---------------------------------------------------------------------
 
@@ -279,14 +288,9 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             )
             self._enqueue(("frame", protocol.encode(error_frame)))
 
-    # --- Channel layer -----------------------------------------------------------------------
+    # --- From the journal writer (local hand-over and other processes' doorbells) -------------
 
-    async def journal_entries(self, message: dict[str, Any]) -> None:
-        entries = layer_message_entries(message)
-        if entries:
-            self.deliver_entries(entries)
-
-    async def journal_repair(self, message: dict[str, Any]) -> None:
+    def repair_from_journal(self) -> None:
         """The channel layer reconnected: doorbells may have been lost, read the journal."""
         self._enqueue(("catch_up",))
 
@@ -326,7 +330,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         self._pending.clear()
 
     async def _close_too_slow(self) -> None:
-        logger.info("closing slow reader %s of session %s", self.channel_name, self.session_id)
+        logger.info("closing slow reader %s of session %s", self.participant.pk, self.session_id)
         if self._pump_task is not None:
             self._pump_task.cancel()  # it may be waiting for the socket to drain
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -383,8 +387,8 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             level = logging.INFO if isinstance(exc, RuntimeError) else logging.WARNING
             logger.log(
                 level,
-                "connection %s of session %s failed: %r",
-                self.channel_name,
+                "connection of participant %s of session %s failed: %r",
+                self.participant.pk,
                 self.session_id,
                 exc,
             )
@@ -421,16 +425,27 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             self._pending.setdefault(row["seq"], row)
 
     async def _catch_up(self) -> None:
-        """Deliver everything journaled after our position (resume, ping)."""
-        while True:
-            rows = await database_sync_to_async(selectors.operations_after)(
-                session_id=self.session_id, seq=self._delivered, limit=JOURNAL_PAGE
-            )
-            for row in rows:
-                if row["seq"] == self._delivered + 1:
-                    await self._emit(row)
-            if len(rows) < JOURNAL_PAGE or self._ended:
-                break
+        """Deliver everything journaled after our position (resume, ping). The next page is
+        read while the current one is being sent."""
+        read = database_sync_to_async(selectors.operations_after)
+        page = asyncio.ensure_future(
+            read(session_id=self.session_id, seq=self._delivered, limit=JOURNAL_PAGE)
+        )
+        try:
+            while True:
+                rows = await page
+                more = len(rows) == JOURNAL_PAGE
+                if more:
+                    page = asyncio.ensure_future(
+                        read(session_id=self.session_id, seq=rows[-1]["seq"], limit=JOURNAL_PAGE)
+                    )
+                for row in rows:
+                    if row["seq"] == self._delivered + 1:
+                        await self._emit(row)
+                if not more or self._ended:
+                    break
+        finally:
+            page.cancel()  # a read ahead that is no longer needed
         self._pending = {s: e for s, e in self._pending.items() if s > self._delivered}
         await self._offer([])
 

@@ -316,7 +316,7 @@ def op_frame(
     element_seq: int | None,
     delivery: str,
     sender: Sender,
-    payload: Mapping[str, Any],
+    payload: Mapping[str, Any] | orjson.Fragment,  # a Fragment: JSON text as stored
     ts: int,
 ) -> dict[str, Any]:
     return {

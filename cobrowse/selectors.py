@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import orjson
+from django.db import connection
+
 from . import protocol
 from .models import Operation, Participant, Session
 from .sequencer import Entry
@@ -15,6 +18,8 @@ def operations_after(
 ) -> list[Entry]:
     """Journaled ops with `seq < op.seq <= upto`, in seq order, at most `limit` of them,
     as the same entries the live path distributes."""
+    if connection.vendor == "postgresql":
+        return _pg_operations_after(session_id, seq, upto, limit)
     rows = Operation.objects.filter(session_id=session_id, seq__gt=seq)
     if upto is not None:
         rows = rows.filter(seq__lte=upto)
@@ -51,6 +56,70 @@ def operations_after(
                 client_op_id=cid,
                 text=protocol.encode(frame),
                 ends_session=kind == "session" and payload.get("action") == "end",
+            )
+        )
+    return entries
+
+
+_PG_AFTER = f"""
+    SELECT o.seq, o.kind, o.element, o.element_seq, o.delivery, o.sender_id, p.role,
+           o.client_op_id, o.payload::text,
+           (extract(epoch FROM o.received_at) * 1000000)::bigint,
+           coalesce(o.kind = 'session' AND o.payload->>'action' = 'end', false)
+    FROM {Operation._meta.db_table} o
+    JOIN {Participant._meta.db_table} p ON p.id = o.sender_id
+    WHERE o.session_id = %s AND o.seq > %s AND o.seq <= %s
+    ORDER BY o.seq
+    LIMIT %s
+"""
+
+
+def _pg_operations_after(
+    session_id: uuid.UUID | str, seq: int, upto: int | None, limit: int
+) -> list[Entry]:
+    """The catch-up read on PostgreSQL: the payload stays the JSON text it is stored as
+    (spliced into the frame, never decoded and encoded again), which makes a late joiner's
+    read of a long journal several times faster. Same frames, same `ts` arithmetic as the
+    live path (`int(received_at.timestamp() * 1000)`, from the exact microseconds)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PG_AFTER,
+            [uuid.UUID(str(session_id)), seq, upto if upto is not None else 2**62, limit],
+        )
+        found = cursor.fetchall()
+    entries: list[Entry] = []
+    for (
+        seq_,
+        kind,
+        element,
+        element_seq,
+        delivery,
+        sender_id,
+        role,
+        cid,
+        payload,
+        us,
+        ends,
+    ) in found:
+        frame = protocol.op_frame(
+            seq=seq_,
+            kind=kind,
+            element=element,
+            element_seq=element_seq,
+            delivery=delivery,
+            sender={"role": role, "participant": sender_id},
+            payload=orjson.Fragment(payload),
+            ts=int(us / 1_000_000 * 1000),
+        )
+        entries.append(
+            Entry(
+                seq=seq_,
+                element_seq=element_seq,
+                delivery=delivery,
+                sender_id=sender_id,
+                client_op_id=cid,
+                text=protocol.encode(frame),
+                ends_session=ends,
             )
         )
     return entries

@@ -8,9 +8,9 @@ Guarantees (tested in tests/test_sequencer.py and tests/test_consumer.py):
 - The same client_op_id from the same participant is journaled once; a resend gets the first
   seq back (`Duplicate`).
 - The delivery attribute comes from `policy.DELIVERY`, never from the client.
-- Payloads are redacted (`masking.SessionMasker`, which remembers the session's sensitive rrweb
-  nodes on the locked session row) before they are hashed and stored; each row's hash chains
-  over the previous row's, so any later change to the journal is detectable.
+- Payloads are redacted (`masking.SessionMasker`, which also remembers the session's sensitive
+  rrweb nodes) before they are hashed and stored; each row's hash chains over the previous
+  row's, so any later change to the journal is detectable.
 - Nothing is distributed from here: callers broadcast the returned entries after commit.
 """
 
@@ -22,16 +22,19 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import orjson
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.utils import timezone
 
-from . import policy, protocol
+from . import journal_sql, policy, protocol
+from .journal_sql import Row
 from .masking import SessionMasker
-from .models import Operation, Participant, Role, Session, Status
+from .models import Participant, Role, Session, Status
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 class Entry(TypedDict):
@@ -126,6 +129,9 @@ def _is_full_snapshot(kind: str, payload: dict[str, Any]) -> bool:
     )
 
 
+SessionBatch = tuple[uuid.UUID | str, Sequence[Submission]]
+
+
 def operations_append(*, session_id: uuid.UUID | str, batch: Sequence[Submission]) -> AppendResult:
     """Journal `batch` (ops of one session, in order of receipt) and return one outcome per op.
 
@@ -133,207 +139,233 @@ def operations_append(*, session_id: uuid.UUID | str, batch: Sequence[Submission
     commit (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the IMMEDIATE transaction holds the
     database write lock). Raises database errors: then nothing of the batch was journaled.
     """
-    received_at = timezone.now()
-    ts = int(received_at.timestamp() * 1000)
-    result = AppendResult()
+    return operations_append_many(batches=[(session_id, batch)])[0]
+
+
+def operations_append_many(*, batches: Sequence[SessionBatch]) -> list[AppendResult]:
+    """Journal the batches of several sessions (each in order of receipt) in one transaction:
+    one result per batch, one outcome per op.
+
+    The group commit of the journal writer: whatever the number of sessions and ops, one
+    transaction of a handful of statements (`journal_sql`: lock and read every session row,
+    look up resends, read element heads; then insert every row and write every session's new
+    head). The session rows are locked (SELECT ... FOR UPDATE, in order of id, so that two
+    writers never deadlock) from the first statement until commit; on SQLite the IMMEDIATE
+    transaction holds the database write lock. Raises database errors: then nothing of any
+    batch was journaled.
+    """
+    plan = _Plan(batches)
     with transaction.atomic():
-        state = (
-            Session.objects.select_for_update()
-            .filter(pk=session_id)
-            .values(
-                "status",
-                "head_seq",
-                "head_hash",
-                "snapshot_seq",
-                "control_participant_id",
-                "sensitive_nodes",
+        plan.decide(journal_sql.read_heads(plan.query))
+        if plan.rows:
+            journal_sql.write(rows=plan.rows, heads=plan.changed, received_at=plan.received_at)
+    return plan.results
+
+
+async def operations_append_many_async(
+    *, conn: psycopg.AsyncConnection[Any], batches: Sequence[SessionBatch]
+) -> list[AppendResult]:
+    """`operations_append_many` on the journal writer's own PostgreSQL connection, from its
+    event loop: the same decisions under the same locks, in two round trips (BEGIN and the
+    reads; the writes and COMMIT). Raises psycopg errors: then nothing was journaled."""
+    plan = _Plan(batches)
+    async with journal_sql.AsyncTransaction(conn) as tx:
+        plan.decide(await tx.read_heads(plan.query))
+        if plan.rows:
+            await tx.write_and_commit(
+                rows=plan.rows, heads=plan.changed, received_at=plan.received_at
             )
-            .first()
+    return plan.results
+
+
+class _Plan:
+    """One append: what to read, then (`decide`) every outcome, the rows and the new heads."""
+
+    def __init__(self, batches: Sequence[SessionBatch]) -> None:
+        self.batches = [(uuid.UUID(str(sid)), batch) for sid, batch in batches]
+        self.received_at = timezone.now()
+        self.results = [AppendResult() for _ in batches]
+        self.rows: list[Row] = []
+        self.changed: dict[uuid.UUID, dict[str, Any]] = {}
+        self.query = journal_sql.HeadsQuery(
+            sessions={sid for sid, _ in self.batches},
+            client_ops={(s.participant_id, s.client_op_id) for _, b in self.batches for s in b},
+            elements={(sid, s.element) for sid, b in self.batches for s in b if s.element},
+            # Sessions where a grant may need to know the session's operators.
+            operators={
+                sid
+                for sid, b in self.batches
+                for s in b
+                if s.kind == "control" and s.payload.get("action") == "grant"
+            },
         )
-        if state is None:
-            result.outcomes = [Rejected("session_ended", "no such session")] * len(batch)
-            return result
-        status: str = state["status"]
-        head: int = state["head_seq"]
-        head_hash: str = state["head_hash"]
-        snapshot_seq: int = state["snapshot_seq"]
-        control: int | None = state["control_participant_id"]
-        initial = (status, head, control)
-        masker = SessionMasker(state["sensitive_nodes"])
 
-        known = _known_client_ops(batch)
-        element_heads = _element_heads(session_id, batch)
-        rows: list[Operation] = []
-        operator_id: int | None = None
+    def decide(self, heads: journal_sql.Heads) -> None:
+        ts = int(self.received_at.timestamp() * 1000)
+        for (session_id, batch), result in zip(self.batches, self.results, strict=True):
+            state = heads.sessions.get(session_id)
+            if state is None:
+                result.outcomes = [Rejected("session_ended", "no such session")] * len(batch)
+                continue
+            appended = _append_session(
+                session_id=session_id,
+                state=state,
+                batch=batch,
+                known=heads.known,
+                element_heads=heads.elements,
+                operators=heads.operators.get(session_id, []),
+                received_at=self.received_at,
+                ts=ts,
+                result=result,
+            )
+            if appended:
+                self.rows.extend(appended)
+                self.changed[session_id] = state
 
-        for sub in batch:
-            key = (sub.participant_id, sub.client_op_id)
-            if key in known:
-                result.outcomes.append(Duplicate(*known[key]))
+
+def _append_session(
+    *,
+    session_id: uuid.UUID,
+    state: dict[str, Any],
+    batch: Sequence[Submission],
+    known: dict[tuple[int, str], tuple[int, int | None]],
+    element_heads: dict[tuple[uuid.UUID, str], int],
+    operators: list[int],
+    received_at: datetime,
+    ts: int,
+    result: AppendResult,
+) -> list[Row]:
+    """Decide the outcome of each op of one session's batch; `state` (the locked session row)
+    is updated to the session's new head. `operators`: the session's operator participants,
+    first joined first (read only when the batch grants control). Returns the rows to insert."""
+    status: str = state["status"]
+    head: int = state["head_seq"]
+    head_hash: str = state["head_hash"]
+    snapshot_seq: int = state["snapshot_seq"]
+    control: int | None = state["control_participant_id"]
+    masker = SessionMasker(state["sensitive_nodes"])
+    rows: list[Row] = []
+
+    for sub in batch:
+        key = (sub.participant_id, sub.client_op_id)
+        if key in known:
+            result.outcomes.append(Duplicate(*known[key]))
+            continue
+        if status == Status.ENDED:
+            result.outcomes.append(Rejected("session_ended", "the session has ended"))
+            continue
+        payload = sub.payload
+        if not sub.trusted:
+            try:
+                policy.check_may_send(role=sub.role, kind=sub.kind, payload=payload)
+            except policy.PolicyError as exc:
+                result.outcomes.append(Rejected(exc.code, exc.message))
                 continue
-            if status == Status.ENDED:
-                result.outcomes.append(Rejected("session_ended", "the session has ended"))
+            if policy.needs_control(role=sub.role, kind=sub.kind) and control != sub.participant_id:
+                result.outcomes.append(
+                    Rejected("control_required", "the customer has not granted you control")
+                )
                 continue
-            payload = sub.payload
-            if not sub.trusted:
-                try:
-                    policy.check_may_send(role=sub.role, kind=sub.kind, payload=payload)
-                except policy.PolicyError as exc:
-                    result.outcomes.append(Rejected(exc.code, exc.message))
-                    continue
-                if (
-                    policy.needs_control(role=sub.role, kind=sub.kind)
-                    and control != sub.participant_id
-                ):
+
+        # Session state changes carried by control and session ops.
+        if sub.kind == "control":
+            action = payload["action"]
+            if action == "grant":
+                target = payload.get("participant")
+                if target is None:
+                    target = operators[0] if operators else None
+                if target is None or target not in operators:
                     result.outcomes.append(
-                        Rejected("control_required", "the customer has not granted you control")
+                        Rejected(
+                            "invalid_payload",
+                            "control can be granted to an operator of this session only",
+                        )
                     )
                     continue
-
-            # Session state changes carried by control and session ops.
-            if sub.kind == "control":
-                action = payload["action"]
-                if action == "grant":
-                    target = payload.get("participant")
-                    if target is None:
-                        if operator_id is None:
-                            operator_id = _operator_of(session_id)
-                        target = operator_id
-                    if target is None or not _is_operator(session_id, target):
-                        result.outcomes.append(
-                            Rejected(
-                                "invalid_payload",
-                                "control can be granted to an operator of this session only",
-                            )
-                        )
-                        continue
-                    payload = {**payload, "participant": target}
-                    control = target
-                elif action in ("revoke", "release"):
-                    if action == "release" and control != sub.participant_id:
-                        result.outcomes.append(
-                            Rejected("control_required", "you do not hold control")
-                        )
-                        continue
-                    payload = {**payload, "participant": control}
-                    control = None
-            elif sub.kind == "session" and payload.get("action") == "end":
-                status = Status.ENDED
+                payload = {**payload, "participant": target}
+                control = target
+            elif action in ("revoke", "release"):
+                if action == "release" and control != sub.participant_id:
+                    result.outcomes.append(Rejected("control_required", "you do not hold control"))
+                    continue
+                payload = {**payload, "participant": control}
                 control = None
+        elif sub.kind == "session" and payload.get("action") == "end":
+            status = Status.ENDED
+            control = None
 
-            payload = masker.redact(sub.kind, sub.element, payload)
-            head += 1
-            element_seq = None
-            if sub.element is not None:
-                element_seq = element_heads.get(sub.element, 0) + 1
-                element_heads[sub.element] = element_seq
-            delivery = policy.DELIVERY[sub.kind]
-            head_hash = op_hash(
-                prev_hash=head_hash,
-                session_id=session_id,
-                seq=head,
-                kind=sub.kind,
-                element=sub.element,
-                element_seq=element_seq,
-                delivery=delivery,
-                sender_id=sub.participant_id,
-                client_op_id=sub.client_op_id,
-                payload=payload,
-                received_at=received_at,
+        payload = masker.redact(sub.kind, sub.element, payload)
+        head += 1
+        element_seq = None
+        if sub.element is not None:
+            element_seq = element_heads.get((session_id, sub.element), 0) + 1
+            element_heads[(session_id, sub.element)] = element_seq
+        delivery = policy.DELIVERY[sub.kind]
+        head_hash = op_hash(
+            prev_hash=head_hash,
+            session_id=session_id,
+            seq=head,
+            kind=sub.kind,
+            element=sub.element,
+            element_seq=element_seq,
+            delivery=delivery,
+            sender_id=sub.participant_id,
+            client_op_id=sub.client_op_id,
+            payload=payload,
+            received_at=received_at,
+        )
+        if _is_full_snapshot(sub.kind, payload):
+            snapshot_seq = head
+        rows.append(
+            Row(
+                session_id,
+                head,
+                sub.kind,
+                sub.element,
+                element_seq,
+                delivery,
+                sub.participant_id,
+                sub.client_op_id,
+                orjson.dumps(payload).decode(),
+                head_hash,
             )
-            if _is_full_snapshot(sub.kind, payload):
-                snapshot_seq = head
-            rows.append(
-                Operation(
-                    session_id=session_id,
+        )
+        known[key] = (head, element_seq)
+        frame = protocol.op_frame(
+            seq=head,
+            kind=sub.kind,
+            element=sub.element,
+            element_seq=element_seq,
+            delivery=delivery,
+            sender={"role": sub.role, "participant": sub.participant_id},
+            payload=payload,
+            ts=ts,
+        )
+        result.outcomes.append(
+            Accepted(
+                Entry(
                     seq=head,
-                    kind=sub.kind,
-                    element=sub.element,
                     element_seq=element_seq,
                     delivery=delivery,
                     sender_id=sub.participant_id,
                     client_op_id=sub.client_op_id,
-                    payload=payload,
-                    received_at=received_at,
-                    hash=head_hash,
+                    text=protocol.encode(frame),
+                    ends_session=sub.kind == "session" and payload.get("action") == "end",
                 )
             )
-            known[key] = (head, element_seq)
-            frame = protocol.op_frame(
-                seq=head,
-                kind=sub.kind,
-                element=sub.element,
-                element_seq=element_seq,
-                delivery=delivery,
-                sender={"role": sub.role, "participant": sub.participant_id},
-                payload=payload,
-                ts=ts,
-            )
-            result.outcomes.append(
-                Accepted(
-                    Entry(
-                        seq=head,
-                        element_seq=element_seq,
-                        delivery=delivery,
-                        sender_id=sub.participant_id,
-                        client_op_id=sub.client_op_id,
-                        text=protocol.encode(frame),
-                        ends_session=sub.kind == "session" and payload.get("action") == "end",
-                    )
-                )
-            )
+        )
 
-        if rows:
-            Operation.objects.bulk_create(rows)
-            changes: dict[str, Any] = {
-                "head_seq": head,
-                "head_hash": head_hash,
-                "snapshot_seq": snapshot_seq,
-                "control_participant_id": control,
-            }
-            if masker.changed:
-                changes["sensitive_nodes"] = masker.stored()
-            if status != initial[0]:
-                changes["status"] = status
-                changes["ended_at"] = received_at
-            Session.objects.filter(pk=session_id).update(**changes)
-    return result
-
-
-def _known_client_ops(batch: Sequence[Submission]) -> dict[tuple[int, str], tuple[int, int | None]]:
-    senders = {s.participant_id for s in batch}
-    ids = {s.client_op_id for s in batch}
-    rows = Operation.objects.filter(sender_id__in=senders, client_op_id__in=ids).values_list(
-        "sender_id", "client_op_id", "seq", "element_seq"
+    state["ends"] = bool(rows) and status != state["status"]
+    state.update(
+        status=status,
+        head_seq=head,
+        head_hash=head_hash,
+        snapshot_seq=snapshot_seq,
+        control_participant_id=control,
     )
-    return {(sender, cid): (seq, eseq) for sender, cid, seq, eseq in rows}
-
-
-def _element_heads(session_id: uuid.UUID | str, batch: Sequence[Submission]) -> dict[str, int]:
-    elements = {s.element for s in batch if s.element is not None}
-    if not elements:
-        return {}
-    rows = (
-        Operation.objects.filter(session_id=session_id, element__in=elements)
-        .values("element")
-        .annotate(head=Max("element_seq"))
-        .values_list("element", "head")
-    )
-    return {element: head for element, head in rows if element is not None}
-
-
-def _operator_of(session_id: uuid.UUID | str) -> int | None:
-    return (
-        Participant.objects.filter(session_id=session_id, role=Role.OPERATOR)
-        .values_list("pk", flat=True)
-        .first()
-    )
-
-
-def _is_operator(session_id: uuid.UUID | str, participant_id: int) -> bool:
-    return Participant.objects.filter(
-        session_id=session_id, pk=participant_id, role=Role.OPERATOR
-    ).exists()
+    if masker.changed:
+        state["sensitive_nodes"] = masker.stored()
+    return rows
 
 
 # --- Sessions and participants ---------------------------------------------------------------

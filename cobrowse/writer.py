@@ -1,12 +1,20 @@
 """The journal writer: group commit, then distribution after commit.
 
 One writer per process (per event loop). Connections hand it submissions and get a future for
-each. The writer takes everything that has arrived since its last batch, appends it with one
-transaction per session (`sequencer.operations_append`) in a thread of its own that keeps one
-database connection, and only after the commit:
+each. The writer takes everything that has arrived since its last batch and appends it, all
+sessions in one transaction: on PostgreSQL from its event loop on a connection of its own
+(`sequencer.operations_append_many_async`), elsewhere in a thread of its own that keeps one
+Django connection (`sequencer.operations_append_many`). Only after the commit, it:
 1. hands the new entries to this process's connections of that session (no round trip), and
-2. rings the session's group on the channel layer so the other processes' connections learn of
-   them too (messages from our own process are ignored there).
+2. rings the session's group on the channel layer so the other processes learn of them too.
+
+The doorbell is per process and per batch, not per connection and per op, and it carries no
+ops: every process's writer holds one channel in one group (`DOORBELL_GROUP`); a batch rings it
+once with the seq range it journaled for each of its sessions (rung beside the writer, never
+waited for); another process with connections of such a session reads that range from the
+journal once and hands it to them; a process ignores its own doorbells. Connections hold no
+channel. (Every process hears every doorbell: cheap, as doorbells are small, for the few
+processes a help desk runs.)
 
 While one batch is being written the next one fills up, so under load many ops share a commit
 (group commit) and at low load an op waits for nothing but its own commit.
@@ -24,18 +32,29 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+import psycopg
+from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import (
-    InterfaceError,
-    OperationalError,
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
     close_old_connections,
     connection,
     connections,
 )
 
 from . import lifecycle
-from .sequencer import AppendResult, Entry, Outcome, Submission, operations_append
+from .selectors import operations_after
+from .sequencer import (
+    AppendResult,
+    Entry,
+    Outcome,
+    Submission,
+    operations_append,
+    operations_append_many,
+    operations_append_many_async,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +63,16 @@ PROCESS_ORIGIN = uuid.uuid4().hex
 MAX_BATCH = 2000
 
 
-def group_name(session_id: uuid.UUID | str) -> str:
-    return f"cobrowse.{uuid.UUID(str(session_id)).hex}"
+# Every process's writer is in this group: one doorbell per batch, for all its sessions.
+DOORBELL_GROUP = "cobrowse.doorbell"
+# The core layer forgets group members after a day; the writer joins again well before that.
+REJOIN_SECONDS = 600
 
 
 class Listener(Protocol):
     def deliver_entries(self, entries: list[Entry]) -> None: ...
+
+    def repair_from_journal(self) -> None: ...
 
 
 class JournalWriter:
@@ -86,13 +109,29 @@ class JournalWriter:
         in_memory = isinstance(layer, InMemoryChannelLayer)
         self._layer = None if (in_memory and self._local) else layer
         self._origin = PROCESS_ORIGIN if self._local else None
+        self._channel: str | None = None
+        self._join_lock = asyncio.Lock()
+        self._doorbells: asyncio.Task[None] | None = None
+        self._rejoin: asyncio.Task[None] | None = None
+        self._ringing: asyncio.Task[None] | None = None
+        self._unrung: dict[str, tuple[int, int]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        # On PostgreSQL the writer appends from its event loop on a connection of its own: no
+        # thread hop per batch (each hop waited for the GIL while the loop was busy).
+        # Elsewhere (SQLite) in its thread, through Django's connection.
+        self._pg_params = _pg_connection_params()
+        self._pg: psycopg.AsyncConnection[Any] | None = None
         self.batches = 0
         self.ops = 0
 
     # --- Connections -------------------------------------------------------------------------
 
-    def subscribe(self, session_id: str, listener: Listener) -> None:
+    async def subscribe(self, session_id: str, listener: Listener) -> None:
+        """Hand `listener` every entry of the session journaled from now on. Returns once this
+        process hears the doorbells, so nothing committed afterwards is missed."""
         self._listeners[session_id].add(listener)
+        if self._layer is not None and self._channel is None:
+            await self._join()
 
     def unsubscribe(self, session_id: str, listener: Listener) -> None:
         listeners = self._listeners.get(session_id)
@@ -100,6 +139,64 @@ class JournalWriter:
             listeners.discard(listener)
             if not listeners:
                 del self._listeners[session_id]
+
+    async def _join(self) -> None:
+        assert self._layer is not None
+        async with self._join_lock:
+            if self._channel is not None:
+                return
+            channel = await self._layer.new_channel()
+            await self._layer.group_add(DOORBELL_GROUP, channel)
+            self._channel = channel
+            self._doorbells = self._loop.create_task(self._listen(), name="doorbells")
+            self._rejoin = self._loop.create_task(self._keep_joined(), name="doorbell-rejoin")
+
+    async def _keep_joined(self) -> None:
+        assert self._layer is not None and self._channel is not None
+        while True:
+            await asyncio.sleep(REJOIN_SECONDS)
+            try:
+                await self._layer.group_add(DOORBELL_GROUP, self._channel)
+            except Exception:
+                logger.exception("could not renew the doorbell membership")
+
+    async def _listen(self) -> None:
+        """Hand the doorbells of other processes to this process's connections."""
+        assert self._layer is not None and self._channel is not None
+        while True:
+            try:
+                message = await self._layer.receive(self._channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # The core layer's Redis client turns a cancelled read into a timeout.
+                    raise asyncio.CancelledError from None
+                # Connections repair what they miss meanwhile from the journal.
+                logger.exception("doorbell channel failed; listening again in 1 s")
+                await asyncio.sleep(1)
+                continue
+            if message.get("type") == "journal.repair":
+                # The channel layer reconnected (cobrowse/channel_layer.py): doorbells sent
+                # meanwhile are lost, so every connection reads what it missed.
+                for listeners in list(self._listeners.values()):
+                    for listener in list(listeners):
+                        listener.repair_from_journal()
+                continue
+            heads = layer_message_heads(message)
+            wanted = {sid: seqs for sid, seqs in heads.items() if sid in self._listeners}
+            if not wanted:
+                continue
+            try:
+                found = await database_sync_to_async(_read_ranges)(wanted)
+            except Exception:
+                # Connections repair what they miss meanwhile from the journal.
+                logger.exception("could not read the journal after a doorbell")
+                continue
+            for session_id, entries in found.items():
+                for listener in list(self._listeners.get(session_id, ())):
+                    listener.deliver_entries(entries)
 
     def submit(self, session_id: str, submission: Submission) -> asyncio.Future[Outcome]:
         future: asyncio.Future[Outcome] = self._loop.create_future()
@@ -110,10 +207,16 @@ class JournalWriter:
         return future
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._ringing is not None:
+            with contextlib.suppress(Exception):
+                await self._ringing
+        for task in (self._task, self._doorbells, self._rejoin):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._pg is not None:
+            await self._pg.close()
         await self._loop.run_in_executor(self._executor, connections.close_all)
         self._executor.shutdown(wait=True)
 
@@ -125,25 +228,28 @@ class JournalWriter:
             self._wakeup.clear()
             while self._queue:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                try:
-                    await self._write(batch)
-                except Exception as exc:
-                    # Never leave a connection waiting for an outcome: it answers `unavailable`
-                    # and its client re-sends.
-                    logger.exception("journal writer batch failed")
-                    for _, _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                await self._write(batch)
 
     async def _write(self, batch: list[tuple[str, Submission, asyncio.Future[Outcome]]]) -> None:
+        try:
+            await self._write_batch(batch)
+        except Exception as exc:  # a bug, not the database: still answer every op
+            logger.exception("journal writer failed")
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+
+    async def _write_batch(
+        self, batch: list[tuple[str, Submission, asyncio.Future[Outcome]]]
+    ) -> None:
         groups: dict[str, list[tuple[Submission, asyncio.Future[Outcome]]]] = defaultdict(list)
         for session_id, submission, future in batch:
             groups[session_id].append((submission, future))
         work = [(sid, [s for s, _ in items]) for sid, items in groups.items()]
-        results = await self._loop.run_in_executor(self._executor, _append_all, work)
+        results = await self._append(work)
         self.batches += 1
         self.ops += len(batch)
-        rings = []
+        doorbell: dict[str, list[Entry]] = {}
         for (session_id, items), result in zip(groups.items(), results, strict=True):
             if isinstance(result, BaseException):
                 for _, future in items:
@@ -151,55 +257,145 @@ class JournalWriter:
                         future.set_exception(result)
                 continue
             entries = result.entries
+            if any(entry["ends_session"] for entry in entries):
+                self._background(lifecycle.publish(session_id=session_id, status="ended"))
             if entries:
                 if self._local:
                     for listener in list(self._listeners.get(session_id, ())):
                         listener.deliver_entries(entries)
-                if self._layer is not None:
-                    rings.append(self._ring(session_id, entries))
-                if any(entry["ends_session"] for entry in entries):
-                    rings.append(lifecycle.publish(session_id=session_id, status="ended"))
+                doorbell[session_id] = entries
             for (_, future), outcome in zip(items, result.outcomes, strict=True):
                 if not future.done():
                     future.set_result(outcome)
-        if rings:
-            await asyncio.gather(*rings)
+        if doorbell and self._layer is not None:
+            self._ring_later({sid: (e[0]["seq"], e[-1]["seq"]) for sid, e in doorbell.items()})
 
-    async def _ring(self, session_id: str, entries: list[Entry]) -> None:
+    async def _append(
+        self, work: list[tuple[str, list[Submission]]]
+    ) -> list[AppendResult | BaseException]:
+        """Every session of the batch in one transaction (one commit for all). Should that
+        fail for another reason than the connection, each session again in a transaction of
+        its own, so that one session's failure is not every session's."""
+        if self._pg_params is None:
+            return await self._loop.run_in_executor(self._executor, _append_all, work)
+        try:
+            try:
+                conn = await self._pg_connection()
+                return list(await operations_append_many_async(conn=conn, batches=work))
+            except psycopg.OperationalError as exc:
+                # The connection broke (a restarted database, a killed backend). Once more on a
+                # fresh one: safe, since a resent client_op_id is never journaled twice (what
+                # did commit comes back as Duplicate).
+                logger.info("journal connection failed, once more on a new one: %s", exc)
+                await self._drop_pg()
+                conn = await self._pg_connection()
+                return list(await operations_append_many_async(conn=conn, batches=work))
+        except (psycopg.Error, DatabaseError) as exc:
+            if isinstance(exc, psycopg.OperationalError):
+                await self._drop_pg()
+            if len(work) == 1 or isinstance(exc, psycopg.OperationalError):
+                logger.warning("journal append of %s session(s) failed: %s", len(work), exc)
+                return [exc] * len(work)
+            logger.info("journal append of %s sessions failed, one by one now: %s", len(work), exc)
+        results: list[AppendResult | BaseException] = []
+        for item in work:
+            try:
+                conn = await self._pg_connection()
+                results.extend(await operations_append_many_async(conn=conn, batches=[item]))
+            except (psycopg.Error, DatabaseError) as exc:
+                logger.warning("journal append for session %s failed: %s", item[0], exc)
+                results.append(exc)
+        return results
+
+    async def _drop_pg(self) -> None:
+        if self._pg is not None:
+            with contextlib.suppress(Exception):
+                await self._pg.close()
+            self._pg = None
+
+    async def _pg_connection(self) -> psycopg.AsyncConnection[Any]:
+        """The writer's own PostgreSQL connection (autocommit: each append sends its own
+        BEGIN and COMMIT); a new one after a failure."""
+        assert self._pg_params is not None
+        if self._pg is None or self._pg.closed or self._pg.broken:
+            if self._pg is not None:
+                await self._pg.close()
+            self._pg = None
+            self._pg = await psycopg.AsyncConnection.connect(**self._pg_params, autocommit=True)
+        return self._pg
+
+    def _background(self, coroutine: Any) -> None:
+        task = self._loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _ring_later(self, heads: dict[str, tuple[int, int]]) -> None:
+        """Queue a batch's doorbell for the ringer, which runs beside the writer: the writer
+        never waits for Redis. Doorbells that queue up while one is being sent go out as one
+        (a session's seq ranges merged)."""
+        for session_id, (first, last) in heads.items():
+            known = self._unrung.get(session_id)
+            self._unrung[session_id] = (min(first, known[0]), last) if known else (first, last)
+        if self._ringing is None or self._ringing.done():
+            self._ringing = self._loop.create_task(self._ringer(), name="doorbell-ringer")
+
+    async def _ringer(self) -> None:
+        while self._unrung:
+            heads, self._unrung = self._unrung, {}
+            await self._ring(heads)
+
+    async def _ring(self, heads: dict[str, tuple[int, int]]) -> None:
+        """One small message for every session of one or more batches, to every process:
+        which seqs were journaled. Another process reads them from the journal (once for all
+        its connections of the session); this one ignores its own."""
         assert self._layer is not None
         try:
             await self._layer.group_send(
-                group_name(session_id),
-                {"type": "journal.entries", "origin": self._origin, "entries": entries},
+                DOORBELL_GROUP,
+                {"type": "journal.entries", "origin": self._origin, "heads": heads},
             )
-        except Exception as exc:
+        except Exception:
             # The journal has the ops; other processes' connections repair the gap from it at
-            # their next op or ping, or when the channel layer reconnects.
-            logger.warning("doorbell for session %s failed: %r", session_id, exc)
+            # their next op or ping.
+            logger.exception("doorbell for %s session(s) failed", len(heads))
+
+
+def _pg_connection_params() -> dict[str, Any] | None:
+    database = connections[DEFAULT_DB_ALIAS]
+    if database.vendor != "postgresql":
+        return None
+    params: dict[str, Any] = database.get_connection_params()
+    for django_only in ("cursor_factory", "context"):
+        params.pop(django_only, None)
+    # The writer runs the same few statements all day: prepared, PostgreSQL parses and plans
+    # them once per connection (COBROWSE_PREPARED_STATEMENTS=0 behind a pooler that cannot
+    # keep prepared statements).
+    params["prepare_threshold"] = 0 if settings.COBROWSE_PREPARED_STATEMENTS else None
+    return params
 
 
 def _append_all(work: Iterable[tuple[str, list[Submission]]]) -> list[AppendResult | BaseException]:
-    """Runs in the writer's thread: one transaction per session."""
+    """Runs in the writer's thread: every session of the batch in one transaction (one commit
+    for all). Should that fail, each session again in its own transaction, so that one
+    session's failure is not every session's."""
     close_old_connections()
+    work = list(work)
+    try:
+        return list(operations_append_many(batches=work))
+    except DatabaseError as exc:
+        if len(work) == 1:
+            logger.warning("journal append for session %s failed: %s", work[0][0], exc)
+            _drop_connection()
+            return [exc]
+        logger.info("journal append of %s sessions failed, retrying one by one: %s", len(work), exc)
     results: list[AppendResult | BaseException] = []
     for session_id, submissions in work:
-        for attempt in (1, 2):
-            try:
-                results.append(operations_append(session_id=session_id, batch=submissions))
-                break
-            except (OperationalError, InterfaceError) as exc:
-                # The connection broke (a restarted or failed-over database, a killed backend).
-                # Once more on a fresh one: safe, since a resent client_op_id is never journaled
-                # twice (what did commit comes back as Duplicate).
-                _drop_connection()
-                if attempt == 2:
-                    logger.warning("journal append for session %s failed: %r", session_id, exc)
-                    results.append(exc)
-            except Exception as exc:  # anything else must not stop the writer either
-                logger.warning("journal append for session %s failed: %r", session_id, exc)
-                _drop_connection()
-                results.append(exc)
-                break
+        try:
+            results.append(operations_append(session_id=session_id, batch=submissions))
+        except DatabaseError as exc:
+            logger.warning("journal append for session %s failed: %s", session_id, exc)
+            _drop_connection()
+            results.append(exc)
     return results
 
 
@@ -208,9 +404,16 @@ def _drop_connection() -> None:
         connection.close()
 
 
-def layer_message_entries(message: dict[str, Any]) -> list[Entry] | None:
-    """The entries of a doorbell, or None when it came from this process."""
-    if message.get("origin") == PROCESS_ORIGIN:
-        return None
-    entries: list[Entry] = message["entries"]
-    return entries
+def layer_message_heads(message: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """The seq ranges of a doorbell by session; none when it came from this process."""
+    if message.get("origin") == PROCESS_ORIGIN or "heads" not in message:
+        return {}
+    return {sid: (int(first), int(last)) for sid, (first, last) in message["heads"].items()}
+
+
+def _read_ranges(wanted: dict[str, tuple[int, int]]) -> dict[str, list[Entry]]:
+    """The journaled entries of each session's seq range (runs in the sync thread)."""
+    return {
+        sid: operations_after(session_id=sid, seq=first - 1, upto=last, limit=last - first + 1)
+        for sid, (first, last) in wanted.items()
+    }

@@ -1,9 +1,9 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels.
 
 WebSockets pass the Origin check (AllowedHostsOriginValidator: the Origin header's host must be
-in ALLOWED_HOSTS) and Django's session and auth middleware before they reach a consumer. A
-database failure on the way (loading the session or the user) closes with 1013, "try again"
-(cobrowse/guard.py).
+in ALLOWED_HOSTS) and Django's session and auth middleware before they reach a consumer (the
+session read-only: `cobrowse/middleware.py`). A database failure on the way (loading the
+session or the user) closes with 1013, "try again" (cobrowse/guard.py).
 """
 
 import os
@@ -13,18 +13,18 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from cobrowse.guard import TryAgainOnFailure  # noqa: E402
+from cobrowse.middleware import WebSocketAuthStack  # noqa: E402
 from config.websocket_urls import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": TryAgainOnFailure(
-            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+            AllowedHostsOriginValidator(WebSocketAuthStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -120,7 +120,10 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer ---------------------------------------------------------------------------
-# The journal is the truth; the channel layer only rings the doorbell.
+# The journal is the truth; the channel layer only rings the doorbell, once per batch and
+# session, and each process hears it once (cobrowse/writer.py). The pub/sub layer is the
+# default: one PUBLISH per doorbell, and nothing dropped at a channel's capacity as the core
+# layer does (docs/performance.md measures both).
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNEL_LAYER_KIND = os.environ.get("CHANNEL_LAYER", "pubsub")
 if REDIS_URL:
@@ -202,3 +205,6 @@ LOGGING = {
 # Hand journaled ops straight to this process's own connections (off: everything goes through
 # the channel layer, which the test run on Redis uses to exercise that path).
 COBROWSE_LOCAL_HANDOVER = env_bool("COBROWSE_LOCAL_HANDOVER", True)
+# The journal writer's own PostgreSQL connection prepares its statements (off behind a
+# connection pooler that cannot keep prepared statements, e.g. PgBouncer before 1.21).
+COBROWSE_PREPARED_STATEMENTS = env_bool("COBROWSE_PREPARED_STATEMENTS", True)

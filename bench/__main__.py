@@ -1,0 +1,279 @@
+"""`python -m bench`: the whole benchmark in one run (see docs/performance.md).
+
+    make bench                    # full run (about 15 minutes on 2 cores)
+    BENCH_QUICK=1 make bench      # short run, same outputs
+    python -m bench --help        # options (ASGI server, workers, sessions, operators, ...)
+
+Needs the running PostgreSQL of DATABASE_URL (`make services`); starts and stops everything
+else itself. Writes bench/results/latest.json, bench/results/latency.png, docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from typing import Any
+
+import orjson
+
+from .stack import LOG_DIR, ROOT, Redis, bench_database_url, ensure_database
+
+
+def parse_args() -> argparse.Namespace:
+    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--quick", action="store_true", default=quick, help="short run (BENCH_QUICK=1)")
+    p.add_argument(
+        "--server",
+        default=os.environ.get("BENCH_SERVER", "uvicorn"),
+        choices=["uvicorn", "daphne"],
+        help="production ASGI server (ours and relay c)",
+    )
+    p.add_argument(
+        "--layer",
+        default=os.environ.get("BENCH_LAYER", "pubsub"),
+        choices=["pubsub", "core"],
+        help="production channel layer",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("BENCH_WORKERS", "1")),
+        help="server processes per system",
+    )
+    p.add_argument("--sessions", type=int, default=40, help="sessions under load")
+    p.add_argument("--operators", type=int, default=2, help="operators per session (K)")
+    p.add_argument("--clients", type=int, default=2, help="client processes")
+    p.add_argument(
+        "--systems",
+        default=None,
+        help="comma-separated systems to measure (default: the four of the targets; a full run "
+        "adds ours_other_server and relay_other_server, which justify the server choice)",
+    )
+    p.add_argument("--start-load", type=float, default=None, help="first step, ops/s")
+    p.add_argument("--max-steps", type=int, default=None, help="steps per system at most")
+    p.add_argument("--step-seconds", type=float, default=None, help="length of a step")
+    p.add_argument("--idle-sessions", type=int, default=1000)
+    p.add_argument("--late-join-ops", type=int, default=50_000)
+    p.add_argument("--skip-idle", action="store_true")
+    p.add_argument("--skip-late-join", action="store_true")
+    p.add_argument("--no-docs", action="store_true", help="do not rewrite docs/performance.md")
+    p.add_argument(
+        "--render-only",
+        action="store_true",
+        help="measure nothing: write the plot and docs/performance.md again from latest.json",
+    )
+    return p.parse_args()
+
+
+def machine_info(redis: Redis) -> dict[str, Any]:
+    from importlib.metadata import version
+
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("show server_version")
+        pg = cursor.fetchone()[0]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    packages = {}
+    for name in (
+        "django",
+        "channels",
+        "channels-redis",
+        "daphne",
+        "uvicorn",
+        "websockets",
+        "orjson",
+        "psycopg",
+        "redis",
+    ):
+        try:
+            packages[name] = version(name)
+        except Exception:
+            packages[name] = "?"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(memory_gb, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "postgresql": pg,
+        "redis": redis.version(),
+        "packages": packages,
+        "commit": commit,
+    }
+
+
+def main() -> int:
+    args = parse_args()
+    if args.render_only:
+        from . import report
+
+        document = orjson.loads(report.JSON_PATH.read_bytes())
+        document["targets"] = report.targets(document)
+        report.write_all(document, docs=not args.no_docs)
+        print(report.table(document))
+        return 0
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    database_url = bench_database_url()
+    redis = Redis()
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis.url,
+            "CHANNEL_LAYER": args.layer,
+            "DEBUG": "0",
+            "SECURE_SSL_REDIRECT": "0",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    os.environ.setdefault(
+        "SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
+    )
+    ensure_database(database_url)
+    import django
+
+    django.setup()
+    from . import fixtures, report
+    from .runner import Options, System, run_idle, run_late_join, run_system
+
+    quick = args.quick
+    opts = Options(
+        sessions=args.sessions,
+        operators=args.operators,
+        clients=args.clients,
+        workers=args.workers,
+        step_seconds=args.step_seconds or (3 if quick else 8),
+        drain_seconds=4 if quick else 8,
+        start_load=args.start_load or (250 if quick else 200),
+        factor=2.0 if quick else 1.5,
+        max_steps=args.max_steps or (7 if quick else 12),
+        max_p99_ms=1000,
+    )
+    other = "daphne" if args.server == "uvicorn" else "uvicorn"
+    systems = {
+        "ours": System(
+            "ours",
+            f"journaled (ours, {args.server} + {args.layer})",
+            args.server,
+            args.layer,
+            "cobrowse",
+        ),
+        "production_relay": System(
+            "production_relay",
+            f"relay on {args.server} + {args.layer} (c)",
+            args.server,
+            args.layer,
+            "relay-production",
+        ),
+        "tutorial_relay": System(
+            "tutorial_relay", "tutorial relay, daphne + core (a)", "daphne", "core", "relay"
+        ),
+        "save_per_message": System(
+            "save_per_message", "save per message, daphne + core (b)", "daphne", "core", "save"
+        ),
+        "ours_other_server": System(
+            "ours_other_server",
+            f"journaled (ours, {other} + {args.layer})",
+            other,
+            args.layer,
+            "cobrowse",
+        ),
+        "relay_other_server": System(
+            "relay_other_server",
+            f"relay on {other} + {args.layer}",
+            other,
+            args.layer,
+            "relay-production",
+        ),
+    }
+    names = args.systems
+    if names is None:
+        names = "ours,production_relay,tutorial_relay,save_per_message"
+        if not quick:
+            names += ",ours_other_server,relay_other_server"
+    chosen = [systems[k] for k in names.split(",") if k]
+    command = "BENCH_QUICK=1 make bench" if quick else "make bench"
+    if len(sys.argv) > 1:
+        command = "python -m bench " + shlex.join(sys.argv[1:])
+    print(
+        f"bench: {'quick' if quick else 'full'} run, database {database_url.rsplit('/', 1)[1]}, "
+        f"Redis on port {redis.port}"
+    )
+    redis.start()
+    results: dict[str, Any] = {}
+    try:
+        fixtures.prepare_database()
+        info = machine_info(redis)
+        for system in chosen:
+            print(f"- {system.label}")
+            results[system.key] = run_system(
+                system, opts, database_url=database_url, redis_url=redis.url
+            )
+        idle = None
+        if not args.skip_idle:
+            print(f"- {args.idle_sessions} idle sessions on one {args.server} process")
+            idle = run_idle(
+                server=args.server,
+                layer=args.layer,
+                sessions=args.idle_sessions,
+                clients=args.clients,
+                database_url=database_url,
+                redis_url=redis.url,
+            )
+        late = None
+        if not args.skip_late_join:
+            print(f"- late join into {args.late_join_ops} journaled ops")
+            late = run_late_join(
+                server=args.server,
+                layer=args.layer,
+                ops=args.late_join_ops,
+                tries=3,
+                database_url=database_url,
+                redis_url=redis.url,
+            )
+    finally:
+        redis.stop()
+    document = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "quick": quick,
+        "seconds": round(time.time() - started, 1),
+        "machine": info,
+        "options": {**opts.__dict__, "server": args.server, "layer": args.layer},
+        "systems": results,
+        "idle": idle,
+        "late_join": late,
+    }
+    document["targets"] = report.targets(document)
+    report.write_all(document, docs=not args.no_docs)
+    print(report.table(document))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

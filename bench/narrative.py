@@ -1,0 +1,309 @@
+"""docs/performance.md: the prose around the numbers of the last `python -m bench` run.
+
+The bench rewrites the page on every run, so the prose lives here, next to the code that
+measures, and every number in it comes from the run's document (bench/results/latest.json).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _sat(doc: dict[str, Any], key: str) -> float | None:
+    system = doc["systems"].get(key)
+    return None if system is None else float(system["saturation_ops_per_s"])
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "n/a" if not a or not b else f"{a / b:.2f}x"
+
+
+def _machine(doc: dict[str, Any]) -> str:
+    m = doc["machine"]
+    packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+    return (
+        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, {m['os']}\n"
+        f"- Python {m['python']}, PostgreSQL {m['postgresql'].split(' ')[0]}, "
+        f"Redis {_redis_version(m['redis'])}\n"
+        f"- Packages: {packages}\n"
+        f"- Date: {doc['date']} (commit {m['commit']}), {doc['seconds']:.0f} s\n"
+        f"- Command: `{doc['command']}`"
+    )
+
+
+def _redis_version(banner: str) -> str:
+    for part in banner.split():
+        if part.startswith("v="):
+            return part[2:]
+    return banner
+
+
+def _misses(doc: dict[str, Any]) -> str:
+    missed = [t for t in doc["targets"] if not t["met"]]
+    if not missed:
+        return "Every target was met in this run."
+    lines = ["Missed in this run:", ""]
+    for t in missed:
+        lines.append(
+            f"- {t['target']}: need {t['need']}, measured {t['value']} ({t.get('by', '')})."
+        )
+    lines += [
+        "",
+        "See *Where the time goes* below for why, and *Noise* for how much of it is this "
+        "machine rather than the code.",
+    ]
+    return "\n".join(lines)
+
+
+def _idle(doc: dict[str, Any]) -> str:
+    idle = doc.get("idle")
+    if not idle:
+        return "Not measured in this run."
+    return (
+        f"One {idle['server']} process held {idle['sockets_open']} of "
+        f"{idle['sockets_requested']} sockets ({idle['sessions']} sessions, a customer and an "
+        f"operator each, every one welcomed and subscribed) at **{idle['rss_mb']} MB RSS** "
+        f"({idle['rss_mb_before']} MB before the first connection: "
+        f"{idle['kb_per_socket']} KB per socket). Connecting them all took "
+        f"{idle['connect_seconds']} s."
+    )
+
+
+def _late(doc: dict[str, Any]) -> str:
+    late = doc.get("late_join")
+    if not late:
+        return "Not measured in this run."
+    rows = [
+        "| join | seconds until `synced` | welcome | ops received | server CPU s | client CPU s "
+        "| complete, in order |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for i, j in enumerate(late["joins"], 1):
+        rows.append(
+            f"| {i} | {j['seconds']} | {j['welcome_seconds']} | {j['ops_received']:,} | "
+            f"{j.get('server_cpu_seconds', '-')} | {j['client_cpu_seconds']} | "
+            f"{'yes' if j['complete_and_in_order'] else '**no**'} |"
+        )
+    return (
+        f"A session whose journal holds {late['journal_ops']:,} ops (written through the "
+        f"sequencer in {late['journal_build_seconds']} s: hash chain, element seqs, masking): "
+        "the two `joined` ops, one rrweb full snapshot at seq 3, then an ordinary mix of "
+        "pointer, scroll, DOM mutation, input and chat ops. Each joiner is a new operator "
+        "(observer) of the session: it connects, reads `welcome`, sends "
+        "`resume` with `snapshot_seq - 1` as docs/protocol.md says, and stops the clock at "
+        "`synced`. So it receives the whole journal after the snapshot, about "
+        f"{late['joins'][0]['ops_received']:,} frames, checked complete and in order. The "
+        "server was warmed up first by one connection of the customer.\n\n" + "\n".join(rows)
+    )
+
+
+def _choice(doc: dict[str, Any]) -> str:
+    opts = doc["options"]
+    s = {k: _sat(doc, k) for k in doc["systems"]}
+    lines = [
+        f"**Production stack: {opts['server']} + RedisPubSubChannelLayer.** "
+        "`config/settings.py` defaults to the pub/sub layer (`CHANNEL_LAYER=pubsub`), and the "
+        "README's production command is uvicorn with uvloop, httptools and the "
+        "`websockets-sansio` WebSocket implementation; daphne stays for `runserver` "
+        "(`make run`). The numbers of this run:",
+        "",
+    ]
+    if s.get("ours_other_server") and s.get("ours"):
+        lines.append(
+            f"- Our journaled delivery: {s['ours']:,.0f} ops/s on {opts['server']}, "
+            f"{s['ours_other_server']:,.0f} ops/s on the other server "
+            f"({_ratio(s['ours'], s['ours_other_server'])})."
+        )
+    if s.get("relay_other_server") and s.get("production_relay"):
+        lines.append(
+            f"- The non-persisting relay on the pub/sub layer: {s['production_relay']:,.0f} "
+            f"ops/s on {opts['server']}, {s['relay_other_server']:,.0f} on the other server."
+        )
+    if s.get("relay_other_server") and s.get("tutorial_relay"):
+        lines.append(
+            f"- Layer alone (both on daphne): pub/sub {s['relay_other_server']:,.0f} ops/s, "
+            f"core {s['tutorial_relay']:,.0f} ops/s "
+            f"({_ratio(s['relay_other_server'], s['tutorial_relay'])}); the core layer also "
+            "drops messages past a channel's capacity (see the *undelivered* column)."
+        )
+    if len(lines) == 2:
+        lines.append(
+            "- (A quick run measures only the four systems of the targets; `make bench` "
+            "also measures ours and the relay on the other ASGI server.)"
+        )
+    lines += [
+        "",
+        "Why these and not the others: the pub/sub layer does one PUBLISH per group send "
+        "where the core layer does a Lua script and a list push per member, and the core "
+        "layer silently drops what does not fit a channel's capacity; the pub/sub layer's "
+        "unbounded queue does not matter here because we no longer give connections a "
+        "channel at all (below). uvicorn with uvloop spends less time per frame than daphne "
+        "(Twisted, autobahn); the sans-I/O `websockets` implementation is the one uvicorn is "
+        "moving to and was the faster of its two in the late-join probe.",
+    ]
+    return "\n".join(lines)
+
+
+CHANGES = """\
+Each change was made after profiling the server under the bench (py-spy through
+`BENCH_PROFILE=/path/to/py-spy`, and cProfile of the append on its own), in this order:
+
+1. **One transaction for every session of a batch** (`sequencer.operations_append_many`). The
+   writer already grouped ops, but wrote one transaction per session: with 40 busy sessions a
+   batch was 40 transactions of 5 ORM statements each, and latency grew with the number of
+   sessions, not with the load. Now a batch is one transaction whatever the number of sessions
+   (row locks taken in order of id, so two writers cannot deadlock; if that transaction fails
+   for another reason than the connection, each session is retried alone, so one bad session
+   does not fail the others).
+2. **Set-based statements, no ORM on the hot path** (`cobrowse/journal_sql.py`). Profiling
+   one small batch showed most of its time in Django's query compilation and model
+   instantiation, not in PostgreSQL. On PostgreSQL the append is now: BEGIN, `SELECT ... FOR
+   UPDATE` of every session row, the resend lookup (every (sender, client_op_id) pair, exact,
+   never skipped) and, when needed, the element heads, sent together in pipeline mode; then one
+   statement that inserts every row and writes every session's new head (the seq range each
+   session reserved) together with the COMMIT. Rows travel as one JSON array encoded by orjson
+   (the payload spliced in as the JSON it already is), not as Python-dumped arrays, whose
+   per-element quoting showed in profiles. SQLite runs the same steps in portable SQL.
+3. **The writer appends from the event loop on its own connection** (psycopg's async
+   connection; prepared statements, `COBROWSE_PREPARED_STATEMENTS=0` to turn them off behind
+   an old pooler). The thread it used before had to win the GIL back after each round trip
+   while the event loop was busy, which cost milliseconds per batch under load. Two round
+   trips per batch now, whatever its size.
+4. **No per-message hop to the sync thread.** Channels' `dispatch` runs
+   `close_old_connections` in the sync thread before *every* message. Every database call of
+   our consumer already goes through `database_sync_to_async`, which does that itself, so the
+   consumer's `dispatch` skips it.
+5. **One doorbell per batch, one channel per process.** Every connection used to hold a
+   channel and a group membership, so every batch woke every connection of the session
+   through the channel layer, only for it to see that the entries came from its own process.
+   Now each process's writer holds one channel in one group, a batch rings it once with the
+   entries of all its sessions (while the next batch is being written), and each process
+   hands other processes' entries to its own connections. Connections hold no channel: less
+   memory per idle socket, one task fewer per connection. Every process hears every doorbell,
+   cheap for the few processes a help desk runs.
+6. **WebSocket session read-only** (`cobrowse/middleware.py`). Channels' session middleware
+   wraps every frame sent to see whether the session changed; ours puts the session in the
+   scope the same way and leaves `send` alone (about 5% of the server's CPU under load).
+7. **Catch-up reads splice the stored JSON.** A late joiner's pages are read with the payload
+   as the JSON text PostgreSQL stores (`orjson.Fragment`), never decoded and re-encoded; pages
+   are 2,000 ops and the next page is read while the current one is sent.
+
+Measured and not kept: two batches in flight on two connections (the next one queued behind
+the previous one's row locks) gave no measurable gain here and made a failed batch's retry
+harder to keep in order of receipt; multi-statement simple-protocol queries instead of the
+pipeline used less client CPU but more PostgreSQL time (no prepared statements).
+
+What stays exactly as it was: the order (seq assigned under the session row lock, gap-free,
+in order of receipt), idempotency (the resend lookup runs for every batch, under the lock),
+the delivery attribute, server-side masking before hashing, the hash chain, broadcast only
+after commit, the protocol, and every test on both configurations (new ones in
+`tests/test_group_commit.py`).
+"""
+
+METHOD = """\
+- **Load.** S sessions, each with one customer and K operators (the first operator to join
+  operates, the others observe), every participant on its own WebSocket from separate client
+  processes (`multiprocessing`, uvloop, a minimal WebSocket client of our own,
+  `bench/rawws.py`: a general-purpose Python client costs as much CPU per frame as the server,
+  and on 2 cores that CPU would be taken from the servers measured; client CPU per op is in
+  the JSON). Customer and
+  operator send `pointer` ops (delivery `others`), observers `chat` (delivery `all`); the
+  baselines get the very same frames. Every participant sends at the same rate, each from its
+  own phase, so the offered load (ops sent per second, all participants together) has no
+  bursts. Steps multiply the load until a step is not delivered in full within the drain time,
+  delivers less than 90% of its offer, or its p99 passes 1 s.
+- **Delivered ops/s** is ops delivered to every other participant of their session, per
+  second, from the step's first send to its last receipt; each op counts once however many
+  participants it reached (deliveries per second = that times K). **Saturation** is the best
+  delivered rate of any step.
+- **Latency** is end to end: from the sender's `send` (its wall clock, written into the op)
+  to the receipt at every other participant (one clock: one machine). **Ack latency** is from
+  send to the sender's `ack` (baselines: to the echo of its own message).
+- **Integrity.** Every op carries its sender and index: a receiver counts what is missing,
+  duplicated or out of order; on the product it also checks that `seq` strictly increases on
+  every connection (ack then op of one seq allowed) and has no gap. Errors and closed sockets
+  are counted too.
+- **Stack.** The bench starts its own Redis (port 6390) and uses the database
+  `cobrowse_bench` on the running PostgreSQL (fsync on, synchronous commit on); it starts
+  fresh server processes for each system (`DEBUG=0`, persistent database connections), and
+  stops everything at the end. Baselines are mounted only in the bench's ASGI application
+  (`bench/asgi.py`), never in the product's URLs. The save-per-message baseline runs with the
+  product's settings (persistent database connections), which is kinder to it than the
+  tutorial's default of a new connection per call.
+- **Noise.** This machine has 2 cores shared by PostgreSQL, Redis, the server and the client
+  processes, and by whatever else runs on it. Ratios measured in one run are more stable than
+  absolute numbers; latency percentiles at low load suffer most from other work on the
+  machine (a single descheduling of the server process costs tens of milliseconds).
+"""
+
+
+def render(doc: dict[str, Any], table: str, steps: str) -> str:
+    opts = doc["options"]
+    return f"""# Performance
+
+How fast the co-browsing server delivers journaled, ordered operations, compared with relays
+that journal and order nothing, measured by `make bench` (code in `bench/`, raw numbers in
+`bench/results/latest.json`, plot in `bench/results/latency.png`). This page is written by the
+bench itself at the end of every run; the numbers below are from the last run.
+
+## The run
+
+{_machine(doc)}
+- Load: {opts["sessions"]} sessions x (1 customer + {opts["operators"]} operators), \
+{opts["clients"]} client processes, {opts["workers"]} server process(es) per system, steps of \
+{opts["step_seconds"]} s (drain {opts["drain_seconds"]} s), starting at \
+{opts["start_load"]:g} ops/s, x{opts["factor"]:g} per step
+
+Reproduce: `make bench` (about 15 minutes) or `BENCH_QUICK=1 make bench` (a few minutes, same
+outputs). `python -m bench --help` lists the options (ASGI server, workers, sessions,
+operators, which systems).
+
+## Results
+
+{table}
+
+{_misses(doc)}
+
+![latency percentiles against offered load](../bench/results/latency.png)
+
+### Every step
+
+{steps}
+
+### 1,000 idle sessions in one process
+
+{_idle(doc)}
+
+### Late join
+
+{_late(doc)}
+
+## What was chosen and why
+
+{_choice(doc)}
+
+### Changes to the product, measured first
+
+{CHANGES}
+## Where the time goes
+
+Per op, the journaled path does what the relay does (parse, one frame per recipient, the
+WebSocket writes) plus a share of one transaction and its fsync, amortised over every op that
+arrived while the previous batch was being written. Under load a batch holds tens to hundreds
+of ops from many sessions, so the journal costs a few statements per batch, and a doorbell per
+session per batch replaces the relay's channel-layer round trip per op: that is why the
+journaled path can out-deliver a relay. At low load an op waits for its own transaction
+(two round trips, the second carrying the COMMIT and its fsync: about 1-2 ms here), which with
+the WebSocket hops is the floor of its latency: one op at a time, alone on the server, arrives
+in about 2 ms (the relay: about 1 ms). Under load the writer is busy most of the time, so an
+op also waits for the batch being written when it arrives; the event loop serves the sockets
+and the writer alike, so every frame sent delays the writer's next round trip a little.
+
+The late join is bound by frames: every op is one WebSocket frame (docs/protocol.md), and
+sending one costs the server a few microseconds of Python (the Channels consumer, uvicorn,
+`websockets`) plus a write system call. The server CPU column shows that
+cost alone; the wall-clock seconds add whatever else the machine was doing.
+
+## Method
+
+{METHOD}"""

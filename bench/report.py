@@ -1,0 +1,262 @@
+"""What the bench writes: bench/results/latest.json, bench/results/latency.png and
+docs/performance.md, and the table it prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .stack import LOG_DIR, ROOT
+
+JSON_PATH = LOG_DIR / "latest.json"
+PNG_PATH = LOG_DIR / "latency.png"
+DOC_PATH = ROOT / "docs" / "performance.md"
+
+
+def _sat(doc: dict[str, Any], key: str) -> float | None:
+    system = doc["systems"].get(key)
+    return None if system is None else float(system["saturation_ops_per_s"])
+
+
+def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of the performance issue, with the measured value and whether it is met."""
+    out: list[dict[str, Any]] = []
+    ours = _sat(doc, "ours")
+
+    def ratio(key: str, need: float, what: str) -> None:
+        theirs = _sat(doc, key)
+        if ours is None or theirs is None:
+            return
+        value = ours / theirs if theirs else float("inf")
+        out.append(
+            {
+                "target": what,
+                "need": f">= {need:g}x",
+                "value": f"{value:.2f}x",
+                "met": value >= need,
+                "by": f"{value / need:.2f} of the target",
+            }
+        )
+
+    ratio("tutorial_relay", 1.0, "saturation vs tutorial relay (a)")
+    ratio("production_relay", 0.8, "saturation vs relay on our layer and server (c)")
+    ratio("save_per_message", 10.0, "saturation vs save-per-message consumer (b)")
+    half = doc["systems"].get("ours", {}).get("at_half_saturation")
+    if half:
+        lat = half["latency_ms"]
+        for name, need in (("p99", 25.0), ("p50", 5.0)):
+            value = lat[name]
+            out.append(
+                {
+                    "target": f"{name} end-to-end at half saturation",
+                    "need": f"< {need:g} ms",
+                    "value": f"{value} ms",
+                    "met": value is not None and value < need,
+                    "by": "not measured" if value is None else f"{value / need:.1f}x the target",
+                }
+            )
+    if doc.get("idle"):
+        idle = doc["idle"]
+        ok = idle["sockets_open"] == idle["sockets_requested"] and idle["rss_mb"] < 300
+        out.append(
+            {
+                "target": f"{idle['sessions']} idle sessions ({idle['sockets_requested']} "
+                "sockets) in one process",
+                "need": "< 300 MB RSS",
+                "value": f"{idle['rss_mb']} MB",
+                "met": ok,
+                "by": f"{idle['sockets_open']} of {idle['sockets_requested']} sockets open",
+            }
+        )
+    if doc.get("late_join"):
+        late = doc["late_join"]
+        ok = late["seconds_max"] < 1.0 and all(j["complete_and_in_order"] for j in late["joins"])
+        out.append(
+            {
+                "target": f"late join, {late['journal_ops']} journaled ops",
+                "need": "< 1 s",
+                "value": f"{late['seconds_median']} s (max {late['seconds_max']} s)",
+                "met": ok,
+                "by": f"{late['seconds_max'] / 1.0:.2f}x the target (slowest of "
+                f"{len(late['joins'])} joins)",
+            }
+        )
+    integrity_ok = all(
+        not any(s["integrity"][k] for k in ("lost", "duplicates", "reordered", "seq_gaps"))
+        for key, s in doc["systems"].items()
+        if key == "ours"
+    )
+    out.append(
+        {
+            "target": "ours: lost, duplicated, reordered ops",
+            "need": "0",
+            "value": _integrity_text(doc["systems"].get("ours")),
+            "met": integrity_ok,
+            "by": "see the integrity of every system in latest.json",
+        }
+    )
+    return out
+
+
+def _integrity_text(system: dict[str, Any] | None) -> str:
+    if not system:
+        return "-"
+    i = system["integrity"]
+    return (
+        f"lost {i['lost']}, duplicated {i['duplicates']}, reordered {i['reordered']}, "
+        f"seq gaps {i['seq_gaps']}"
+    )
+
+
+def write_all(doc: dict[str, Any], *, docs: bool = True) -> None:
+    JSON_PATH.write_bytes(
+        orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+    )
+    if any(system["steps"] for system in doc["systems"].values()):
+        plot(doc, PNG_PATH)
+    if docs:
+        DOC_PATH.write_text(markdown(doc))
+
+
+# --- The plot --------------------------------------------------------------------------------
+
+STYLE = {
+    "ours": ("#1b7837", "o"),
+    "production_relay": ("#2166ac", "s"),
+    "tutorial_relay": ("#b2182b", "^"),
+    "save_per_message": ("#8c510a", "v"),
+    "ours_other_server": ("#7fbc41", "D"),
+    "relay_other_server": ("#92c5de", "P"),
+}
+
+
+def plot(doc: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(19, 5.2), sharex=True)
+    for key, system in doc["systems"].items():
+        color, marker = STYLE.get(key, ("#555555", "x"))
+        steps = system["steps"]
+        x = [s["offered_ops_per_s"] for s in steps]
+        for ax, name in zip(axes[:3], ("p50", "p95", "p99"), strict=True):
+            y = [s["latency_ms"][name] for s in steps]
+            ax.plot(x, y, color=color, marker=marker, label=system["label"])
+        axes[3].plot(
+            x, [s["ops_per_s"] for s in steps], color=color, marker=marker, label=system["label"]
+        )
+    half = doc["systems"].get("ours", {}).get("at_half_saturation")
+    for ax, name, limit in zip(axes[:3], ("p50", "p95", "p99"), (5, None, 25), strict=True):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{name} latency, send to receipt")
+        ax.set_xlabel("offered load (ops/s)")
+        ax.set_ylabel("ms")
+        ax.grid(True, which="both", alpha=0.3)
+        if limit:
+            ax.axhline(limit, color="grey", linestyle="--", linewidth=1)
+            ax.annotate(
+                f"target {limit} ms (at half saturation)",
+                (0.02, limit),
+                fontsize=8,
+                xycoords=("axes fraction", "data"),
+                va="bottom",
+                color="grey",
+            )
+        if half:
+            ax.plot(
+                [half["offered_ops_per_s"]],
+                [half["latency_ms"][name]],
+                marker="*",
+                markersize=14,
+                color=STYLE["ours"][0],
+                linestyle="none",
+                label="ours at half saturation",
+            )
+    axes[3].set_xscale("log")
+    axes[3].set_yscale("log")
+    axes[3].set_title("delivered vs offered")
+    axes[3].set_xlabel("offered load (ops/s)")
+    axes[3].set_ylabel("delivered ops/s")
+    lo = min(s["offered_ops_per_s"] for sys_ in doc["systems"].values() for s in sys_["steps"])
+    hi = max(s["offered_ops_per_s"] for sys_ in doc["systems"].values() for s in sys_["steps"])
+    axes[3].plot([lo, hi], [lo, hi], color="grey", linestyle=":", linewidth=1, label="offered")
+    axes[3].grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8, loc="upper left")
+    axes[3].legend(fontsize=8, loc="upper left")
+    machine = doc["machine"]
+    fig.suptitle(
+        f"Co-browsing delivery, {doc['options']['sessions']} sessions x "
+        f"(1 customer + {doc['options']['operators']} operators) - {machine['cores']} cores, "
+        f"{doc['date'][:10]}, {doc['command']}",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+# --- The table -------------------------------------------------------------------------------
+
+
+def table(doc: dict[str, Any]) -> str:
+    ours = _sat(doc, "ours")
+    lines = [
+        "| system | saturation ops/s | ours / it | p50 / p99 ms at its top clean step | "
+        "ack p99 ms | lost | dup | reordered | server RSS MB |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key, s in doc["systems"].items():
+        sat = s["saturation_ops_per_s"]
+        clean = [st for st in s["steps"] if st["undelivered_at_deadline"] == 0] or s["steps"][:1]
+        top = max(clean, key=lambda st: st["ops_per_s"])
+        lat = top["latency_ms"]
+        ratio = "-" if key == "ours" or not ours else f"{ours / sat:.2f}x"
+        i = s["integrity"]
+        lines.append(
+            f"| {s['label']} | {sat:,.0f} | {ratio} | {lat['p50']} / {lat['p99']} "
+            f"(at {top['offered_ops_per_s']:,.0f}) | {top['ack_latency_ms']['p99']} | "
+            f"{i['lost']} | {i['duplicates']} | {i['reordered']} | {max(s['rss_mb_peak']):.0f} |"
+        )
+    lines.append("")
+    lines.append("| target | need | measured | |")
+    lines.append("| --- | --- | --- | --- |")
+    for t in doc["targets"]:
+        lines.append(
+            f"| {t['target']} | {t['need']} | {t['value']} | "
+            f"{'met' if t['met'] else '**missed**'} |"
+        )
+    return "\n".join(lines)
+
+
+def steps_table(doc: dict[str, Any]) -> str:
+    lines = [
+        "| system | offered ops/s | delivered ops/s | p50 | p95 | p99 | max | ack p50 / p99 | "
+        "undelivered | errors | server CPU us/op | clients CPU us/op |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: |",
+    ]
+    for s in doc["systems"].values():
+        rows = list(s["steps"])
+        if s.get("at_half_saturation"):
+            rows.append({**s["at_half_saturation"], "half": True})
+        for st in rows:
+            lat, ack = st["latency_ms"], st["ack_latency_ms"]
+            label = s["label"] + (" (half saturation)" if st.get("half") else "")
+            lines.append(
+                f"| {label} | {st['offered_ops_per_s']:,.0f} | {st['ops_per_s']:,.0f} | "
+                f"{lat['p50']} | {lat['p95']} | {lat['p99']} | {lat['max']} | "
+                f"{ack['p50']} / {ack['p99']} | {st['undelivered_at_deadline']} | "
+                f"{st['errors'] or ''} | {st.get('server_cpu_us_per_op', '-')} | "
+                f"{st.get('client_cpu_us_per_op', '-')} |"
+            )
+    return "\n".join(lines)
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    from .narrative import render
+
+    return render(doc, table(doc), steps_table(doc))

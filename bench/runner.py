@@ -1,0 +1,477 @@
+"""The measurements: stepped load per system, idle connections, late join.
+
+Runs in the orchestrator process. Client processes (`bench/load.py`) are started with the
+`spawn` method and driven over pipes; server processes with `bench/stack.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import multiprocessing
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+import orjson
+
+from . import fixtures
+from .load import Spec, _chunks, client_process, idle_process
+from .rawws import RawWebSocket
+from .stack import Servers, server_env
+
+
+@dataclass(frozen=True)
+class System:
+    key: str
+    label: str
+    server: str  # daphne | uvicorn
+    layer: str  # pubsub | core: the server's default channel layer
+    path: str  # cobrowse | relay | relay-production | save
+
+    @property
+    def protocol(self) -> str:
+        return "cobrowse" if self.path == "cobrowse" else "relay"
+
+
+@dataclass(frozen=True)
+class Options:
+    sessions: int
+    operators: int
+    clients: int
+    workers: int
+    step_seconds: float
+    drain_seconds: float
+    start_load: float
+    factor: float
+    max_steps: int
+    max_p99_ms: float
+
+
+def percentiles(values: np.ndarray) -> dict[str, float | None]:
+    if values.size == 0:
+        return {"p50": None, "p95": None, "p99": None, "max": None}
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {
+        "p50": round(float(p50), 2),
+        "p95": round(float(p95), 2),
+        "p99": round(float(p99), 2),
+        "max": round(float(values.max()), 2),
+    }
+
+
+class ClientPool:
+    """`n` client processes holding the participants' WebSockets."""
+
+    def __init__(self, specs: list[Spec], peers: dict[int, list[int]], n: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.procs: list[Any] = []
+        for chunk in _chunks(specs, n):
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(target=client_process, args=(theirs, chunk, peers), daemon=True)
+            proc.start()
+            self.pipes.append(ours)
+            self.procs.append(proc)
+        self.ready = [self._recv(pipe, "ready", 180) for pipe in self.pipes]
+
+    @staticmethod
+    def _recv(pipe: Connection, expected: str, timeout: float) -> dict[str, Any]:
+        if not pipe.poll(timeout):
+            raise RuntimeError(f"client process did not answer {expected!r} in {timeout} s")
+        kind, body = pipe.recv()
+        if kind != expected:
+            raise RuntimeError(f"client process answered {kind!r}, expected {expected!r}")
+        result: dict[str, Any] = body
+        return result
+
+    def ask(self, command: str, timeout: float, **params: Any) -> list[dict[str, Any]]:
+        for pipe in self.pipes:
+            pipe.send((command, params))
+        return [self._recv(pipe, command, timeout) for pipe in self.pipes]
+
+    def stop(self) -> None:
+        for pipe in self.pipes:
+            with contextlib.suppress(Exception):
+                pipe.send(("stop", {}))
+        for pipe in self.pipes:
+            with contextlib.suppress(Exception):
+                self._recv(pipe, "stopped", 30)
+        for proc in self.procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+
+
+def participant_specs(
+    system: System,
+    ports: list[int],
+    bench_sessions: list[fixtures.BenchSession],
+    operator_cookies: list[str],
+) -> tuple[list[Spec], dict[int, list[int]]]:
+    """One customer and K operators per session. Participant j of session i talks to server
+    process (i + j) % workers, as a load balancer that knows nothing of sessions would send
+    them, so with several workers a session spans processes."""
+    specs: list[Spec] = []
+    peers: dict[int, list[int]] = {}
+    number = 0
+    for index, session in enumerate(bench_sessions):
+        members = []
+        cookies: list[str | None] = [session.customer_cookie, *operator_cookies]
+        for j, cookie in enumerate(cookies):
+            port = ports[(index + j) % len(ports)]
+            if system.path == "cobrowse":
+                url = f"ws://127.0.0.1:{port}/ws/cobrowse/{session.id}/"
+            else:
+                url = f"ws://127.0.0.1:{port}/ws/bench/{system.path}/{session.id.replace('-', '')}/"
+                cookie = None
+            # The same mix on every system: customer and first operator move the pointer, the
+            # other operators (observers on the product) chat.
+            kind = "pointer" if j < 2 else "chat"
+            specs.append(Spec(url, cookie, index, number, system.protocol, kind))
+            members.append(number)
+            number += 1
+        for member in members:
+            peers[member] = [m for m in members if m != member]
+    return specs, peers
+
+
+def run_step(
+    servers: Servers,
+    pool: ClientPool,
+    load: float,
+    n_participants: int,
+    fanout: int,
+    opts: Options,
+    duration: float | None = None,
+) -> dict[str, Any]:
+    duration = duration or opts.step_seconds
+    rate = load / n_participants
+    cpu_before = sum(servers.cpu_seconds())
+    parts = pool.ask(
+        "step",
+        timeout=duration + opts.drain_seconds + 60,
+        start_at=time.time() + 0.5,
+        rate=rate,
+        duration=duration,
+        drain=opts.drain_seconds,
+    )
+    cpu = sum(servers.cpu_seconds()) - cpu_before
+    deliveries = np.concatenate([np.frombuffer(p["deliveries"], dtype=np.float32) for p in parts])
+    acks = np.concatenate([np.frombuffer(p["acks"], dtype=np.float32) for p in parts])
+    first = min(p["first_send"] for p in parts)
+    last_receive = max(p["last_receive"] for p in parts)
+    received = sum(p["received"] for p in parts)
+    expected = sum(p["expected"] for p in parts)
+    span = max(last_receive - first, 1e-6)
+    errors: dict[str, int] = {}
+    for p in parts:
+        for code, n in p["errors"].items():
+            errors[code] = errors.get(code, 0) + n
+    sent_by: dict[int, int] = {}
+    for p in parts:
+        sent_by.update(p["sent_by"])
+    return {
+        "offered_ops_per_s": round(load, 1),
+        "sent": sum(p["sent"] for p in parts),
+        "ops_per_s": round(received / fanout / span, 1),
+        "deliveries_per_s": round(received / span, 1),
+        "expected_deliveries": expected,
+        "received_deliveries": received,
+        "undelivered_at_deadline": expected - received,
+        "duplicates": sum(p["duplicates"] for p in parts),
+        "reordered": sum(p["reordered"] for p in parts),
+        "stale": sum(p["stale"] for p in parts),
+        "errors": errors,
+        "closed": sum(p["closed"] for p in parts),
+        "latency_ms": percentiles(deliveries),
+        "ack_latency_ms": percentiles(acks),
+        "seconds": round(span, 2),
+        # Server CPU per op sent (every server process, the whole step): less noisy than time.
+        "server_cpu_us_per_op": round(cpu / max(1, sum(p["sent"] for p in parts)) * 1e6, 1),
+        "client_cpu_us_per_op": round(
+            sum(p["cpu_seconds"] for p in parts) / max(1, sum(p["sent"] for p in parts)) * 1e6, 1
+        ),
+        "_sent_by": sent_by,
+        "_deliveries": deliveries,
+    }
+
+
+def run_system(
+    system: System,
+    opts: Options,
+    *,
+    database_url: str,
+    redis_url: str,
+    half_load_of: float | None = None,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Start `system`'s servers, connect every participant, and step the offered load up until
+    the system saturates. With `half_load_of` (ops/s), also one step at half of it."""
+    bench_sessions = fixtures.sessions(opts.sessions)
+    operator_cookies = fixtures.operators(opts.operators)
+    fixtures.vacuum()
+    env = server_env(database_url=database_url, redis_url=redis_url, layer=system.layer, extra={})
+    servers = Servers(system.server, opts.workers, env, system.key)
+    servers.start()
+    pool: ClientPool | None = None
+    steps: list[dict[str, Any]] = []
+    rss_peak = [0.0] * opts.workers
+    result: dict[str, Any] = {
+        "key": system.key,
+        "label": system.label,
+        "server": system.server,
+        "layer": system.layer,
+        "workers": opts.workers,
+    }
+    try:
+        rss_start = servers.rss_mb()
+        specs, peers = participant_specs(system, servers.ports, bench_sessions, operator_cookies)
+        fanout = opts.operators  # each op reaches every other member: K of K + 1
+        pool = ClientPool(specs, peers, opts.clients)
+        connected = sum(r["connected"] for r in pool.ready)
+        if connected != len(specs):
+            failures = [f for r in pool.ready for f in r["failures"]]
+            raise RuntimeError(f"{system.key}: {connected}/{len(specs)} connected: {failures}")
+        log(
+            f"  {system.key}: {connected} sockets open "
+            f"({max(r['seconds'] for r in pool.ready):.1f} s)"
+        )
+        sent_by: dict[int, int] = {}
+        load = opts.start_load
+        for _ in range(opts.max_steps):
+            step = run_step(servers, pool, load, len(specs), fanout, opts)
+            sent_by = step.pop("_sent_by")
+            step.pop("_deliveries")
+            rss_peak = [max(a, b) for a, b in zip(rss_peak, servers.rss_mb(), strict=True)]
+            steps.append(step)
+            lat = step["latency_ms"]
+            log(
+                f"  {system.key}: offered {step['offered_ops_per_s']:>7.0f} ops/s -> "
+                f"{step['ops_per_s']:>7.0f} ops/s delivered, p50 {lat['p50']} ms, "
+                f"p99 {lat['p99']} ms, undelivered {step['undelivered_at_deadline']}, "
+                f"errors {step['errors'] or 0}, server CPU {step['server_cpu_us_per_op']} us/op, "
+                f"clients {step['client_cpu_us_per_op']} us/op"
+            )
+            saturated = (
+                step["undelivered_at_deadline"] > 0
+                or step["closed"] > 0
+                or step["ops_per_s"] < 0.9 * load
+                or (lat["p99"] or 0) > opts.max_p99_ms
+                or not servers.alive()
+            )
+            if saturated:
+                break
+            load *= opts.factor
+        result["saturation_ops_per_s"] = max(s["ops_per_s"] for s in steps)
+        if half_load_of is not None or system.key == "ours":
+            half = (half_load_of or result["saturation_ops_per_s"]) / 2
+            # Let the server work off the backlog of the saturated step first, and PostgreSQL
+            # do now the vacuum and analyze that the burst of inserts calls for (autovacuum
+            # would otherwise do it during the step and take a core from it).
+            pool.ask("finish", timeout=120, sent_by=sent_by, wait=60)
+            fixtures.vacuum()
+            time.sleep(2)
+            step = run_step(
+                servers, pool, half, len(specs), fanout, opts, duration=max(opts.step_seconds, 5)
+            )
+            sent_by = step.pop("_sent_by")
+            step.pop("_deliveries")
+            result["at_half_saturation"] = step
+            lat = step["latency_ms"]
+            log(
+                f"  {system.key}: at half saturation ({half:.0f} ops/s): p50 {lat['p50']} ms, "
+                f"p95 {lat['p95']} ms, p99 {lat['p99']} ms"
+            )
+        final = pool.ask("finish", timeout=120, sent_by=sent_by, wait=opts.drain_seconds)
+        result["integrity"] = {
+            "lost": sum(f["lost"] for f in final),
+            "duplicates": sum(s["duplicates"] for s in steps),
+            "reordered": sum(s["reordered"] for s in steps),
+            "seq_gaps": sum(f["seq_gaps"] for f in final),
+            "seq_out_of_order": sum(f["seq_problems"] for f in final),
+            "closed_sockets": sum(f["closed"] for f in final),
+            "close_codes": sorted({c for f in final for c in f["close_codes"]}),
+            "client_failures": [x for f in final for x in f["failures"]][:5],
+        }
+        result["sockets"] = len(specs)
+        result["rss_mb_start"] = [round(x, 1) for x in rss_start]
+        result["rss_mb_peak"] = [round(x, 1) for x in rss_peak]
+    finally:
+        if pool is not None:
+            pool.stop()
+        servers.stop()
+    result["steps"] = steps
+    return result
+
+
+# --- Idle sessions ---------------------------------------------------------------------------
+
+
+def run_idle(
+    *,
+    server: str,
+    layer: str,
+    sessions: int,
+    clients: int,
+    database_url: str,
+    redis_url: str,
+    log: Any = print,
+) -> dict[str, Any]:
+    """`sessions` sessions, each with its customer and one operator connected, held open by
+    one server process; its RSS."""
+    bench_sessions = fixtures.idle_sessions(sessions)
+    operator_cookie = fixtures.operators(1)[0]
+    env = server_env(database_url=database_url, redis_url=redis_url, layer=layer, extra={})
+    servers = Servers(server, 1, env, "idle")
+    servers.start()
+    ctx = multiprocessing.get_context("spawn")
+    pipes: list[Connection] = []
+    procs = []
+    try:
+        time.sleep(1)
+        rss_before = servers.rss_mb()[0]
+        port = servers.ports[0]
+        specs = []
+        for index, session in enumerate(bench_sessions):
+            url = f"ws://127.0.0.1:{port}/ws/cobrowse/{session.id}/"
+            specs.append(Spec(url, session.customer_cookie, index, 2 * index, "cobrowse"))
+            specs.append(Spec(url, operator_cookie, index, 2 * index + 1, "cobrowse"))
+        for chunk in _chunks(specs, clients):
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(target=idle_process, args=(theirs, chunk), daemon=True)
+            proc.start()
+            pipes.append(ours)
+            procs.append(proc)
+        ready = [ClientPool._recv(pipe, "ready", 300) for pipe in pipes]
+        connected = sum(r["connected"] for r in ready)
+        time.sleep(3)  # let the server settle after the connection storm
+        rss = servers.rss_mb()[0]
+        for pipe in pipes:
+            pipe.send(("stop", {}))
+        stopped = [ClientPool._recv(pipe, "stopped", 60) for pipe in pipes]
+        result = {
+            "server": server,
+            "layer": layer,
+            "sessions": sessions,
+            "sockets_requested": len(specs),
+            "sockets_open": connected,
+            "sockets_still_open_at_end": sum(s["open_until_stop"] for s in stopped),
+            "connect_seconds": round(max(r["seconds"] for r in ready), 2),
+            "rss_mb_before": round(rss_before, 1),
+            "rss_mb": round(rss, 1),
+            "kb_per_socket": round((rss - rss_before) * 1024 / max(connected, 1), 1),
+        }
+        log(
+            f"  idle: {connected} sockets in {result['connect_seconds']} s, RSS {rss:.0f} MB "
+            f"(empty server {rss_before:.0f} MB)"
+        )
+        return result
+    finally:
+        for proc in procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+        servers.stop()
+
+
+# --- Late join -------------------------------------------------------------------------------
+
+
+async def _join(url: str, cookie: str) -> dict[str, Any]:
+    """A new participant joins late: welcome, then resume from snapshot_seq - 1 until
+    `synced`, as docs/protocol.md tells a late joiner to do."""
+    started = time.perf_counter()
+    client_cpu = time.process_time()
+    ws = await RawWebSocket.connect(url, origin="http://127.0.0.1", cookie=cookie)
+    try:
+        welcome = orjson.loads(await ws.recv())
+        welcomed = time.perf_counter() - started
+        snapshot = welcome["snapshot_seq"]
+        ws.send_text(orjson.dumps({"type": "resume", "last_seq": max(0, snapshot - 1)}).decode())
+        seqs: list[int] = []
+        synced: dict[str, Any] | None = None
+        while synced is None:
+            for raw in await asyncio.wait_for(ws.frames(), 30):
+                frame = orjson.loads(raw)
+                if frame["type"] in ("op", "ack"):
+                    seqs.append(frame["seq"])
+                elif frame["type"] == "synced":
+                    synced = frame
+        total = time.perf_counter() - started
+        client_cpu = time.process_time() - client_cpu
+    finally:
+        await ws.close()
+    head = synced["head_seq"]
+    expected = list(range(max(1, snapshot), head + 1))
+    # An own op of delivery `all` comes as ack then op, with one seq.
+    in_order = all(a <= b for a, b in itertools.pairwise(seqs))
+    return {
+        "seconds": round(total, 3),
+        "welcome_seconds": round(welcomed, 3),
+        "client_cpu_seconds": round(client_cpu, 3),
+        "snapshot_seq": snapshot,
+        "head_seq": head,
+        "ops_received": len(seqs),
+        "complete_and_in_order": in_order and sorted(set(seqs)) == expected,
+    }
+
+
+async def _warm_up(url: str, cookie: str) -> None:
+    ws = await RawWebSocket.connect(url, origin="http://127.0.0.1", cookie=cookie)
+    await ws.recv()
+    await ws.close()
+
+
+def run_late_join(
+    *,
+    server: str,
+    layer: str,
+    ops: int,
+    tries: int,
+    database_url: str,
+    redis_url: str,
+    log: Any = print,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    session_id, customer, joiners = fixtures.late_join_session(ops, joiners=tries)
+    build_seconds = time.perf_counter() - started
+    env = server_env(database_url=database_url, redis_url=redis_url, layer=layer, extra={})
+    servers = Servers(server, 1, env, "late-join")
+    servers.start()
+    try:
+        url = f"ws://127.0.0.1:{servers.ports[0]}/ws/cobrowse/{session_id}/"
+        with contextlib.suppress(ImportError):
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        # Warm the server up (first connection's imports and database connections) with the
+        # customer, who has nothing to catch up; then each joiner is a new participant.
+        asyncio.run(_warm_up(url, customer))
+        joins = []
+        for cookie in joiners:
+            before = servers.cpu_seconds()[0]
+            join = asyncio.run(_join(url, cookie))
+            join["server_cpu_seconds"] = round(servers.cpu_seconds()[0] - before, 3)
+            joins.append(join)
+        asyncio.set_event_loop_policy(None)
+        seconds = sorted(j["seconds"] for j in joins)
+        result = {
+            "server": server,
+            "journal_ops": ops,
+            "journal_build_seconds": round(build_seconds, 1),
+            "joins": joins,
+            "seconds_median": seconds[len(seconds) // 2],
+            "seconds_max": seconds[-1],
+        }
+        log(
+            f"  late join into {ops} ops: median {result['seconds_median']} s, "
+            f"{joins[0]['ops_received']} ops from seq {joins[0]['snapshot_seq']}, "
+            f"in order: {all(j['complete_and_in_order'] for j in joins)}"
+        )
+        return result
+    finally:
+        servers.stop()

@@ -1,0 +1,432 @@
+"""The statements behind one append of the journal writer (`sequencer.operations_append_many`).
+
+The sequencer decides the order; this module only reads the heads it decides from and writes
+what it decided, for every session of a batch at once, in as few round trips as the database
+allows. It runs inside the sequencer's transaction.
+
+- PostgreSQL: set-based statements over arrays (`unnest`), parameters in binary (`%b`: text
+  arrays in text format are quoted element by element, a cost that showed in profiles), sent
+  in pipeline mode. On the
+  journal writer's own connection (`AsyncTransaction`, from its event loop): BEGIN and the
+  reads travel together, then the writes and the COMMIT: two round trips for any number of
+  sessions and ops. On Django's connection (`read_heads`, `write`, inside `atomic`): three,
+  the COMMIT being Django's.
+- Elsewhere (SQLite, the embedded default): the same statements in portable SQL, one after
+  the other (the IMMEDIATE transaction already holds the database write lock).
+
+The ORM is not used here on purpose: its per-query cost was most of the time of a small batch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import orjson
+import psycopg
+from django.db import DatabaseError, connection
+
+from .models import Operation, Participant, Session, Status
+
+SESSION = Session._meta.db_table
+OPERATION = Operation._meta.db_table
+PARTICIPANT = Participant._meta.db_table
+
+SessionHeads = dict[uuid.UUID, dict[str, Any]]
+Known = dict[tuple[int, str], tuple[int, int | None]]
+ElementHeads = dict[tuple[uuid.UUID, str], int]
+
+
+@dataclass(frozen=True)
+class HeadsQuery:
+    sessions: set[uuid.UUID]
+    client_ops: set[tuple[int, str]]  # (sender, client_op_id)
+    elements: set[tuple[uuid.UUID, str]]  # (session, element)
+    operators: set[uuid.UUID]  # sessions whose operator participants are needed
+
+
+@dataclass(frozen=True)
+class Heads:
+    sessions: SessionHeads  # the locked rows; a session that does not exist is missing
+    known: Known  # (sender, client_op_id) already journaled -> (seq, element_seq)
+    elements: ElementHeads  # last element_seq of each (session, element)
+    operators: dict[uuid.UUID, list[int]]  # operator participants, first joined first
+
+
+class Row(NamedTuple):
+    """One journal row as the sequencer made it."""
+
+    session_id: uuid.UUID
+    seq: int
+    kind: str
+    element: str | None
+    element_seq: int | None
+    delivery: str
+    sender_id: int
+    client_op_id: str
+    payload: str  # JSON text
+    hash: str
+
+
+def read_heads(query: HeadsQuery) -> Heads:
+    """Lock the session rows (in order of id) and read their heads; then, under those locks,
+    the (sender, client_op_id) pairs already journaled, the last element_seq of each
+    (session, element), and the operators of the sessions that need them."""
+    if connection.vendor == "postgresql":
+        with connection.wrap_database_errors:  # psycopg's errors as Django's
+            return _pg_read(query)
+    return Heads(
+        _lock(query.sessions),
+        _known(query.client_ops),
+        _element_heads(query.elements),
+        _operators(query.operators),
+    )
+
+
+def write(*, rows: list[Row], heads: SessionHeads, received_at: datetime) -> None:
+    """Insert `rows` and write the new head of every session in `heads` (whose rows this
+    transaction has locked). A head with `ends` set also ends its session."""
+    if connection.vendor == "postgresql":
+        with connection.wrap_database_errors:
+            _pg_write(rows, heads, received_at)
+        return
+    _insert(rows, received_at)
+    _write_heads(heads, received_at)
+
+
+def _state(
+    status: str, head: int, head_hash: str, snapshot: int, control: int | None, sensitive: Any
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "head_seq": head,
+        "head_hash": head_hash,
+        "snapshot_seq": snapshot,
+        "control_participant_id": control,
+        # The rrweb node ids the masker remembers (SQLite hands JSON back as text).
+        "sensitive_nodes": orjson.loads(sensitive)
+        if isinstance(sensitive, str)
+        else sensitive or [],
+    }
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+
+_PG_LOCK = f"""
+    SELECT id, status, head_seq, head_hash, snapshot_seq, control_participant_id, sensitive_nodes
+    FROM {SESSION} WHERE id = ANY(%b::uuid[]) ORDER BY id FOR UPDATE
+"""
+_PG_KNOWN = f"""
+    SELECT o.sender_id, o.client_op_id, o.seq, o.element_seq
+    FROM json_array_elements(%b::json) AS k
+    JOIN {OPERATION} o ON o.sender_id = (k->>0)::bigint AND o.client_op_id = k->>1
+"""
+_PG_ELEMENTS = f"""
+    SELECT k.session_id, k.element,
+           (SELECT max(o.element_seq) FROM {OPERATION} o
+            WHERE o.session_id = k.session_id AND o.element = k.element)
+    FROM (SELECT (e->>0)::uuid AS session_id, e->>1 AS element
+          FROM json_array_elements(%b::json) AS e) AS k
+"""
+_PG_OPERATORS = f"""
+    SELECT session_id, id FROM {PARTICIPANT}
+    WHERE session_id = ANY(%b::uuid[]) AND role = 'operator'
+    ORDER BY joined_at, id
+"""
+# Every row and every head in one statement, each passed as one JSON array (encoded by orjson
+# in C; the payload goes in as the JSON it already is).
+_PG_WRITE = f"""
+    WITH inserted AS (
+        INSERT INTO {OPERATION} (session_id, seq, kind, element, element_seq, delivery,
+                                 sender_id, client_op_id, payload, hash, received_at)
+        SELECT (r->>0)::uuid, (r->>1)::bigint, r->>2, r->>3, (r->>4)::bigint, r->>5,
+               (r->>6)::bigint, r->>7, (r->8)::jsonb, r->>9, %b
+        FROM json_array_elements(%b::json) AS r
+        RETURNING 1
+    ), updated AS (
+        UPDATE {SESSION} AS s
+        SET head_seq = h.head_seq, head_hash = h.head_hash, snapshot_seq = h.snapshot_seq,
+            control_participant_id = h.control, sensitive_nodes = h.sensitive,
+            status = CASE WHEN h.ends THEN %b ELSE s.status END,
+            ended_at = CASE WHEN h.ends THEN %b ELSE s.ended_at END
+        FROM (SELECT (e->>0)::uuid AS id, (e->>1)::bigint AS head_seq, e->>2 AS head_hash,
+                     (e->>3)::bigint AS snapshot_seq, (e->>4)::bigint AS control,
+                     (e->>5)::boolean AS ends, (e->6)::jsonb AS sensitive
+              FROM json_array_elements(%b::json) AS e) AS h
+        WHERE s.id = h.id
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM updated)
+"""
+
+
+def _pg() -> psycopg.Connection[Any]:
+    connection.ensure_connection()
+    pg: psycopg.Connection[Any] = connection.connection
+    return pg
+
+
+def _pg_read_statements(query: HeadsQuery) -> list[tuple[str, list[Any]]]:
+    """The reads of one append, in order: the lock first, so that the reads after it see
+    every op that a writer holding these locks before us has committed. Reads with nothing to
+    look up are left out (`_pg_heads` knows which by the query)."""
+    statements: list[tuple[str, list[Any]]] = [
+        (_PG_LOCK, [sorted(query.sessions)]),
+        (_PG_KNOWN, [_json(sorted(query.client_ops))]),
+    ]
+    if query.elements:
+        statements.append((_PG_ELEMENTS, [_json(sorted(query.elements))]))
+    if query.operators:
+        statements.append((_PG_OPERATORS, [sorted(query.operators)]))
+    return statements
+
+
+def _pg_heads(query: HeadsQuery, results: list[list[tuple[Any, ...]]]) -> Heads:
+    locked, known, *rest = results
+    elements = rest.pop(0) if query.elements else []
+    operators = rest.pop(0) if query.operators else []
+    by_session: dict[uuid.UUID, list[int]] = {}
+    for session_id, participant_id in operators:
+        by_session.setdefault(session_id, []).append(participant_id)
+    return Heads(
+        {row[0]: _state(*row[1:]) for row in locked},
+        {(s, c): (seq, eseq) for s, c, seq, eseq in known},
+        {(s, e): head for s, e, head in elements if head is not None},
+        by_session,
+    )
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _pg_write_statement(
+    rows: list[Row], heads: SessionHeads, received_at: datetime
+) -> tuple[str, list[Any]]:
+    fragment = orjson.Fragment
+    return (
+        _PG_WRITE,
+        [
+            received_at,
+            _json([(*row[:8], fragment(row.payload), row.hash) for row in rows]),
+            Status.ENDED,
+            received_at,
+            _json(
+                [
+                    (
+                        sid,
+                        h["head_seq"],
+                        h["head_hash"],
+                        h["snapshot_seq"],
+                        h["control_participant_id"],
+                        bool(h["ends"]),
+                        h["sensitive_nodes"],
+                    )
+                    for sid, h in heads.items()
+                ]
+            ),
+        ],
+    )
+
+
+def _check_written(rows: list[Row], heads: SessionHeads, counts: tuple[Any, ...] | None) -> None:
+    inserted, updated = counts or (0, 0)
+    if inserted != len(rows) or updated != len(heads):
+        raise DatabaseError(f"wrote {inserted} of {len(rows)} ops, {updated} of {len(heads)} heads")
+
+
+def _pg_read(query: HeadsQuery) -> Heads:
+    pg = _pg()
+    statements = _pg_read_statements(query)
+    cursors = [psycopg.Cursor(pg) for _ in statements]
+    with pg.pipeline():
+        for cursor, (sql, params) in zip(cursors, statements, strict=True):
+            cursor.execute(sql, params)
+    return _pg_heads(query, [cursor.fetchall() for cursor in cursors])
+
+
+def _pg_write(rows: list[Row], heads: SessionHeads, received_at: datetime) -> None:
+    sql, params = _pg_write_statement(rows, heads, received_at)
+    with psycopg.Cursor(_pg()) as cursor:
+        cursor.execute(sql, params)
+        _check_written(rows, heads, cursor.fetchone())
+
+
+class AsyncTransaction:
+    """One append's transaction on the journal writer's own connection (autocommit mode, so
+    that BEGIN and COMMIT travel with the statements): `async with` it, `read_heads`, then
+    `write_and_commit`. Leaving it any other way rolls back."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+        self.done = False
+
+    async def __aenter__(self) -> AsyncTransaction:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if not self.done and not self.conn.closed:
+            try:
+                await self.conn.execute("ROLLBACK")
+            except psycopg.Error:
+                await self.conn.close()  # in doubt: a new connection for the next append
+
+    async def read_heads(self, query: HeadsQuery) -> Heads:
+        statements = [("BEGIN", []), *_pg_read_statements(query)]
+        cursors = [self.conn.cursor() for _ in statements]
+        async with self.conn.pipeline():
+            for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                await cursor.execute(sql, params)
+        return _pg_heads(query, [await cursor.fetchall() for cursor in cursors[1:]])
+
+    async def write_and_commit(
+        self, *, rows: list[Row], heads: SessionHeads, received_at: datetime
+    ) -> None:
+        sql, params = _pg_write_statement(rows, heads, received_at)
+        write, commit = self.conn.cursor(), self.conn.cursor()
+        async with self.conn.pipeline():
+            await write.execute(sql, params)
+            await commit.execute("COMMIT")
+        # The COMMIT went through: a failed statement would have raised above.
+        self.done = True
+        _check_written(rows, heads, await write.fetchone())
+
+
+# --- Portable SQL (SQLite) -------------------------------------------------------------------
+
+
+def _db_uuid(value: uuid.UUID) -> Any:
+    return Session._meta.get_field("id").get_db_prep_value(value, connection)
+
+
+def _db_datetime(value: datetime) -> Any:
+    return Operation._meta.get_field("received_at").get_db_prep_value(value, connection)
+
+
+def _marks(n: int) -> str:
+    return ", ".join(["%s"] * n)
+
+
+def _lock(sessions: set[uuid.UUID]) -> SessionHeads:
+    ordered = sorted(sessions)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = (
+        "SELECT id, status, head_seq, head_hash, snapshot_seq, control_participant_id, "
+        "sensitive_nodes "
+        f"FROM {SESSION} WHERE id IN ({_marks(len(ordered))}) ORDER BY id{lock}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_db_uuid(k) for k in ordered])
+        found = cursor.fetchall()
+    return {
+        (sid if isinstance(sid, uuid.UUID) else uuid.UUID(sid)): _state(*rest)
+        for sid, *rest in found
+    }
+
+
+def _known(client_ops: set[tuple[int, str]]) -> Known:
+    if not client_ops:
+        return {}
+    senders = sorted({s for s, _ in client_ops})
+    ids = sorted({c for _, c in client_ops})
+    sql = (
+        f"SELECT sender_id, client_op_id, seq, element_seq FROM {OPERATION} "
+        f"WHERE sender_id IN ({_marks(len(senders))}) AND client_op_id IN ({_marks(len(ids))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*senders, *ids])
+        found = cursor.fetchall()
+    return {(s, c): (seq, eseq) for s, c, seq, eseq in found if (s, c) in client_ops}
+
+
+def _element_heads(elements: set[tuple[uuid.UUID, str]]) -> ElementHeads:
+    if not elements:
+        return {}
+    probes = []
+    params: list[Any] = []
+    for session_id, element in elements:
+        probes.append(
+            f"SELECT %s, %s, (SELECT MAX(element_seq) FROM {OPERATION} "
+            "WHERE session_id = %s AND element = %s)"
+        )
+        params.extend((str(session_id), element, _db_uuid(session_id), element))
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(probes), params)
+        return {
+            (uuid.UUID(sid), element): head
+            for sid, element, head in cursor.fetchall()
+            if head is not None
+        }
+
+
+def _operators(sessions: set[uuid.UUID]) -> dict[uuid.UUID, list[int]]:
+    if not sessions:
+        return {}
+    ordered = sorted(sessions)
+    sql = (
+        f"SELECT session_id, id FROM {PARTICIPANT} WHERE session_id IN ({_marks(len(ordered))}) "
+        "AND role = 'operator' ORDER BY joined_at, id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_db_uuid(k) for k in ordered])
+        found = cursor.fetchall()
+    by_session: dict[uuid.UUID, list[int]] = {}
+    for sid, participant_id in found:
+        key = sid if isinstance(sid, uuid.UUID) else uuid.UUID(sid)
+        by_session.setdefault(key, []).append(participant_id)
+    return by_session
+
+
+_INSERT_CHUNK = 80  # 11 parameters a row, under SQLite's historical limit of 999
+
+
+def _insert(rows: list[Row], received_at: datetime) -> None:
+    at = _db_datetime(received_at)
+    ids: dict[uuid.UUID, Any] = {}
+    params: list[Any] = []
+    for row in rows:
+        db_id = ids.get(row.session_id)
+        if db_id is None:
+            db_id = ids[row.session_id] = _db_uuid(row.session_id)
+        params.append((db_id, *row[1:], at))
+    head = (
+        f"INSERT INTO {OPERATION} (session_id, seq, kind, element, element_seq, delivery, "
+        "sender_id, client_op_id, payload, hash, received_at) VALUES "
+    )
+    with connection.cursor() as cursor:
+        for start in range(0, len(params), _INSERT_CHUNK):
+            chunk = params[start : start + _INSERT_CHUNK]
+            values = ", ".join([f"({_marks(11)})"] * len(chunk))
+            cursor.execute(head + values, [value for row in chunk for value in row])
+
+
+def _write_heads(heads: SessionHeads, received_at: datetime) -> None:
+    ids = [_db_uuid(sid) for sid in heads]
+    sets = []
+    params: list[Any] = []
+    for column in (
+        "head_seq",
+        "head_hash",
+        "snapshot_seq",
+        "control_participant_id",
+        "sensitive_nodes",
+    ):
+        whens = []
+        for db_id, state in zip(ids, heads.values(), strict=True):
+            whens.append("WHEN %s THEN %s")
+            value = state[column]
+            params.extend((db_id, _json(value) if column == "sensitive_nodes" else value))
+        sets.append(f"{column} = CASE id {' '.join(whens)} ELSE {column} END")
+    ended = [db_id for db_id, state in zip(ids, heads.values(), strict=True) if state["ends"]]
+    if ended:
+        sets.append(f"status = CASE WHEN id IN ({_marks(len(ended))}) THEN %s ELSE status END")
+        sets.append(f"ended_at = CASE WHEN id IN ({_marks(len(ended))}) THEN %s ELSE ended_at END")
+        params.extend((*ended, Status.ENDED, *ended, _db_datetime(received_at)))
+    params.extend(ids)
+    sql = f"UPDATE {SESSION} SET {', '.join(sets)} WHERE id IN ({_marks(len(ids))})"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.rowcount != len(ids):
+            raise DatabaseError(f"wrote {cursor.rowcount} session heads of {len(ids)}")
