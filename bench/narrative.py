@@ -136,10 +136,12 @@ def _choice(doc: dict[str, Any]) -> str:
         "Why these and not the others: the pub/sub layer does one PUBLISH per group send "
         "where the core layer does a Lua script and a list push per member, and the core "
         "layer silently drops what does not fit a channel's capacity; the pub/sub layer's "
-        "unbounded queue does not matter here because we no longer give connections a "
-        "channel at all (below). uvicorn with uvloop spends less time per frame than daphne "
-        "(Twisted, autobahn); the sans-I/O `websockets` implementation is the one uvicorn is "
-        "moving to and was the faster of its two in the late-join probe.",
+        "unbounded queue holds here only the small doorbells of one channel per process, as "
+        "connections no longer have a channel (below). uvicorn with uvloop spends less CPU per op than daphne "
+        "(Twisted, autobahn; see the server CPU column), which is what decides saturation; at "
+        "light load daphne's latency can be as good or better, so `make run` loses nothing "
+        "by staying on daphne. The sans-I/O `websockets` implementation is the one uvicorn is "
+        "moving to and was the faster of its two in our late-join trials.",
     ]
     return "\n".join(lines)
 
