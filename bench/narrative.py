@@ -136,10 +136,13 @@ def _choice(doc: dict[str, Any]) -> str:
         "Why these and not the others: the pub/sub layer does one PUBLISH per group send "
         "where the core layer does a Lua script and a list push per member, and the core "
         "layer silently drops what does not fit a channel's capacity; the pub/sub layer's "
-        "unbounded queue does not matter here because we no longer give connections a "
-        "channel at all (below). uvicorn with uvloop spends less time per frame than daphne "
-        "(Twisted, autobahn); the sans-I/O `websockets` implementation is the one uvicorn is "
-        "moving to and was the faster of its two in the late-join probe.",
+        "unbounded queue holds here only the small doorbells of one channel per process, as "
+        "connections no longer have a channel (below). uvicorn with uvloop spends less CPU "
+        "per op than daphne "
+        "(Twisted, autobahn; see the server CPU column), which is what decides saturation; at "
+        "light load daphne's latency can be as good or better, so `make run` loses nothing "
+        "by staying on daphne. The sans-I/O `websockets` implementation is the one uvicorn is "
+        "moving to and was the faster of its two in our late-join trials.",
     ]
     return "\n".join(lines)
 
@@ -173,25 +176,35 @@ Each change was made after profiling the server under the bench (py-spy through
    `close_old_connections` in the sync thread before *every* message. Every database call of
    our consumer already goes through `database_sync_to_async`, which does that itself, so the
    consumer's `dispatch` skips it.
-5. **One doorbell per batch, one channel per process.** Every connection used to hold a
-   channel and a group membership, so every batch woke every connection of the session
+5. **One small doorbell per batch, one channel per process.** Every connection used to hold
+   a channel and a group membership, so every batch woke every connection of the session
    through the channel layer, only for it to see that the entries came from its own process.
-   Now each process's writer holds one channel in one group, a batch rings it once with the
-   entries of all its sessions (while the next batch is being written), and each process
-   hands other processes' entries to its own connections. Connections hold no channel: less
-   memory per idle socket, one task fewer per connection. Every process hears every doorbell,
-   cheap for the few processes a help desk runs.
+   Now each process's writer holds one channel in one group; a batch rings it once with the
+   seq range it journaled for each of its sessions (no ops: carrying the entries made Redis
+   writes and our own copies of them about 15% of the server's CPU, and waiting for Redis
+   held the writer back); the ringing runs beside the writer, merging what queues up; another
+   process with connections of such a session reads that range from the journal once and
+   hands it to them. Connections hold no channel: less memory per idle socket, one task fewer
+   per connection. This one change more than doubled our saturation (from about 4,000 ops/s)
+   and brought the latency at 2,000 ops/s from tens of milliseconds to a few.
 6. **WebSocket session read-only** (`cobrowse/middleware.py`). Channels' session middleware
    wraps every frame sent to see whether the session changed; ours puts the session in the
    scope the same way and leaves `send` alone (about 5% of the server's CPU under load).
 7. **Catch-up reads splice the stored JSON.** A late joiner's pages are read with the payload
-   as the JSON text PostgreSQL stores (`orjson.Fragment`), never decoded and re-encoded; pages
-   are 2,000 ops and the next page is read while the current one is sent.
+   as the JSON text PostgreSQL stores (`orjson.Fragment`), never decoded and re-encoded; a page
+   is taken along the (session, seq) index before the join (joined first, PostgreSQL read and
+   sorted every later op to keep 2,000: 60 ms a page instead of 17); pages are 2,000 ops and
+   the next page is read while the current one is sent.
 
 Measured and not kept: two batches in flight on two connections (the next one queued behind
 the previous one's row locks) gave no measurable gain here and made a failed batch's retry
 harder to keep in order of receipt; multi-statement simple-protocol queries instead of the
 pipeline used less client CPU but more PostgreSQL time (no prepared statements).
+
+One fix on the way: a connection opened with `?last_seq=N` could send ops handed over while it
+was connecting before its catch-up, and the catch-up then sent them again (the protocol says
+that resume is exact); the catch-up now goes first. The slower doorbell path of the test run on
+Redis exposed it.
 
 What stays exactly as it was: the order (seq assigned under the session row lock, gap-free,
 in order of receipt), idempotency (the resend lookup runs for every batch, under the lock),
@@ -224,8 +237,10 @@ METHOD = """\
   every connection (ack then op of one seq allowed) and has no gap. Errors and closed sockets
   are counted too.
 - **Stack.** The bench starts its own Redis (port 6390) and uses the database
-  `cobrowse_bench` on the running PostgreSQL (fsync on, synchronous commit on); it starts
-  fresh server processes for each system (`DEBUG=0`, persistent database connections), and
+  `cobrowse_bench` on the running PostgreSQL (fsync on, synchronous commit on; `VACUUM
+  ANALYZE` before each system and before the half-saturation step, so that no autovacuum
+  after a burst of inserts runs inside a measurement); it starts fresh server processes for
+  each system (`DEBUG=0`, persistent database connections), and
   stops everything at the end. Baselines are mounted only in the bench's ASGI application
   (`bench/asgi.py`), never in the product's URLs. The save-per-message baseline runs with the
   product's settings (persistent database connections), which is kinder to it than the
@@ -290,14 +305,18 @@ operators, which systems).
 Per op, the journaled path does what the relay does (parse, one frame per recipient, the
 WebSocket writes) plus a share of one transaction and its fsync, amortised over every op that
 arrived while the previous batch was being written. Under load a batch holds tens to hundreds
-of ops from many sessions, so the journal costs a few statements per batch, and a doorbell per
-session per batch replaces the relay's channel-layer round trip per op: that is why the
-journaled path can out-deliver a relay. At low load an op waits for its own transaction
-(two round trips, the second carrying the COMMIT and its fsync: about 1-2 ms here), which with
-the WebSocket hops is the floor of its latency: one op at a time, alone on the server, arrives
-in about 2 ms (the relay: about 1 ms). Under load the writer is busy most of the time, so an
-op also waits for the batch being written when it arrives; the event loop serves the sockets
-and the writer alike, so every frame sent delays the writer's next round trip a little.
+of ops from many sessions, so the journal costs a few statements per batch, and one small
+doorbell per batch replaces the relay's channel-layer round trip per op: that is why the
+journaled path out-delivers a relay several times over.
+
+At low load an op waits for its own transaction (two round trips, the second carrying the
+COMMIT and its fsync: about 1-2 ms here), which with the WebSocket hops is the floor of its
+latency: one op at a time, alone on the server, arrives in about 2 ms (the relay: about 1 ms).
+Under load the writer is busy most of the time, so an op also waits for the batch being
+written when it arrives, and the event loop serves the sockets and the writer alike: at half
+of our saturation the server process uses most of a core, and the batch cycle, with the
+queueing in front of it, is what the latency percentiles show. Our saturation is several
+times the relay's, so half of it is a load at which the relays have long fallen over.
 
 The late join is bound by frames: every op is one WebSocket frame (docs/protocol.md), and
 sending one costs the server a few microseconds of Python (the Channels consumer, uvicorn,

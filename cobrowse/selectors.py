@@ -61,16 +61,21 @@ def operations_after(
     return entries
 
 
+# The page of ops is taken first, along the (session, seq) index, then joined: a join first
+# made PostgreSQL read every op after `seq` and sort them to keep 2,000.
 _PG_AFTER = f"""
     SELECT o.seq, o.kind, o.element, o.element_seq, o.delivery, o.sender_id, p.role,
            o.client_op_id, o.payload::text,
            (extract(epoch FROM o.received_at) * 1000000)::bigint,
            coalesce(o.kind = 'session' AND o.payload->>'action' = 'end', false)
-    FROM {Operation._meta.db_table} o
+    FROM (
+        SELECT * FROM {Operation._meta.db_table}
+        WHERE session_id = %s AND seq > %s AND seq <= %s
+        ORDER BY seq
+        LIMIT %s
+    ) AS o
     JOIN {Participant._meta.db_table} p ON p.id = o.sender_id
-    WHERE o.session_id = %s AND o.seq > %s AND o.seq <= %s
     ORDER BY o.seq
-    LIMIT %s
 """
 
 

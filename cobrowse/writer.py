@@ -6,7 +6,7 @@ sessions in one transaction: on PostgreSQL from its event loop on a connection o
 (`sequencer.operations_append_many_async`), elsewhere in a thread of its own that keeps one
 Django connection (`sequencer.operations_append_many`). Only after the commit, it:
 1. hands the new entries to this process's connections of that session (no round trip), and
-2. rings the session's group on the channel layer so the other processes learn of them too.
+2. rings the doorbell on the channel layer so the other processes learn of them too.
 
 The doorbell is per process and per batch, not per connection and per op, and it carries no
 ops: every process's writer holds one channel in one group (`DOORBELL_GROUP`); a batch rings it
