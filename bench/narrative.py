@@ -104,8 +104,8 @@ def _choice(doc: dict[str, Any]) -> str:
         f"**Production stack: {opts['server']} + RedisPubSubChannelLayer.** "
         "`config/settings.py` defaults to the pub/sub layer (`CHANNEL_LAYER=pubsub`), and the "
         "README's production command is uvicorn with uvloop, httptools and the "
-        "`websockets-sansio` WebSocket implementation; daphne stays for `runserver` "
-        "(`make run`). The numbers of this run:",
+        "`websockets` WebSocket implementation (the bench measures that command); daphne "
+        "stays for `runserver` (`make run`). The numbers of this run:",
         "",
     ]
     if s.get("ours_other_server") and s.get("ours"):
@@ -141,8 +141,10 @@ def _choice(doc: dict[str, Any]) -> str:
         "per op than daphne "
         "(Twisted, autobahn; see the server CPU column), which is what decides saturation; at "
         "light load daphne's latency can be as good or better, so `make run` loses nothing "
-        "by staying on daphne. The sans-I/O `websockets` implementation is the one uvicorn is "
-        "moving to and was the faster of its two in our late-join trials.",
+        "by staying on daphne. Of uvicorn's two WebSocket implementations we run `websockets`, "
+        "not the newer sans-I/O one that was a little faster in our late-join trials: only "
+        "`websockets` lets the server close a reader who stopped reading, which bounds memory "
+        "(docs/reliability.md); uvicorn marks it deprecated, so this choice is to revisit.",
     ]
     return "\n".join(lines)
 
