@@ -157,8 +157,8 @@ class JournalWriter:
             await asyncio.sleep(REJOIN_SECONDS)
             try:
                 await self._layer.group_add(DOORBELL_GROUP, self._channel)
-            except Exception:
-                logger.exception("could not renew the doorbell membership")
+            except Exception as exc:
+                logger.warning("could not renew the doorbell membership: %r", exc)
 
     async def _listen(self) -> None:
         """Hand the doorbells of other processes to this process's connections."""
@@ -168,13 +168,13 @@ class JournalWriter:
                 message = await self._layer.receive(self._channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     # The core layer's Redis client turns a cancelled read into a timeout.
                     raise asyncio.CancelledError from None
                 # Connections repair what they miss meanwhile from the journal.
-                logger.exception("doorbell channel failed; listening again in 1 s")
+                logger.warning("doorbell channel failed; listening again in 1 s: %r", exc)
                 await asyncio.sleep(1)
                 continue
             if message.get("type") == "journal.repair":
@@ -190,9 +190,9 @@ class JournalWriter:
                 continue
             try:
                 found = await database_sync_to_async(_read_ranges)(wanted)
-            except Exception:
+            except Exception as exc:
                 # Connections repair what they miss meanwhile from the journal.
-                logger.exception("could not read the journal after a doorbell")
+                logger.warning("could not read the journal after a doorbell: %r", exc)
                 continue
             for session_id, entries in found.items():
                 for listener in list(self._listeners.get(session_id, ())):
@@ -354,10 +354,10 @@ class JournalWriter:
                 DOORBELL_GROUP,
                 {"type": "journal.entries", "origin": self._origin, "heads": heads},
             )
-        except Exception:
+        except Exception as exc:
             # The journal has the ops; other processes' connections repair the gap from it at
-            # their next op or ping.
-            logger.exception("doorbell for %s session(s) failed", len(heads))
+            # their next op or ping, or when the channel layer reconnects.
+            logger.warning("doorbell for %s session(s) failed: %r", len(heads), exc)
 
 
 def _pg_connection_params() -> dict[str, Any] | None:
