@@ -4,39 +4,7 @@ import assert from "node:assert/strict";
 
 import { Scheduler } from "../../static/cobrowse/scheduler.js";
 import { KINDS } from "../../static/cobrowse/kinds.js";
-
-/** Timers that only move when the test says so. */
-class FakeTimers {
-  now = 0;
-  #nextId = 1;
-  #tasks = new Map();
-
-  setTimeout(fn, ms = 0) {
-    const id = this.#nextId++;
-    this.#tasks.set(id, { at: this.now + ms, fn });
-    return id;
-  }
-
-  clearTimeout(id) {
-    this.#tasks.delete(id);
-  }
-
-  advance(ms) {
-    const end = this.now + ms;
-    for (;;) {
-      const due = [...this.#tasks].filter(([, task]) => task.at <= end).sort(([a, x], [b, y]) => x.at - y.at || a - b)[0];
-      if (!due) break;
-      this.#tasks.delete(due[0]);
-      this.now = due[1].at;
-      due[1].fn();
-    }
-    this.now = end;
-  }
-
-  get scheduled() {
-    return this.#tasks.size;
-  }
-}
+import { FakeTimers } from "./fake-timers.mjs";
 
 function setup(options = {}) {
   const timers = new FakeTimers();

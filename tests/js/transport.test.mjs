@@ -4,50 +4,10 @@ import assert from "node:assert/strict";
 
 import { Transport } from "../../static/cobrowse/transport.js";
 import { Inbox } from "../../static/cobrowse/inbox.js";
+import { FakeTimers } from "./fake-timers.mjs";
 
 const SESSION = "9a1c1f9e-5b7e-4a53-9d2c-0f1e2d3c4b5a";
 const URL_ = `ws://testserver/ws/cobrowse/${SESSION}/`;
-
-/** Timers that only move when the test says so. */
-class FakeTimers {
-  now = 0;
-  #nextId = 1;
-  #tasks = new Map();
-
-  setTimeout(fn, ms = 0) {
-    const id = this.#nextId++;
-    this.#tasks.set(id, { at: this.now + ms, fn });
-    return id;
-  }
-
-  setInterval(fn, ms) {
-    const id = this.#nextId++;
-    this.#tasks.set(id, { at: this.now + ms, fn, every: ms });
-    return id;
-  }
-
-  clearTimeout(id) {
-    this.#tasks.delete(id);
-  }
-
-  clearInterval(id) {
-    this.#tasks.delete(id);
-  }
-
-  advance(ms) {
-    const end = this.now + ms;
-    for (;;) {
-      const due = [...this.#tasks].filter(([, task]) => task.at <= end).sort(([a, x], [b, y]) => x.at - y.at || a - b)[0];
-      if (!due) break;
-      const [id, task] = due;
-      this.now = task.at;
-      if (task.every) task.at += task.every;
-      else this.#tasks.delete(id);
-      task.fn();
-    }
-    this.now = end;
-  }
-}
 
 /** sessionStorage stand-in. */
 class MemoryStorage {
