@@ -35,30 +35,58 @@ def operations_after(
         "payload",
         "received_at",
     )[:limit]
-    entries: list[Entry] = []
-    for seq_, kind, element, element_seq, delivery, sender_id, role, cid, payload, at in values:
-        frame = protocol.op_frame(
+    return [
+        _entry(
             seq=seq_,
             kind=kind,
             element=element,
             element_seq=element_seq,
             delivery=delivery,
-            sender={"role": role, "participant": sender_id},
+            sender_id=sender_id,
+            role=role,
+            client_op_id=cid,
             payload=payload,
             ts=int(at.timestamp() * 1000),
+            ends_session=kind == "session" and payload.get("action") == "end",
         )
-        entries.append(
-            Entry(
-                seq=seq_,
-                element_seq=element_seq,
-                delivery=delivery,
-                sender_id=sender_id,
-                client_op_id=cid,
-                text=protocol.encode(frame),
-                ends_session=kind == "session" and payload.get("action") == "end",
-            )
-        )
-    return entries
+        for seq_, kind, element, element_seq, delivery, sender_id, role, cid, payload, at in values
+    ]
+
+
+def _entry(
+    *,
+    seq: int,
+    kind: str,
+    element: str | None,
+    element_seq: int | None,
+    delivery: str,
+    sender_id: int,
+    role: str,
+    client_op_id: str,
+    payload: Any,
+    ts: int,
+    ends_session: bool,
+) -> Entry:
+    """A journal row as the entry the live path distributes (its op frame encoded once)."""
+    frame = protocol.op_frame(
+        seq=seq,
+        kind=kind,
+        element=element,
+        element_seq=element_seq,
+        delivery=delivery,
+        sender={"role": role, "participant": sender_id},
+        payload=payload,
+        ts=ts,
+    )
+    return Entry(
+        seq=seq,
+        element_seq=element_seq,
+        delivery=delivery,
+        sender_id=sender_id,
+        client_op_id=client_op_id,
+        text=protocol.encode(frame),
+        ends_session=ends_session,
+    )
 
 
 # The page of ops is taken first, along the (session, seq) index, then joined: a join first
@@ -92,42 +120,34 @@ def _pg_operations_after(
             [uuid.UUID(str(session_id)), seq, upto if upto is not None else 2**62, limit],
         )
         found = cursor.fetchall()
-    entries: list[Entry] = []
-    for (
-        seq_,
-        kind,
-        element,
-        element_seq,
-        delivery,
-        sender_id,
-        role,
-        cid,
-        payload,
-        us,
-        ends,
-    ) in found:
-        frame = protocol.op_frame(
+    return [
+        _entry(
             seq=seq_,
             kind=kind,
             element=element,
             element_seq=element_seq,
             delivery=delivery,
-            sender={"role": role, "participant": sender_id},
+            sender_id=sender_id,
+            role=role,
+            client_op_id=cid,
             payload=orjson.Fragment(payload),
             ts=int(us / 1_000_000 * 1000),
+            ends_session=ends,
         )
-        entries.append(
-            Entry(
-                seq=seq_,
-                element_seq=element_seq,
-                delivery=delivery,
-                sender_id=sender_id,
-                client_op_id=cid,
-                text=protocol.encode(frame),
-                ends_session=ends,
-            )
-        )
-    return entries
+        for (
+            seq_,
+            kind,
+            element,
+            element_seq,
+            delivery,
+            sender_id,
+            role,
+            cid,
+            payload,
+            us,
+            ends,
+        ) in found
+    ]
 
 
 def session_head(*, session_id: uuid.UUID | str) -> int:
