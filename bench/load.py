@@ -285,31 +285,7 @@ async def _main(conn: Connection, specs: list[Spec], peers: dict[int, list[int]]
     clients = [Client(spec) for spec in specs]
     for client in clients:
         client.peers = peers[client.spec.number]
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-
-    async def connect(client: Client) -> str | None:
-        async with gate:
-            try:
-                await client.connect()
-            except Exception as exc:
-                return f"{type(exc).__name__}: {exc}"
-            return None
-
-    started = time.time()
-    failures = [f for f in await asyncio.gather(*(connect(c) for c in clients)) if f]
-    for client in clients:
-        if client.ws is not None:
-            client.start_reading()
-    conn.send(
-        (
-            "ready",
-            {
-                "connected": len(clients) - len(failures),
-                "failures": failures[:5],
-                "seconds": time.time() - started,
-            },
-        )
-    )
+    await _connect_all(conn, clients)
     try:
         while True:
             command = await commands.get()
@@ -428,8 +404,9 @@ def idle_process(conn: Connection, specs: list[Spec]) -> None:
     asyncio.run(_idle(conn, specs))
 
 
-async def _idle(conn: Connection, specs: list[Spec]) -> None:
-    clients = [Client(spec) for spec in specs]
+async def _connect_all(conn: Connection, clients: list[Client]) -> None:
+    """Open every client's socket (a few at a time), start reading, and tell the parent how
+    many connected."""
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
     async def connect(client: Client) -> str | None:
@@ -455,6 +432,11 @@ async def _idle(conn: Connection, specs: list[Spec]) -> None:
             },
         )
     )
+
+
+async def _idle(conn: Connection, specs: list[Spec]) -> None:
+    clients = [Client(spec) for spec in specs]
+    await _connect_all(conn, clients)
     await asyncio.get_running_loop().run_in_executor(None, conn.recv)
     open_now = sum(1 for c in clients if c.ws is not None and c.closed is None)
     await asyncio.gather(*(c.close() for c in clients if c.ws is not None))
