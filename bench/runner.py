@@ -383,21 +383,26 @@ def run_idle(
 
 async def _join(url: str, cookie: str) -> dict[str, Any]:
     """A new participant joins late: welcome, then resume from snapshot_seq - 1 until
-    `synced`, as docs/protocol.md tells a late joiner to do."""
+    `synced`, as docs/protocol.md tells a late joiner to do. It asks for batch frames, as the
+    product's clients do (static/cobrowse/transport.js)."""
     started = time.perf_counter()
     client_cpu = time.process_time()
-    ws = await RawWebSocket.connect(url, origin="http://127.0.0.1", cookie=cookie)
+    ws = await RawWebSocket.connect(f"{url}?batch=1", origin="http://127.0.0.1", cookie=cookie)
     try:
         welcome = orjson.loads(await ws.recv())
         welcomed = time.perf_counter() - started
         snapshot = welcome["snapshot_seq"]
         ws.send_text(orjson.dumps({"type": "resume", "last_seq": max(0, snapshot - 1)}).decode())
         seqs: list[int] = []
+        batches = 0
         synced: dict[str, Any] | None = None
         while synced is None:
             for raw in await asyncio.wait_for(ws.frames(), 30):
                 frame = orjson.loads(raw)
-                if frame["type"] in ("op", "ack"):
+                if frame["type"] == "batch":
+                    batches += 1
+                    seqs.extend(inner["seq"] for inner in frame["frames"])
+                elif frame["type"] in ("op", "ack"):
                     seqs.append(frame["seq"])
                 elif frame["type"] == "synced":
                     synced = frame
@@ -416,6 +421,7 @@ async def _join(url: str, cookie: str) -> dict[str, Any]:
         "snapshot_seq": snapshot,
         "head_seq": head,
         "ops_received": len(seqs),
+        "batch_frames": batches,
         "complete_and_in_order": in_order and sorted(set(seqs)) == expected,
     }
 

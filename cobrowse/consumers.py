@@ -110,6 +110,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         self._errors_in_row = 0
         self._bucket = TokenBucket(settings.COBROWSE_RATE_PER_SECOND, settings.COBROWSE_RATE_BURST)
         self._writer = JournalWriter.get()
+        self._batch = _query_str(self.scope, "batch") == "1"
 
         # Subscribe first, then read the state: nothing journaled after the read is missed.
         await self._writer.subscribe(self.session_id, self)
@@ -404,9 +405,12 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             if offered["seq"] > self._delivered:
                 self._pending[offered["seq"]] = offered
         target = max(through, max(self._pending, default=0))
-        while self._delivered < target:
-            entry: Entry | None = self._pending.pop(self._delivered + 1, None)
+        run: list[Entry] = []  # the next seqs, ready to go out together
+        while self._delivered + len(run) < target:
+            entry: Entry | None = self._pending.pop(self._delivered + len(run) + 1, None)
             if entry is None:
+                await self._deliver(run)
+                run = []
                 await self._fill(upto=target)
                 entry = self._pending.pop(self._delivered + 1, None)
                 if entry is None:  # not in the journal: cannot happen while seqs are gap-free
@@ -415,7 +419,8 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                     )
                     self._delivered += 1
                     continue
-            await self._emit(entry)
+            run.append(entry)
+        await self._deliver(run)
 
     async def _fill(self, upto: int) -> None:
         rows = await database_sync_to_async(selectors.operations_after)(
@@ -439,9 +444,9 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                     page = asyncio.ensure_future(
                         read(session_id=self.session_id, seq=rows[-1]["seq"], limit=JOURNAL_PAGE)
                     )
-                for row in rows:
-                    if row["seq"] == self._delivered + 1:
-                        await self._emit(row)
+                await self._deliver(
+                    [row for row in rows if row["seq"] > self._delivered], contiguous=True
+                )
                 if not more or self._ended:
                     break
         finally:
@@ -455,9 +460,32 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         await self._catch_up()
         await self.send(protocol.encode(protocol.synced_frame(head_seq=self._delivered)))
 
-    async def _emit(self, entry: Entry) -> None:
-        # Ops the server journaled in a participant's name (its arrival) were never sent by its
-        # client: they come as op frames only, with no ack the client could not place.
+    async def _deliver(self, entries: list[Entry], *, contiguous: bool = False) -> None:
+        """Send `entries`, each the seq after the one before it, the first right after our
+        position, and move the position past them: one frame each, or, for a client that
+        connected with `?batch=1`, as few `batch` frames as COBROWSE_BATCH_FRAME_BYTES allows
+        (a resume or a late join is thousands of ops: one frame each would cost more than the
+        journal read). With `contiguous`, only the leading run that follows our position."""
+        if contiguous:
+            run = 0
+            while run < len(entries) and entries[run]["seq"] == self._delivered + run + 1:
+                run += 1
+            entries = entries[:run]
+        if not entries:
+            return
+        texts = [text for entry in entries for text in self._texts(entry)]
+        if self._batch:
+            texts = protocol.batch_frames(texts, settings.COBROWSE_BATCH_FRAME_BYTES)
+        for text in texts:
+            await self.send(text)
+        self._delivered = entries[-1]["seq"]
+        if any(entry["ends_session"] for entry in entries):
+            self._ended = True
+
+    def _texts(self, entry: Entry) -> list[str]:
+        """The frames of one entry for this participant. Ops the server journaled in a
+        participant's name (its arrival) were never sent by its client: they come as op frames
+        only, with no ack the client could not place."""
         own = entry["sender_id"] == self.participant.pk
         if own and not entry["client_op_id"].startswith(protocol.SERVER_OP_PREFIX):
             ack = protocol.ack_frame(
@@ -465,14 +493,10 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                 seq=entry["seq"],
                 element_seq=entry["element_seq"],
             )
-            await self.send(protocol.encode(ack))
             if entry["delivery"] == "all":
-                await self.send(entry["text"])
-        else:
-            await self.send(entry["text"])
-        self._delivered = entry["seq"]
-        if entry["ends_session"]:
-            self._ended = True
+                return [protocol.encode(ack), entry["text"]]
+            return [protocol.encode(ack)]
+        return [entry["text"]]
 
 
 def _item_bytes(item: tuple[Any, ...]) -> int:

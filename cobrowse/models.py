@@ -112,14 +112,21 @@ class Participant(models.Model):
 class Operation(models.Model):
     """One journaled operation. Rows are written once by the sequencer and never changed."""
 
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="operations")
+    # No index of their own on session and sender: the unique (session, seq) and
+    # (sender, client_op_id) indexes begin with them and serve every lookup; each index less is
+    # less work for every journaled op.
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="operations", db_index=False
+    )
     seq = models.BigIntegerField()
     kind = models.CharField(max_length=16)
     # NULL, not "", for "no element": the unique (session, element, element_seq) ignores NULLs.
     element = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     element_seq = models.BigIntegerField(null=True, blank=True)
     delivery = models.CharField(max_length=8, choices=Delivery.choices)
-    sender = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="operations")
+    sender = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="operations", db_index=False
+    )
     client_op_id = models.CharField(max_length=64)
     payload = models.JSONField()
     received_at = models.DateTimeField()

@@ -351,6 +351,34 @@ def pong_frame(*, head_seq: int) -> dict[str, Any]:
     return {"type": "pong", "head_seq": head_seq}
 
 
+_BATCH_HEAD = '{"type":"batch","frames":['
+_BATCH_TAIL = "]}"
+
+
+def batch_frames(texts: list[str], limit: int) -> list[str]:
+    """`texts` (encoded ack and op frames, in order) as `batch` frames of at most about `limit`
+    characters each; a frame alone in its batch (one larger than `limit`, or the last) goes as
+    it is. The frames are spliced in as they were encoded: nothing is decoded again."""
+    frames: list[str] = []
+    group: list[str] = []
+    size = 0
+    for text in texts:
+        if group and size + len(text) + 1 > limit:
+            frames.append(_batch(group))
+            group, size = [], 0
+        group.append(text)
+        size += len(text) + 1
+    if group:
+        frames.append(_batch(group))
+    return frames
+
+
+def _batch(group: list[str]) -> str:
+    if len(group) == 1:
+        return group[0]
+    return _BATCH_HEAD + ",".join(group) + _BATCH_TAIL
+
+
 # --- Shapes of outgoing frames ---------------------------------------------------------------
 # Every frame the server sends, field by field. Tests hold each frame they receive to this
 # (`server_frame_problems`), so a new field or frame type is written down here first.
@@ -435,6 +463,9 @@ SERVER_FRAMES: Mapping[str, tuple[Mapping[str, Callable[[Any], bool]], frozenset
         },
         frozenset(),
     ),
+    # Several ack and op frames in one (clients that connected with ?batch=1); checked one by
+    # one in server_frame_problems.
+    "batch": ({"frames": lambda v: isinstance(v, list) and len(v) >= 2}, frozenset()),
     "synced": ({"head_seq": _is_seq}, frozenset()),
     "pong": ({"head_seq": _is_seq}, frozenset()),
     "error": (
@@ -466,6 +497,12 @@ def server_frame_problems(frame: Any) -> list[str]:
         for name, test in required.items()
         if name in frame and not test(frame[name])
     ]
+    if frame["type"] == "batch" and not problems:
+        for inner in frame["frames"]:
+            if not isinstance(inner, dict) or inner.get("type") not in ("ack", "op"):
+                problems.append(f"batch holds {str(inner)[:80]}")
+            else:
+                problems += server_frame_problems(inner)
     if (
         frame["type"] == "error"
         and "client_op_id" in frame

@@ -195,6 +195,9 @@ COBROWSE_SEND_QUEUE_LIMIT = env_int("COBROWSE_SEND_QUEUE_LIMIT", 2000)
 COBROWSE_SEND_QUEUE_BYTES = env_int(
     "COBROWSE_SEND_QUEUE_BYTES", 2 * max(COBROWSE_MAX_DOM_FRAME_BYTES, COBROWSE_MAX_FRAME_BYTES)
 )
+# A client that connects with ?batch=1 gets ops that are ready together (a resume, a late join)
+# in `batch` frames of about this size (docs/protocol.md).
+COBROWSE_BATCH_FRAME_BYTES = env_int("COBROWSE_BATCH_FRAME_BYTES", 256 * 1024)
 
 LOGGING = {
     "version": 1,

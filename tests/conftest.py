@@ -106,6 +106,8 @@ class Peer:
         path = f"/ws/cobrowse/{session.pk}/" + (f"?{query}" if query else "")
         self.comm = WebsocketCommunicator(application, path, headers=headers)
         self.welcome: dict[str, Any] = {}
+        self._unbatched: list[dict[str, Any]] = []
+        self.batches = 0
         self._ids = itertools.count(1)
         self.prefix = f"p{next(_ids)}-"
 
@@ -149,9 +151,16 @@ class Peer:
         return cid
 
     async def recv(self, timeout: float = 5) -> dict[str, Any]:
-        """The next frame, held to its shape in cobrowse/protocol.py."""
+        """The next frame, held to its shape in cobrowse/protocol.py. The frames of a `batch`
+        (with ?batch=1) come one by one, as if each had been sent alone; `batches` counts them."""
+        if self._unbatched:
+            return self._unbatched.pop(0)
         frame: dict[str, Any] = await self.comm.receive_json_from(timeout=timeout)
         assert not server_frame_problems(frame), (server_frame_problems(frame), frame)
+        if frame["type"] == "batch":
+            self.batches += 1
+            first, *self._unbatched = frame["frames"]
+            return dict(first)
         return frame
 
     async def recv_until(
@@ -165,6 +174,8 @@ class Peer:
                 return frames
 
     async def nothing(self, timeout: float = 0.2) -> bool:
+        if self._unbatched:
+            return False
         result: bool = await self.comm.receive_nothing(timeout=timeout)
         return result
 

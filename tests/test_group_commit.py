@@ -124,18 +124,67 @@ def test_journal_reads_give_the_frames_the_live_path_sent() -> None:
     ]
 
 
-async def test_a_late_joiner_catches_up_a_long_journal_in_order(transactional_db: None) -> None:
+@pytest.mark.parametrize("batch", [False, True], ids=["frame-per-op", "batch"])
+async def test_a_late_joiner_catches_up_a_long_journal_in_order(
+    transactional_db: None, batch: bool
+) -> None:
     session = await sync_to_async(open_session)()
     customer = await sync_to_async(customer_of)(session)
     subs = [sub(customer, f"c{i}") for i in range(4500)]  # more than two catch-up pages
     await sync_to_async(sequencer.operations_append)(session_id=session.pk, batch=subs)
-    peer = Peer(session, await sync_to_async(customer_cookie)(session), query="last_seq=0")
+    query = "last_seq=0&batch=1" if batch else "last_seq=0"
+    peer = Peer(session, await sync_to_async(customer_cookie)(session), query=query)
     assert await peer.connect()
     frames = await peer.recv_until(lambda f: f["type"] == "synced", timeout=60)
+    # Its own chat ops (delivery all) come as ack then op, batched or not.
+    assert [f["type"] for f in frames[:4]] == ["ack", "op", "ack", "op"]
     seqs = [f["seq"] for f in frames if f["type"] in ("ack", "op")]
     # ... and then its own arrival, journaled by the server when it connected.
     assert sorted(set(seqs)) == list(range(1, 4502))
     assert seqs == sorted(seqs)
+    if batch:
+        # 9,000 frames in a few batch frames of at most COBROWSE_BATCH_FRAME_BYTES.
+        assert 0 < peer.batches < 20
+    else:
+        assert peer.batches == 0
+    await peer.close()
+
+
+async def test_batches_keep_to_their_size_and_a_larger_frame_goes_alone(
+    transactional_db: None, settings: Any
+) -> None:
+    settings.COBROWSE_BATCH_FRAME_BYTES = 2000
+    session = await sync_to_async(open_session)()
+    customer = await sync_to_async(customer_of)(session)
+    big = "x" * 5000  # one op larger than a batch
+    subs = [sub(customer, f"c{i}", "pointer", payload={"x": i, "y": 0}) for i in range(100)]
+    subs.insert(50, sub(customer, "big", "chat", payload={"text": big[:2000]}))
+    subs.insert(51, sub(customer, "big2", "chat", payload={"text": big[:1500] + "y" * 1000}))
+    await sync_to_async(sequencer.operations_append)(session_id=session.pk, batch=subs)
+    peer = Peer(session, await sync_to_async(customer_cookie)(session), query="last_seq=0&batch=1")
+    assert await peer.connect()
+    raw: list[str] = []
+    while True:
+        text = await peer.comm.receive_from(timeout=10)
+        raw.append(text)
+        if '"synced"' in text:
+            break
+    frames: list[dict[str, Any]] = []
+    for text in raw:
+        frame = orjson.loads(text)
+        if frame["type"] == "batch":
+            assert len(text) <= 2000 + 30, len(text)
+            frames.extend(frame["frames"])
+        else:
+            frames.append(frame)
+    singles = [orjson.loads(t) for t in raw if not t.startswith('{"type":"batch"')]
+    # The two large ops went as frames of their own.
+    alone = [f for f in singles if f["type"] == "op" and f["kind"] == "chat"]
+    assert [len(f["payload"]["text"]) for f in alone] == [2000, 2500]
+    assert [f["seq"] for f in frames if f["type"] in ("ack", "op")] == sorted(
+        f["seq"] for f in frames if f["type"] in ("ack", "op")
+    )
+    assert len([f for f in frames if f["type"] == "ack"]) == 102
     await peer.close()
 
 
@@ -186,3 +235,52 @@ async def test_an_unwritable_journal_answers_unavailable_and_closes(
     assert error["client_op_id"] == cid
     closed = await customer.comm.receive_output(timeout=5)
     assert closed == {"type": "websocket.close", "code": 1013}
+
+
+def _generic_plan(sql: str, types: list[str], settings: str) -> str:
+    """The plan PostgreSQL keeps for `sql` once prepared (its generic plan), made under the
+    writer's planner settings (`settings`: a statement run first in the same transaction)."""
+    placeholders = iter(range(1, 100))
+    prepared = sql
+    while "%b" in prepared:
+        prepared = prepared.replace("%b", f"${next(placeholders)}", 1)
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN")
+        try:
+            cursor.execute(settings)
+            cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            cursor.execute(f"PREPARE writer_plan({', '.join(types)}) AS {prepared}")
+            args = ", ".join("NULL" for _ in types)
+            cursor.execute(f"EXPLAIN EXECUTE writer_plan({args})")
+            return "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("ROLLBACK")
+            cursor.execute("DEALLOCATE ALL")  # PREPARE outlives the transaction
+
+
+@pg_only
+@pytest.mark.django_db(transaction=True)
+def test_the_writers_plans_look_up_keys_even_when_made_on_an_empty_journal() -> None:
+    """The writer prepares its statements once per connection and PostgreSQL keeps the plan
+    it made then. Made on an empty (just analyzed) journal, a plan that hashes or scans the
+    table would go on doing so as the journal grows; the writer's planner settings leave only
+    index lookups."""
+    from cobrowse import journal_sql
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {journal_sql.OPERATION}, {journal_sql.SESSION}")
+    statements = {
+        "known": (journal_sql._PG_KNOWN, ["json"]),
+        "elements": (journal_sql._PG_ELEMENTS, ["json"]),
+        "lock": (journal_sql._PG_LOCK, ["uuid[]"]),
+        "write": (journal_sql._PG_WRITE, ["timestamptz", "json", "text", "timestamptz", "json"]),
+    }
+    for name, (sql, types) in statements.items():
+        plan = _generic_plan(sql, types, journal_sql._PG_KEY_LOOKUPS_ONLY)
+        tables = [journal_sql.OPERATION, journal_sql.SESSION]
+        scans = [line for line in plan.splitlines() if "Seq Scan" in line]
+        assert not [s for s in scans if any(t in s for t in tables)], (name, plan)
+        assert "Hash Join" not in plan and "Merge Join" not in plan, (name, plan)
+    # Without those settings the same statement hashes the journal: the test sees the danger.
+    plan = _generic_plan(journal_sql._PG_KNOWN, ["json"], "SELECT 1")
+    assert "Seq Scan on cobrowse_operation" in plan, plan

@@ -5,7 +5,8 @@
 //   - Every op gets a client_op_id (per-tab random prefix + counter) and stays in storage, in
 //     order, until acked; after every welcome the unacked ops go again with the SAME ids in
 //     their original order (the server acks a repeated id with its first seq, never twice).
-//   - It connects with ?last_seq=N, N the last seen seq kept in storage (markSeen).
+//   - It connects with ?last_seq=N, N the last seen seq kept in storage (markSeen), and
+//     batch=1: a catch-up comes in batch frames, unpacked here frame by frame.
 //   - Closes other than 4410 (ended) and 4403 (forbidden) reconnect after a capped exponential
 //     backoff with jitter; a socket silent for one ping interval after a ping is replaced.
 //   - A pong whose head_seq is beyond last seen means missed ops: it sends a resume.
@@ -71,7 +72,9 @@ export class Transport {
   connect() {
     if (this.#ws || this.#stopped) return;
     const { url } = this.#o;
-    const query = this.#lastSeen === null ? "" : `${url.includes("?") ? "&" : "?"}last_seq=${this.#lastSeen}`;
+    // batch=1: ops that are ready together (a resume, a late join) come as batch frames.
+    const resume = this.#lastSeen === null ? "" : `&last_seq=${this.#lastSeen}`;
+    const query = `${url.includes("?") ? "&" : "?"}batch=1${resume}`;
     this.#o.onStatus("connecting", { attempt: this.#attempt });
     const ws = new this.#o.WebSocketImpl(url + query);
     this.#ws = ws;
@@ -119,6 +122,15 @@ export class Transport {
     const frame = attempt(() => JSON.parse(data));
     if (!frame) return;
     this.#awaitingPong = false;
+    if (frame.type === "batch") {
+      // Several ack and op frames in one: each is handled as if it had come alone.
+      for (const inner of Array.isArray(frame.frames) ? frame.frames : []) this.#handle(ws, inner);
+    } else {
+      this.#handle(ws, frame);
+    }
+  }
+
+  #handle(ws, frame) {
     if (frame.type === "welcome") {
       this.#ready = true;
       this.#attempt = 0;

@@ -85,12 +85,12 @@ const storedPending = (storage, session = SESSION) => JSON.parse(storage.getItem
 test("connects without last_seq the first time and with the stored last seq after a reload", () => {
   const first = setup();
   first.transport.connect();
-  assert.equal(first.last().url, URL_);
+  assert.equal(first.last().url, `${URL_}?batch=1`);
   first.transport.markSeen(7);
   const reloaded = setup({ storage: first.storage });
   assert.equal(reloaded.transport.lastSeen, 7);
   reloaded.transport.connect();
-  assert.equal(reloaded.last().url, `${URL_}?last_seq=7`);
+  assert.equal(reloaded.last().url, `${URL_}?batch=1&last_seq=7`);
 });
 
 test("client_op_ids are a per-tab prefix and a counter that survive a reload", () => {
@@ -347,7 +347,7 @@ test("a url without a session id needs an explicit sessionId", () => {
   assert.throws(() => setup({ url: "ws://testserver/elsewhere/" }), /no session id/);
   const { transport, last } = setup({ url: "ws://testserver/elsewhere/", sessionId: "s1" });
   transport.connect();
-  assert.equal(last().url, "ws://testserver/elsewhere/");
+  assert.equal(last().url, "ws://testserver/elsewhere/?batch=1");
 });
 
 test("wired to an Inbox, a reload connects with the last seq the inbox reached", () => {
@@ -372,5 +372,23 @@ test("wired to an Inbox, a reload connects with the last seq the inbox reached",
   assert.deepEqual(applied, [5, 6]);
   const reloaded = setup({ storage });
   reloaded.transport.connect();
-  assert.equal(reloaded.last().url, `${URL_}?last_seq=6`);
+  assert.equal(reloaded.last().url, `${URL_}?batch=1&last_seq=6`);
+});
+
+test("the frames of a batch are handled one by one, as if each had come alone", () => {
+  const { transport, last, frames } = setup();
+  transport.connect();
+  last().welcome(0);
+  const id = transport.send({ kind: "chat", payload: { text: "hi" } });
+  const op = (seq) => ({ type: "op", seq, kind: "pointer", payload: { x: seq, y: 0 } });
+  last().serverSends({
+    type: "batch",
+    frames: [op(1), { type: "ack", client_op_id: id, seq: 2, element_seq: null }, op(2), op(3)],
+  });
+  const after = frames.slice(1); // after the welcome
+  assert.deepEqual(after.map(([f]) => [f.type, f.seq]), [["op", 1], ["ack", 2], ["op", 2], ["op", 3]]);
+  // The ack inside the batch settled the pending op, with its echo meta.
+  assert.deepEqual(after[1][1], { echo: true, element: undefined });
+  last().serverSends({ type: "batch", frames: "not a list" }); // ignored, not thrown
+  assert.equal(frames.length, 5);
 });
