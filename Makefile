@@ -30,7 +30,7 @@ run: bootstrap
 serve: bootstrap
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python -m uvicorn config.asgi:application --host 127.0.0.1 --port $(PORT) \
-		--loop uvloop --http httptools --ws websockets --ws-max-size 5242880 --lifespan off --no-access-log
+		--loop uvloop --http httptools --ws config.websocket:WebSocketProtocol --ws-max-size 5242880 --lifespan off --no-access-log
 
 services:
 	bash scripts/services.sh > $(SERVICES_ENV)

@@ -106,8 +106,8 @@ def _choice(doc: dict[str, Any]) -> str:
     lines = [
         f"**Production stack: {opts['server']} + RedisPubSubChannelLayer.** "
         "`config/settings.py` defaults to the pub/sub layer (`CHANNEL_LAYER=pubsub`), and the "
-        "README's production command is uvicorn with uvloop, httptools and the "
-        "`websockets` WebSocket implementation (the bench measures that command); daphne "
+        "README's production command is uvicorn with uvloop, httptools and our WebSocket "
+        "implementation, `config/websocket.py` (the bench measures that command); daphne "
         "stays for `runserver` (`make run`). The numbers of this run:",
         "",
     ]
@@ -144,10 +144,11 @@ def _choice(doc: dict[str, Any]) -> str:
         "per op than daphne "
         "(Twisted, autobahn; see the server CPU column), which is what decides saturation; at "
         "light load daphne's latency can be as good or better, so `make run` loses nothing "
-        "by staying on daphne. Of uvicorn's two WebSocket implementations we run `websockets`, "
-        "not the newer sans-I/O one that was a little faster in our late-join trials: only "
-        "`websockets` lets the server close a reader who stopped reading, which bounds memory "
-        "(docs/reliability.md); uvicorn marks it deprecated, so this choice is to revisit.",
+        "by staying on daphne. The WebSocket implementation is uvicorn's sans-I/O one "
+        "(cheaper per frame than its deprecated `websockets` one: no reader task, one pass "
+        "less through the event loop for every frame received) with the change that lets "
+        "the server drop a reader who stopped reading (`config/websocket.py`, "
+        "docs/reliability.md).",
     ]
     return "\n".join(lines)
 
@@ -202,7 +203,7 @@ Each change was made after profiling the server under the bench (py-spy through
    the next page is read while the current one is sent.
 8. **Catch-up in batch frames** (`?batch=1`, docs/protocol.md). A late join was bound by
    WebSocket frames: one per op, each costing the server a few microseconds of Python in the
-   consumer, uvicorn and `websockets` plus a write system call (1.1 s for 50,000 ops). Clients
+   consumer and uvicorn plus a write system call (1.1 s for 50,000 ops). Clients
    that ask for it (the widget's and the desk's transport do) get the ack and op frames of a
    catch-up spliced, as they were encoded, into `batch` frames of about 256 KiB: about 50
    frames for 50,000 ops, half the time or less. Live delivery is unchanged (ops that are
@@ -216,11 +217,23 @@ Each change was made after profiling the server under the bench (py-spy through
    nested loops over index lookups (`SET LOCAL enable_seqscan/hashjoin/mergejoin = off`: every
    statement of an append is a lookup by key driven by the batch), and the journal lost two
    indexes that duplicated the leading column of a unique one (less work per insert).
+10. **Fewer passes through the event loop per frame.** Under load the event loop is the
+    bottleneck, and every pass an op makes through its queue of ready callbacks waits behind
+    everything else that is ready: at 3,000 ops/s an op made about seven such passes between
+    its arrival and its delivery, and they were most of its latency. The consumer awaits each
+    incoming frame directly (Channels runs each `receive` in a task of its own and waits on the
+    set of them, for a channel this consumer does not have), sends delivered frames with the
+    ASGI `send` itself, and the server's WebSocket implementation is uvicorn's sans-I/O one
+    (no reader task per connection). About 15% less server CPU per op at 3,000 ops/s in
+    back-to-back runs, and the latency lower with it.
 
 Measured and not kept: two batches in flight on two connections (the next one queued behind
 the previous one's row locks) gave no measurable gain here and made a failed batch's retry
 harder to keep in order of receipt; multi-statement simple-protocol queries instead of the
-pipeline used less client CPU but more PostgreSQL time (no prepared statements).
+pipeline used less client CPU but more PostgreSQL time (no prepared statements); the writer in
+a thread of its own with its own event loop (p50 at 3,000 ops/s 45 to 85 ms against 13 to 23
+in back-to-back runs: every wait for PostgreSQL then ended in a wait for the GIL, held by the
+busy event loop, even with a switch interval of 1 ms).
 
 One fix on the way: a connection opened with `?last_seq=N` could send ops handed over while it
 was connecting before its catch-up, and the catch-up then sent them again (the protocol says

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 REDIS_PORT = 6390
 BENCH_DB = "cobrowse_bench"
 LOG_DIR = ROOT / "bench" / "results"
-UVICORN_WS = "websockets"  # uvicorn's WebSocket implementation (BENCH_UVICORN_WS): production's
+# uvicorn's WebSocket implementation (BENCH_UVICORN_WS): production's (config/websocket.py)
+UVICORN_WS = "config.websocket:WebSocketProtocol"
 
 
 def bench_database_url() -> str:

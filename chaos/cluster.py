@@ -144,10 +144,11 @@ class Cluster:
                 "127.0.0.1",
                 "--port",
                 str(server.port),
-                # The websockets implementation: its send waits while the socket's buffer is
-                # full, and it aborts a peer that does not complete the close handshake.
+                # The production WebSocket implementation (config/websocket.py): its send
+                # waits while the socket's buffer is full, and it aborts a peer that does not
+                # complete the close handshake.
                 "--ws",
-                "websockets",
+                "config.websocket:WebSocketProtocol",
                 "--ws-max-size",
                 str(5 * 1024 * 1024),
                 "--lifespan",

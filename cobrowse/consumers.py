@@ -28,6 +28,7 @@ from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -73,6 +74,18 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
     # No channel per connection: the journal writer hears the doorbells once for the whole
     # process and hands entries to its connections (`deliver_entries`, `repair_from_journal`).
     channel_layer_alias = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Channels' `AsyncConsumer.__call__` for a consumer without a channel: each incoming
+        message is awaited and dispatched in turn. (Channels runs every `receive` in a task of
+        its own and waits on the set of them, which it needs to listen to a channel too: a task
+        and one more pass through the event loop for every frame, on the hot path.)"""
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            while True:
+                await self.dispatch(await receive())
 
     # --- Connection lifecycle ----------------------------------------------------------------
 
@@ -476,8 +489,9 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         texts = [text for entry in entries for text in self._texts(entry)]
         if self._batch:
             texts = protocol.batch_frames(texts, settings.COBROWSE_BATCH_FRAME_BYTES)
+        send = self.base_send  # the ASGI send itself: this is the hot path
         for text in texts:
-            await self.send(text)
+            await send({"type": "websocket.send", "text": text})
         self._delivered = entries[-1]["seq"]
         if any(entry["ends_session"] for entry in entries):
             self._ended = True

@@ -1,8 +1,9 @@
 """Real servers and raw WebSocket clients for tests that need the whole network path.
 
-`live_server_process` runs `uvicorn config.asgi:application --ws websockets` (the production
-command, docs/reliability.md) as a subprocess on the test database: PostgreSQL + Redis when the
-suite runs on services, otherwise the test SQLite file and the in-memory channel layer.
+`live_server_process` runs `uvicorn config.asgi:application --ws
+config.websocket:WebSocketProtocol` (the production command, docs/reliability.md) as a
+subprocess on the test database: PostgreSQL + Redis when the suite runs on services, otherwise
+the test SQLite file and the in-memory channel layer.
 `RawSocket` speaks RFC 6455 by hand, so a test can send what no WebSocket library would
 (invalid UTF-8, oversized frames) or stop reading altogether.
 """
@@ -90,7 +91,7 @@ def live_server_process(tmp_path: Path, **extra_env: str) -> Iterator[LiveServer
                 "--port",
                 str(port),
                 "--ws",
-                "websockets",
+                "config.websocket:WebSocketProtocol",
                 "--ws-max-size",
                 str(5 * 1024 * 1024),
                 "--lifespan",

@@ -3,7 +3,8 @@
 A real uvicorn server (the production command); the operator's socket is a raw one with a small
 receive window that reads its welcome and then nothing; the customer sends dom ops as fast as
 its rate limit allows. The server's resident memory must stay bounded, the reader must be
-disconnected, and when it comes back it catches up from the journal with nothing missing."""
+disconnected (its connection dropped, since it reads not even the close frame), and when it
+comes back it catches up from the journal with nothing missing."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ OPS = 1500
 OP_BYTES = 32 * 1024
 QUEUE_BYTES = 4 * 1024 * 1024
 RSS_GROWTH_LIMIT_KIB = 24 * 1024  # the flood is 48 MiB; the queue bound is 4 MiB
+CLOSE_TIMEOUT = 10  # uvicorn's, for the close handshake (config/websocket.py)
 
 
 def dom_op(i: int) -> str:
@@ -109,11 +111,16 @@ async def test_a_reader_that_stops_is_cut_off_with_bounded_memory_and_catches_up
         await flood(server, url, c_cookie, samples)
         flood_seconds = time.monotonic() - started
 
-        # The server gives up on the reader: it logs so, and the socket ends.
+        # The server gives up on the reader: it logs so, and the socket ends. The close frame
+        # cannot reach a reader that reads nothing (every buffer on the way is full): after the
+        # close timeout the server drops the connection rather than hold it open. So the reader,
+        # reading at last, finds the end of the stream (or a reset), never the close frame,
+        # which only a server still holding the connection could deliver.
         deadline = time.monotonic() + 30
         while "closing slow reader" not in server.log.read_text():
             assert time.monotonic() < deadline, "the slow reader was never disconnected"
             await asyncio.sleep(0.2)
+        await asyncio.sleep(CLOSE_TIMEOUT + 2)
         received = 0
         end = None
         reader.sock.settimeout(5)
@@ -122,13 +129,11 @@ async def test_a_reader_that_stops_is_cut_off_with_bounded_memory_and_catches_up
                 _, payload = reader.recv()
                 received += len(payload)
         except Closed as closed:
-            end = f"close frame {closed.code}"
+            end = "end of stream" if closed.code is None else f"close frame {closed.code}"
         except (ConnectionResetError, TimeoutError) as exc:
             end = type(exc).__name__
         reader.close()
-        assert end is not None and end != "TimeoutError", "the reader's socket was not closed"
-        if end.startswith("close frame"):
-            assert end == "close frame 4408"
+        assert end in ("end of stream", "ConnectionResetError"), f"still connected ({end})"
 
         growth = max(samples) - baseline
         print(
