@@ -1,14 +1,18 @@
 """The WebSocket implementation the production server runs:
 `uvicorn ... --ws config.websocket:WebSocketProtocol` (`make serve`, docs/reliability.md).
 
-It is uvicorn's sans-I/O implementation (`websockets-sansio`, uvicorn's default) with one
-change. The slow-reader promise needs two things of the server: `send` waits while the
+It is uvicorn's sans-I/O implementation (`websockets-sansio`, uvicorn's default) with two
+changes. The slow-reader promise needs two things of the server: `send` waits while the
 socket's write buffer is full, so that a connection's own bounded queue fills up instead of the
 server's memory; and a reader that stopped reading is disconnected. uvicorn's implementation
 does the first, but its close waits for that same buffer, so the close of a reader that never
 reads again is never written and its socket stays open for as long as TCP keeps it. Here a
 close is written at once (a few bytes behind what is buffered), and the TCP connection is
-aborted when it has not ended `close_timeout` (10 s) later.
+aborted when it has not ended a second after uvicorn's close timeout (10 s), by which time a
+peer that merely ignored the close has been closed the ordinary way.
+
+The other change: a text frame that is not UTF-8 is closed with 1007 as uvicorn does, but
+logged as what it is, bad input from a client, without a traceback.
 
 Why not uvicorn's older `websockets` implementation, which aborts the same way: uvicorn has
 deprecated it, and it spends more per frame (a reader task and one more pass through the event
@@ -27,9 +31,28 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         if message["type"] == "websocket.close" and self.handshake_complete:
             # A full buffer must not hold the close back: the reader may never drain it.
             self.writable.set()
-            self.loop.call_later(self.close_timeout, self._abort_unless_ended)
+            self.loop.call_later(self.close_timeout + 1, self._abort_unless_ended)
         await super().send(message)
 
     def _abort_unless_ended(self) -> None:
         if not self.disconnected:
             self.transport.abort()
+
+    def send_receive_event_to_app(self) -> None:
+        if self.curr_msg_data_type != "text" or self.close_sent:
+            super().send_receive_event_to_app()
+            return
+        # uvicorn's, for a text message, but without a traceback for invalid UTF-8.
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            self.logger.info("invalid UTF-8 in a text frame from a client; closing with 1007")
+            self.conn.send_close(1007)
+            self.handle_parser_exception()
+            return
+        self.queue.put_nowait({"type": "websocket.receive", "text": text})
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
