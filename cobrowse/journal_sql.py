@@ -6,11 +6,11 @@ allows. It runs inside the sequencer's transaction.
 
 - PostgreSQL: set-based statements over arrays (`unnest`), parameters in binary (`%b`: text
   arrays in text format are quoted element by element, a cost that showed in profiles), sent
-  in pipeline mode. On the
-  journal writer's own connection (`AsyncTransaction`, from its event loop): BEGIN and the
-  reads travel together, then the writes and the COMMIT: two round trips for any number of
-  sessions and ops. On Django's connection (`read_heads`, `write`, inside `atomic`): three,
-  the COMMIT being Django's.
+  in pipeline mode. On the journal writer's own connection (`AsyncTransaction`, from its event
+  loop): BEGIN and the reads travel together, then the writes and the COMMIT: two round trips
+  for any number of sessions and ops; one when the writer decided from its copy of the heads
+  (`write_if_heads_and_commit`, checked by the writes themselves). On Django's connection
+  (`read_heads`, `write`, inside `atomic`): three, the COMMIT being Django's.
 - Elsewhere (SQLite, the embedded default): the same statements in portable SQL, one after
   the other (the IMMEDIATE transaction already holds the database write lock).
 
@@ -35,6 +35,9 @@ OPERATION = Operation._meta.db_table
 PARTICIPANT = Participant._meta.db_table
 
 SessionHeads = dict[uuid.UUID, dict[str, Any]]
+# The marker of a write whose heads were stale (raised by PostgreSQL as a failed cast: the one
+# way to fail a statement on a condition known only while it runs, without a function of ours).
+STALE_HEADS = "stale journal heads"
 Known = dict[tuple[int, str], tuple[int, int | None]]
 ElementHeads = dict[tuple[uuid.UUID, str], int]
 
@@ -162,6 +165,33 @@ _PG_WRITE = f"""
 """
 
 
+# The same writes for an append decided from the journal writer's own copy of the heads
+# (`sequencer.HeadCache`), with no reads before: each session row is written only if it still
+# holds the heads the decision started from (another process may have appended meanwhile, or a
+# connection ended or claimed the session), and the statement fails unless every row was, so
+# that nothing of it commits. A resend of an op already journaled fails it too (the unique
+# (sender, client_op_id)). The caller then decides again from a fresh read.
+_PG_WRITE_IF_HEADS = (
+    _PG_WRITE.replace(
+        "WHERE s.id = h.id",
+        """WHERE s.id = h.id AND s.head_seq = h.was_seq AND s.head_hash = h.was_hash
+          AND s.status = h.was_status
+          AND s.control_participant_id IS NOT DISTINCT FROM h.was_control""",
+    )
+    .replace(
+        "(e->6)::jsonb AS sensitive",
+        """(e->6)::jsonb AS sensitive, (e->>7)::bigint AS was_seq,
+                     e->>8 AS was_hash, e->>9 AS was_status, (e->>10)::bigint AS was_control""",
+    )
+    .replace(
+        "SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM updated)",
+        f"""SELECT (SELECT count(*) FROM inserted),
+           CASE WHEN (SELECT count(*) FROM updated) = %b THEN (SELECT count(*) FROM updated)
+           ELSE ('{STALE_HEADS}: ' || (SELECT count(*) FROM updated))::bigint END""",
+    )
+)
+
+
 def _pg() -> psycopg.Connection[Any]:
     connection.ensure_connection()
     pg: psycopg.Connection[Any] = connection.connection
@@ -231,6 +261,48 @@ def _pg_write_statement(
     )
 
 
+def _pg_write_if_statement(
+    rows: list[Row], heads: SessionHeads, was: SessionHeads, received_at: datetime
+) -> tuple[str, list[Any]]:
+    fragment = orjson.Fragment
+    return (
+        _PG_WRITE_IF_HEADS,
+        [
+            received_at,
+            _json([(*row[:8], fragment(row.payload), row.hash) for row in rows]),
+            Status.ENDED,
+            received_at,
+            _json(
+                [
+                    (
+                        sid,
+                        h["head_seq"],
+                        h["head_hash"],
+                        h["snapshot_seq"],
+                        h["control_participant_id"],
+                        bool(h["ends"]),
+                        h["sensitive_nodes"],
+                        was[sid]["head_seq"],
+                        was[sid]["head_hash"],
+                        was[sid]["status"],
+                        was[sid]["control_participant_id"],
+                    )
+                    for sid, h in heads.items()
+                ]
+            ),
+            len(heads),
+        ],
+    )
+
+
+def is_stale(error: BaseException) -> bool:
+    """Whether an append decided from the writer's copy of the heads failed because the copy
+    was out of date (or an op in it had been journaled already): decide again from a read."""
+    return isinstance(error, psycopg.errors.UniqueViolation) or (
+        isinstance(error, psycopg.errors.InvalidTextRepresentation) and STALE_HEADS in str(error)
+    )
+
+
 def _check_written(rows: list[Row], heads: SessionHeads, counts: tuple[Any, ...] | None) -> None:
     inserted, updated = counts or (0, 0)
     if inserted != len(rows) or updated != len(heads):
@@ -293,6 +365,21 @@ class AsyncTransaction:
             for cursor, (sql, params) in zip(cursors, statements, strict=True):
                 await cursor.execute(sql, params)
         return _pg_heads(query, [await cursor.fetchall() for cursor in cursors[2:]])
+
+    async def write_if_heads_and_commit(
+        self, *, rows: list[Row], heads: SessionHeads, was: SessionHeads, received_at: datetime
+    ) -> None:
+        """BEGIN, the writes (only where the session rows still hold the heads in `was`) and
+        COMMIT, in one round trip. Raises (`is_stale`) when a row had moved on: then nothing
+        was written."""
+        sql, params = _pg_write_if_statement(rows, heads, was, received_at)
+        statements = [("BEGIN", []), (_PG_KEY_LOOKUPS_ONLY, []), (sql, params), ("COMMIT", [])]
+        cursors = [self.conn.cursor() for _ in statements]
+        async with self.conn.pipeline():
+            for cursor, (statement, values) in zip(cursors, statements, strict=True):
+                await cursor.execute(statement, values)
+        self.done = True
+        _check_written(rows, heads, await cursors[2].fetchone())
 
     async def write_and_commit(
         self, *, rows: list[Row], heads: SessionHeads, received_at: datetime

@@ -163,19 +163,111 @@ def operations_append_many(*, batches: Sequence[SessionBatch]) -> list[AppendRes
 
 
 async def operations_append_many_async(
-    *, conn: psycopg.AsyncConnection[Any], batches: Sequence[SessionBatch]
+    *,
+    conn: psycopg.AsyncConnection[Any],
+    batches: Sequence[SessionBatch],
+    cache: HeadCache | None = None,
 ) -> list[AppendResult]:
     """`operations_append_many` on the journal writer's own PostgreSQL connection, from its
     event loop: the same decisions under the same locks, in two round trips (BEGIN and the
-    reads; the writes and COMMIT). Raises psycopg errors: then nothing was journaled."""
+    reads; the writes and COMMIT). Raises psycopg errors: then nothing was journaled.
+
+    With the writer's `cache` of the heads, in one round trip when it can: the decisions are
+    made from the cache and written (with the COMMIT) only if every session row of the batch
+    still holds the heads they were made from (`AsyncTransaction.write_if_heads_and_commit`;
+    the writes take the same row locks the reads would have). When one had moved on, nothing
+    was written, and the append runs again from a read."""
+    if cache is not None:
+        plan = _Plan(batches)
+        heads = cache.heads_for(plan.query)
+        if heads is not None:
+            was = {sid: dict(state) for sid, state in heads.sessions.items()}
+            plan.decide(heads)
+            try:
+                # Every session of the batch is checked and written, also one whose ops were
+                # all refused: those refusals were decided from the cache too.
+                async with journal_sql.AsyncTransaction(conn) as tx:
+                    await tx.write_if_heads_and_commit(
+                        rows=plan.rows,
+                        heads=heads.sessions,
+                        was=was,
+                        received_at=plan.received_at,
+                    )
+            except Exception as exc:
+                if not journal_sql.is_stale(exc):
+                    raise
+                cache.forget(plan.query.sessions)
+            else:
+                cache.remember(heads.sessions, plan.element_heads)
+                return plan.results
     plan = _Plan(batches)
     async with journal_sql.AsyncTransaction(conn) as tx:
-        plan.decide(await tx.read_heads(plan.query))
+        heads = await tx.read_heads(plan.query)
+        plan.decide(heads)
         if plan.rows:
             await tx.write_and_commit(
                 rows=plan.rows, heads=plan.changed, received_at=plan.received_at
             )
+    if cache is not None:
+        # What the read found, as the append left it (committed, or nothing to write).
+        cache.remember(heads.sessions, plan.element_heads)
     return plan.results
+
+
+class HeadCache:
+    """The journal writer's copy of the heads it read or wrote last, by session: the session
+    row's state and the element heads it knows. Only ever a guess: an append decided from it
+    is written only if the session rows still hold the same heads (any op journaled since, by
+    anyone, moved them on), so a stale copy costs a second try, never a wrong decision."""
+
+    LIMIT = 10_000  # sessions; past it the cache starts again empty
+
+    def __init__(self) -> None:
+        self._sessions: dict[uuid.UUID, dict[str, Any]] = {}
+        self._elements: dict[uuid.UUID, dict[str, int]] = {}
+
+    def heads_for(self, query: journal_sql.HeadsQuery) -> journal_sql.Heads | None:
+        """Heads to decide `query`'s append from (copies), or None when the cache cannot: a
+        session or an element it does not know, or a grant (which needs the operators)."""
+        if query.operators:
+            return None
+        sessions = {}
+        for sid in query.sessions:
+            state = self._sessions.get(sid)
+            if state is None:
+                return None
+            sessions[sid] = dict(state)
+        elements = {}
+        for sid, element in query.elements:
+            head = self._elements.get(sid, {}).get(element)
+            if head is None:
+                return None
+            elements[(sid, element)] = head
+        return journal_sql.Heads(sessions, {}, elements, {})
+
+    def remember(
+        self,
+        sessions: dict[uuid.UUID, dict[str, Any]],
+        elements: dict[tuple[uuid.UUID, str], int],
+    ) -> None:
+        """The heads of `sessions` after an append (read and then moved by what it wrote),
+        and the element heads it read or moved. Ended sessions are forgotten."""
+        if len(self._sessions) > self.LIMIT:
+            self._sessions.clear()
+            self._elements.clear()
+        for sid, state in sessions.items():
+            if state["status"] == Status.ENDED:
+                self.forget({sid})
+            else:
+                self._sessions[sid] = {k: v for k, v in state.items() if k != "ends"}
+        for (sid, element), head in elements.items():
+            if sid in self._sessions:
+                self._elements.setdefault(sid, {})[element] = head
+
+    def forget(self, sessions: set[uuid.UUID]) -> None:
+        for sid in sessions:
+            self._sessions.pop(sid, None)
+            self._elements.pop(sid, None)
 
 
 class _Plan:
@@ -187,6 +279,7 @@ class _Plan:
         self.results = [AppendResult() for _ in batches]
         self.rows: list[Row] = []
         self.changed: dict[uuid.UUID, dict[str, Any]] = {}
+        self.element_heads: dict[tuple[uuid.UUID, str], int] = {}
         self.query = journal_sql.HeadsQuery(
             sessions={sid for sid, _ in self.batches},
             client_ops={(s.participant_id, s.client_op_id) for _, b in self.batches for s in b},
@@ -202,6 +295,8 @@ class _Plan:
 
     def decide(self, heads: journal_sql.Heads) -> None:
         ts = int(self.received_at.timestamp() * 1000)
+        # The element heads after this append (those it read, moved by the ops it accepts).
+        self.element_heads = dict(heads.elements)
         for (session_id, batch), result in zip(self.batches, self.results, strict=True):
             state = heads.sessions.get(session_id)
             if state is None:
@@ -212,7 +307,7 @@ class _Plan:
                 state=state,
                 batch=batch,
                 known=heads.known,
-                element_heads=heads.elements,
+                element_heads=self.element_heads,
                 operators=heads.operators.get(session_id, []),
                 received_at=self.received_at,
                 ts=ts,

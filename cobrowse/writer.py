@@ -49,6 +49,7 @@ from .selectors import operations_after
 from .sequencer import (
     AppendResult,
     Entry,
+    HeadCache,
     Outcome,
     Submission,
     operations_append,
@@ -121,6 +122,9 @@ class JournalWriter:
         # Elsewhere (SQLite) in its thread, through Django's connection.
         self._pg_params = _pg_connection_params()
         self._pg: psycopg.AsyncConnection[Any] | None = None
+        # The heads this writer read or wrote last: most appends need no read before their
+        # writes (one round trip instead of two); see sequencer.HeadCache.
+        self._heads = HeadCache()
         self.batches = 0
         self.ops = 0
 
@@ -281,7 +285,9 @@ class JournalWriter:
         try:
             try:
                 conn = await self._pg_connection()
-                return list(await operations_append_many_async(conn=conn, batches=work))
+                return list(
+                    await operations_append_many_async(conn=conn, batches=work, cache=self._heads)
+                )
             except psycopg.OperationalError as exc:
                 # The connection broke (a restarted database, a killed backend). Once more on a
                 # fresh one: safe, since a resent client_op_id is never journaled twice (what
@@ -289,7 +295,9 @@ class JournalWriter:
                 logger.info("journal connection failed, once more on a new one: %s", exc)
                 await self._drop_pg()
                 conn = await self._pg_connection()
-                return list(await operations_append_many_async(conn=conn, batches=work))
+                return list(
+                    await operations_append_many_async(conn=conn, batches=work, cache=self._heads)
+                )
         except (psycopg.Error, DatabaseError) as exc:
             if isinstance(exc, psycopg.OperationalError):
                 await self._drop_pg()
@@ -301,7 +309,9 @@ class JournalWriter:
         for item in work:
             try:
                 conn = await self._pg_connection()
-                results.extend(await operations_append_many_async(conn=conn, batches=[item]))
+                results.extend(
+                    await operations_append_many_async(conn=conn, batches=[item], cache=self._heads)
+                )
             except (psycopg.Error, DatabaseError) as exc:
                 logger.warning("journal append for session %s failed: %s", item[0], exc)
                 results.append(exc)

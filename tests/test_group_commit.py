@@ -24,7 +24,7 @@ from cobrowse.sequencer import (
     operations_append_many_async,
 )
 from cobrowse.writer import JournalWriter
-from tests.conftest import Peer, customer_cookie, open_session
+from tests.conftest import Peer, customer_cookie, make_operator, open_session
 
 
 def customer_of(session: Session) -> Participant:
@@ -284,3 +284,81 @@ def test_the_writers_plans_look_up_keys_even_when_made_on_an_empty_journal() -> 
     # Without those settings the same statement hashes the journal: the test sees the danger.
     plan = _generic_plan(journal_sql._PG_KNOWN, ["json"], "SELECT 1")
     assert "Seq Scan on cobrowse_operation" in plan, plan
+
+
+@pg_only
+@pytest.mark.django_db(transaction=True)
+async def test_the_writer_decides_from_its_cache_in_one_round_trip_and_rereads_when_stale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Appends decided from the writer's copy of the heads (no read before the writes) keep
+    every promise of the two-round-trip append: gap-free seqs and a sound hash chain when
+    another writer appended meanwhile, resends answered as duplicates, element seqs that
+    continue, refusals that hold only if the session row says so."""
+    from cobrowse import journal_sql
+    from cobrowse.audit import journal_verify
+
+    reads = 0
+    read_heads = journal_sql.AsyncTransaction.read_heads
+
+    async def counting(self: Any, query: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await read_heads(self, query)
+
+    monkeypatch.setattr(journal_sql.AsyncTransaction, "read_heads", counting)
+    session = await sync_to_async(open_session)()
+    customer = await sync_to_async(customer_of)(session)
+    user = await sync_to_async(make_operator)()
+    operator = (
+        await sync_to_async(sequencer.participant_join)(
+            session_id=session.pk, user=user, owns_as_customer=False
+        )
+    ).participant
+    cache = sequencer.HeadCache()
+    conn = await JournalWriter.get()._pg_connection()
+
+    async def append(*subs: Submission) -> list[Any]:
+        (result,) = await operations_append_many_async(
+            conn=conn, batches=[(session.pk, list(subs))], cache=cache
+        )
+        return result.outcomes
+
+    def seqs(outcomes: list[Any]) -> list[int]:
+        return [o.entry["seq"] for o in outcomes if isinstance(o, Accepted)]
+
+    field = {"element": "field:a", "payload": {"value": "x"}}
+    assert seqs(await append(sub(customer, "a"), sub(customer, "f1", "input", **field))) == [1, 2]
+    assert reads == 1  # nothing cached yet: read, then write
+    outcomes = await append(sub(customer, "b"), sub(customer, "f2", "input", **field))
+    assert seqs(outcomes) == [3, 4] and outcomes[1].entry["element_seq"] == 2
+    assert reads == 1  # decided from the cache: one round trip
+
+    # Another writer (another process) appends: the cache is stale.
+    await sync_to_async(sequencer.operations_append)(
+        session_id=session.pk, batch=[sub(customer, "elsewhere", "input", **field)]
+    )
+    outcomes = await append(sub(customer, "c"), sub(customer, "f3", "input", **field))
+    assert seqs(outcomes) == [6, 7] and outcomes[1].entry["element_seq"] == 4
+    assert reads == 2  # the cached heads were refused; read again
+
+    # A resend of an op already journaled: its first seq, journaled once.
+    (duplicate,) = await append(sub(customer, "c"))
+    assert duplicate == Duplicate(6, None)
+
+    # The cache says nobody holds control; another writer has granted it meanwhile. The
+    # operator's click is refused from the cache, but that refusal is checked like a write.
+    assert seqs(await append(sub(customer, "d"))) == [8]
+    await sync_to_async(sequencer.operations_append)(
+        session_id=session.pk,
+        batch=[Submission(customer.pk, "customer", "g", "control", None, {"action": "grant"})],
+    )
+    before = reads
+    (clicked,) = await append(Submission(operator.pk, "operator", "o1", "click", None, {"id": 5}))
+    assert isinstance(clicked, Accepted) and clicked.entry["seq"] == 10, clicked
+    assert reads == before + 1
+
+    count = await sync_to_async(Operation.objects.filter(session=session).count)()
+    assert count == 10
+    verified = await sync_to_async(journal_verify)(session_id=session.pk)
+    assert verified.broken is None and verified.ops == 10, verified
