@@ -177,7 +177,7 @@ Each change was made after profiling the server under the bench (py-spy through
    connection; prepared statements, `COBROWSE_PREPARED_STATEMENTS=0` to turn them off behind
    an old pooler). The thread it used before had to win the GIL back after each round trip
    while the event loop was busy, which cost milliseconds per batch under load. Two round
-   trips per batch now, whatever its size.
+   trips per batch, whatever its size (one since change 11).
 4. **No per-message hop to the sync thread.** Channels' `dispatch` runs
    `close_old_connections` in the sync thread before *every* message. Every database call of
    our consumer already goes through `database_sync_to_async`, which does that itself, so the
@@ -226,6 +226,13 @@ Each change was made after profiling the server under the bench (py-spy through
     ASGI `send` itself, and the server's WebSocket implementation is uvicorn's sans-I/O one
     (no reader task per connection). About 15% less server CPU per op at 3,000 ops/s in
     back-to-back runs, and the latency lower with it.
+11. **One round trip per batch.** The writer keeps the heads it read or wrote last
+    (`sequencer.HeadCache`) and decides a batch from them; the writes go with the COMMIT in
+    one round trip and are made only where every session row of the batch still holds those
+    heads (the UPDATE's condition, under the row lock it takes; the statement fails
+    otherwise, and nothing commits). A stale copy (another process appended, a resend, a
+    session claimed meanwhile) costs a second try from a read, never a wrong seq. One pass
+    through the event loop and one PostgreSQL round trip fewer per batch.
 
 Measured and not kept: two batches in flight on two connections (the next one queued behind
 the previous one's row locks) gave no measurable gain here and made a failed batch's retry
@@ -240,11 +247,12 @@ was connecting before its catch-up, and the catch-up then sent them again (the p
 that resume is exact); the catch-up now goes first. The slower doorbell path of the test run on
 Redis exposed it.
 
-What stays exactly as it was: the order (seq assigned under the session row lock, gap-free,
-in order of receipt), idempotency (the resend lookup runs for every batch, under the lock),
-the delivery attribute, server-side masking before hashing, the hash chain, broadcast only
-after commit, the protocol (batch frames are only for clients that ask for them), and every
-test on both configurations (new ones in
+What stays exactly as it was: the order (seq assigned under the session row lock, gap-free, in
+order of receipt), idempotency (the resend lookup runs for every batch decided from a read,
+under the lock; a batch decided from the writer's copy of the heads fails on the unique (sender,
+client_op_id) and is decided again from a read), the delivery attribute, server-side masking
+before hashing, the hash chain, broadcast only after commit, the protocol (batch frames are only
+for clients that ask for them), and every test on both configurations (new ones in
 `tests/test_group_commit.py`).
 """
 
@@ -344,14 +352,17 @@ of ops from many sessions, so the journal costs a few statements per batch, and 
 doorbell per batch replaces the relay's channel-layer round trip per op: that is why the
 journaled path out-delivers a relay several times over.
 
-At low load an op waits for its own transaction (two round trips, the second carrying the
-COMMIT and its fsync: about 1-2 ms here), which with the WebSocket hops is the floor of its
-latency: one op at a time, alone on the server, arrives in about 2 ms (the relay: about 1 ms).
-Under load the writer is busy most of the time, so an op also waits for the batch being
-written when it arrives, and the event loop serves the sockets and the writer alike: at half
-of our saturation the server process uses most of a core, and the batch cycle, with the
-queueing in front of it, is what the latency percentiles show. Our saturation is several
-times the relay's, so half of it is a load at which the relays have long fallen over.
+At low load an op waits for its own transaction (one round trip carrying the writes and the
+COMMIT with its fsync, two when the writer has to read first), which with the WebSocket hops
+is the floor of its latency: a few milliseconds at the lowest steps, as for the relay. Under
+load the writer is busy most of the time, so an op also waits for the batch being written when
+it arrives, and one event loop serves the sockets and the writer alike: at half of our
+saturation the server process uses most of a core, and every pass an op makes through the
+loop's queue (frame in, writer, database answer, frame out) waits behind everything else that
+is ready. That queueing, not the database, is what the latency percentiles show at half
+saturation; it is also why that load on this 2-core machine, where the clients and PostgreSQL
+take the other core, stays above the targets. Our saturation is several times the relay's, so
+half of it is a load at which the relays have long fallen over.
 
 The late join reads the journal in pages of 2,000 ops (the next page read while the current
 one is sent) and sends them in batch frames; what remains is the database reads, the JSON the
