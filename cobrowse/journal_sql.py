@@ -369,17 +369,24 @@ class AsyncTransaction:
     async def write_if_heads_and_commit(
         self, *, rows: list[Row], heads: SessionHeads, was: SessionHeads, received_at: datetime
     ) -> None:
-        """BEGIN, the writes (only where the session rows still hold the heads in `was`) and
-        COMMIT, in one round trip. Raises (`is_stale`) when a row had moved on: then nothing
-        was written."""
+        """BEGIN, the session rows locked in order of id (as `read_heads` does: two writers
+        never wait for each other in a circle), the writes (only where the rows still hold the
+        heads in `was`) and COMMIT, in one round trip. Raises (`is_stale`) when a row had
+        moved on: then nothing was written."""
         sql, params = _pg_write_if_statement(rows, heads, was, received_at)
-        statements = [("BEGIN", []), (_PG_KEY_LOOKUPS_ONLY, []), (sql, params), ("COMMIT", [])]
+        statements = [
+            ("BEGIN", []),
+            (_PG_KEY_LOOKUPS_ONLY, []),
+            (_PG_LOCK, [sorted(heads)]),
+            (sql, params),
+            ("COMMIT", []),
+        ]
         cursors = [self.conn.cursor() for _ in statements]
         async with self.conn.pipeline():
             for cursor, (statement, values) in zip(cursors, statements, strict=True):
                 await cursor.execute(statement, values)
         self.done = True
-        _check_written(rows, heads, await cursors[2].fetchone())
+        _check_written(rows, heads, await cursors[3].fetchone())
 
     async def write_and_commit(
         self, *, rows: list[Row], heads: SessionHeads, received_at: datetime

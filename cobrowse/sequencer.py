@@ -194,9 +194,9 @@ async def operations_append_many_async(
                         received_at=plan.received_at,
                     )
             except Exception as exc:
+                cache.forget(plan.query.sessions)  # in doubt: read next time
                 if not journal_sql.is_stale(exc):
                     raise
-                cache.forget(plan.query.sessions)
             else:
                 cache.remember(heads.sessions, plan.element_heads)
                 return plan.results

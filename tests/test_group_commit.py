@@ -3,6 +3,7 @@ catch-up, and the per-process doorbell, on whichever database the run uses."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -362,3 +363,45 @@ async def test_the_writer_decides_from_its_cache_in_one_round_trip_and_rereads_w
     assert count == 10
     verified = await sync_to_async(journal_verify)(session_id=session.pk)
     assert verified.broken is None and verified.ops == 10, verified
+
+
+OPS_PER_BATCH = 300
+
+
+@pg_only
+@pytest.mark.django_db(transaction=True)
+async def test_two_writers_deciding_from_their_caches_never_deadlock() -> None:
+    """Two processes' writers append to the same two sessions at once, each batch naming them
+    in the other order. Each locks the session rows in order of id before it writes, as the
+    reads do, so neither waits for the other in a circle (PostgreSQL would abort one of them
+    after a second)."""
+    from cobrowse.audit import journal_verify
+
+    sessions = [await sync_to_async(open_session)() for _ in range(2)]
+    customers = [await sync_to_async(customer_of)(s) for s in sessions]
+    params = writer_module._pg_connection_params()
+    assert params is not None
+    conns = [await psycopg.AsyncConnection.connect(**params, autocommit=True) for _ in range(2)]
+    caches = [sequencer.HeadCache(), sequencer.HeadCache()]
+    try:
+        for round_ in range(12):
+
+            def work(w: int, round_: int = round_) -> list[tuple[Any, list[Submission]]]:
+                # Batches of a few hundred ops: long enough for the two to overlap.
+                batches = [
+                    (s.pk, [sub(c, f"w{w}-r{round_}-{i}") for i in range(OPS_PER_BATCH)])
+                    for s, c in zip(sessions, customers, strict=True)
+                ]
+                return batches[::-1] if w else batches
+
+            appends = (
+                operations_append_many_async(conn=conns[w], batches=work(w), cache=caches[w])
+                for w in range(2)
+            )
+            await asyncio.wait_for(asyncio.gather(*appends), 10)
+    finally:
+        for conn in conns:
+            await conn.close()
+    for session in sessions:
+        verified = await sync_to_async(journal_verify)(session_id=session.pk)
+        assert verified.broken is None and verified.ops == 24 * OPS_PER_BATCH, verified
