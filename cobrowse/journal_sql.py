@@ -121,6 +121,8 @@ _PG_LOCK = f"""
     SELECT id, status, head_seq, head_hash, snapshot_seq, control_participant_id, sensitive_nodes
     FROM {SESSION} WHERE id = ANY(%b::uuid[]) ORDER BY id FOR UPDATE
 """
+# The same locks, taken in the same order, when nothing needs to be read (the writer's copy).
+_PG_LOCK_ONLY = f"SELECT id FROM {SESSION} WHERE id = ANY(%b::uuid[]) ORDER BY id FOR UPDATE"
 _PG_KNOWN = f"""
     SELECT o.sender_id, o.client_op_id, o.seq, o.element_seq
     FROM json_array_elements(%b::json) AS k
@@ -377,7 +379,7 @@ class AsyncTransaction:
         statements = [
             ("BEGIN", []),
             (_PG_KEY_LOOKUPS_ONLY, []),
-            (_PG_LOCK, [sorted(heads)]),
+            (_PG_LOCK_ONLY, [sorted(heads)]),
             (sql, params),
             ("COMMIT", []),
         ]

@@ -275,6 +275,11 @@ def test_the_writers_plans_look_up_keys_even_when_made_on_an_empty_journal() -> 
         "elements": (journal_sql._PG_ELEMENTS, ["json"]),
         "lock": (journal_sql._PG_LOCK, ["uuid[]"]),
         "write": (journal_sql._PG_WRITE, ["timestamptz", "json", "text", "timestamptz", "json"]),
+        "lock only": (journal_sql._PG_LOCK_ONLY, ["uuid[]"]),
+        "write if heads": (
+            journal_sql._PG_WRITE_IF_HEADS,
+            ["timestamptz", "json", "text", "timestamptz", "json", "bigint"],
+        ),
     }
     for name, (sql, types) in statements.items():
         plan = _generic_plan(sql, types, journal_sql._PG_KEY_LOOKUPS_ONLY)
