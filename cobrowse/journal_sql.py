@@ -235,66 +235,46 @@ def _json(value: Any) -> str:
 
 
 def _pg_write_statement(
-    rows: list[Row], heads: SessionHeads, received_at: datetime
+    rows: list[Row],
+    heads: SessionHeads,
+    received_at: datetime,
+    was: SessionHeads | None = None,
 ) -> tuple[str, list[Any]]:
+    """The write of an append; with `was` (the heads it was decided from), the write that
+    fails unless every session row still holds them (`_PG_WRITE_IF_HEADS`)."""
     fragment = orjson.Fragment
-    return (
-        _PG_WRITE,
-        [
-            received_at,
-            _json([(*row[:8], fragment(row.payload), row.hash) for row in rows]),
-            Status.ENDED,
-            received_at,
-            _json(
-                [
-                    (
-                        sid,
-                        h["head_seq"],
-                        h["head_hash"],
-                        h["snapshot_seq"],
-                        h["control_participant_id"],
-                        bool(h["ends"]),
-                        h["sensitive_nodes"],
-                    )
-                    for sid, h in heads.items()
-                ]
-            ),
-        ],
-    )
 
+    def head(sid: uuid.UUID, h: dict[str, Any]) -> tuple[Any, ...]:
+        new = (
+            sid,
+            h["head_seq"],
+            h["head_hash"],
+            h["snapshot_seq"],
+            h["control_participant_id"],
+            bool(h["ends"]),
+            h["sensitive_nodes"],
+        )
+        if was is None:
+            return new
+        old = was[sid]
+        return (
+            *new,
+            old["head_seq"],
+            old["head_hash"],
+            old["status"],
+            old["control_participant_id"],
+        )
 
-def _pg_write_if_statement(
-    rows: list[Row], heads: SessionHeads, was: SessionHeads, received_at: datetime
-) -> tuple[str, list[Any]]:
-    fragment = orjson.Fragment
-    return (
-        _PG_WRITE_IF_HEADS,
-        [
-            received_at,
-            _json([(*row[:8], fragment(row.payload), row.hash) for row in rows]),
-            Status.ENDED,
-            received_at,
-            _json(
-                [
-                    (
-                        sid,
-                        h["head_seq"],
-                        h["head_hash"],
-                        h["snapshot_seq"],
-                        h["control_participant_id"],
-                        bool(h["ends"]),
-                        h["sensitive_nodes"],
-                        was[sid]["head_seq"],
-                        was[sid]["head_hash"],
-                        was[sid]["status"],
-                        was[sid]["control_participant_id"],
-                    )
-                    for sid, h in heads.items()
-                ]
-            ),
-            len(heads),
-        ],
-    )
+    params = [
+        received_at,
+        _json([(*row[:8], fragment(row.payload), row.hash) for row in rows]),
+        Status.ENDED,
+        received_at,
+        _json([head(sid, h) for sid, h in heads.items()]),
+    ]
+    if was is None:
+        return _PG_WRITE, params
+    return _PG_WRITE_IF_HEADS, [*params, len(heads)]
 
 
 def is_stale(error: BaseException) -> bool:
@@ -375,7 +355,7 @@ class AsyncTransaction:
         never wait for each other in a circle), the writes (only where the rows still hold the
         heads in `was`) and COMMIT, in one round trip. Raises (`is_stale`) when a row had
         moved on: then nothing was written."""
-        sql, params = _pg_write_if_statement(rows, heads, was, received_at)
+        sql, params = _pg_write_statement(rows, heads, received_at, was)
         statements = [
             ("BEGIN", []),
             (_PG_KEY_LOOKUPS_ONLY, []),
