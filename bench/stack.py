@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from config.websocket import WS, production_command
+
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_PORT = 6390
 BENCH_DB = "cobrowse_bench"
 LOG_DIR = ROOT / "bench" / "results"
 # uvicorn's WebSocket implementation (BENCH_UVICORN_WS): production's (config/websocket.py)
-UVICORN_WS = "config.websocket:WebSocketProtocol"
+UVICORN_WS = WS
 
 
 def bench_database_url() -> str:
@@ -148,27 +150,9 @@ class Servers:
                 "bench.asgi:application",
             ]
         if self.kind == "uvicorn":
-            return [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--ws",
-                os.environ.get("BENCH_UVICORN_WS", UVICORN_WS),
-                "--lifespan",
-                "off",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ]
+            ws = os.environ.get("BENCH_UVICORN_WS", UVICORN_WS)
+            command = production_command("bench.asgi:application", port, ws=ws)
+            return [*command, "--log-level", "warning"]
         raise ValueError(f"unknown ASGI server {self.kind!r}")
 
     def start(self) -> None:

@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,8 @@ from typing import Any, TextIO
 
 import psycopg
 from psycopg import sql
+
+from config.websocket import production_command
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_NAME = "cobrowse-chaos-server"
@@ -135,28 +136,9 @@ class Cluster:
         if server._log_file is None:
             server._log_file = server.log.open("a")
         server.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(server.port),
-                # The production WebSocket implementation (config/websocket.py): its send
-                # waits while the socket's buffer is full, and it aborts a peer that does not
-                # complete the close handshake.
-                "--ws",
-                "config.websocket:WebSocketProtocol",
-                "--ws-max-size",
-                str(5 * 1024 * 1024),
-                "--lifespan",
-                "off",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+            # The production command (config/websocket.py): its send waits while the socket's
+            # buffer is full, and it drops a peer that does not complete the close handshake.
+            [*production_command("config.asgi:application", server.port), "--log-level", "warning"],
             cwd=ROOT,
             env=self.server_env(),
             stdout=server._log_file,

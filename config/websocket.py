@@ -21,9 +21,39 @@ loop for every frame received; docs/performance.md).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+WS = "config.websocket:WebSocketProtocol"
+WS_MAX_SIZE = 5 * 1024 * 1024  # above COBROWSE_MAX_DOM_FRAME_BYTES (docs/reliability.md)
+
+
+def production_command(app: str, port: int, *, ws: str = WS) -> list[str]:
+    """`make serve`'s uvicorn command for `app` on 127.0.0.1:`port`: the tests, the chaos suite
+    and the bench start the production server with it."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--ws",
+        ws,
+        "--ws-max-size",
+        str(WS_MAX_SIZE),
+        "--lifespan",
+        "off",
+        "--no-access-log",
+    ]
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):

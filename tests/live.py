@@ -16,7 +16,6 @@ import os
 import socket
 import struct
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+
+from config.websocket import production_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,23 +82,7 @@ def live_server_process(tmp_path: Path, **extra_env: str) -> Iterator[LiveServer
     log = tmp_path / f"server-{port}.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--ws",
-                "config.websocket:WebSocketProtocol",
-                "--ws-max-size",
-                str(5 * 1024 * 1024),
-                "--lifespan",
-                "off",
-                "--no-access-log",
-            ],
+            production_command("config.asgi:application", port),
             cwd=ROOT,
             env=env,
             stdout=out,
