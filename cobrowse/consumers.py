@@ -23,6 +23,7 @@ import functools
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -48,6 +49,9 @@ CLOSE_ENDED = 4410
 CLOSE_TRY_AGAIN = 1013
 JOURNAL_PAGE = 2000
 ERRORS_IN_A_ROW_LIMIT = 100
+# An ASGI extension of the production server (config/websocket.py): a synchronous write of text
+# frames, taken only when the socket accepts them without waiting.
+DIRECT_WRITE = "cobrowse.direct_write"
 # Outgoing frames that can no longer be delivered: the peer went away.
 _GONE = (OSError, ConnectionError)
 
@@ -124,6 +128,10 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         self._bucket = TokenBucket(settings.COBROWSE_RATE_PER_SECOND, settings.COBROWSE_RATE_BURST)
         self._writer = JournalWriter.get()
         self._batch = _query_str(self.scope, "batch") == "1"
+        self._handed = 0  # the last seq handed over by the writer
+        self._pump_busy = False
+        direct = self.scope.get("extensions", {}).get(DIRECT_WRITE) or {}
+        self._write_now: Callable[[list[str]], bool] | None = direct.get("write_texts")
 
         # Subscribe first, then read the state: nothing journaled after the read is missed.
         await self._writer.subscribe(self.session_id, self)
@@ -293,7 +301,8 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             return
         outcome = future.result()
         if isinstance(outcome, Accepted):
-            self._enqueue(("entries", [outcome.entry]))
+            if outcome.entry["seq"] > self._handed:  # else its ack went out with the hand-over
+                self._enqueue(("entries", [outcome.entry]))
         elif isinstance(outcome, Duplicate):
             self._enqueue(("duplicate", client_op_id, outcome.seq, outcome.element_seq))
         elif isinstance(outcome, Rejected):
@@ -309,7 +318,30 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         self._enqueue(("catch_up",))
 
     def deliver_entries(self, entries: list[Entry]) -> None:
-        self._enqueue(("entries", entries))
+        self._handed = max(self._handed, entries[-1]["seq"])
+        if not self._deliver_now(entries):
+            self._enqueue(("entries", entries))
+
+    def _deliver_now(self, entries: list[Entry]) -> bool:
+        """The hot path: when the pump has nothing to do and `entries` follow our position,
+        write them to the socket here and now, without a pass of the pump through the event
+        loop, if the server offers the direct write (config/websocket.py) and the socket takes
+        them without waiting. False when they must go through the pump."""
+        first, last = entries[0]["seq"], entries[-1]["seq"]
+        if (
+            self._write_now is None
+            or self._pump_busy
+            or self._closing
+            or first != self._delivered + 1
+            or last - first != len(entries) - 1
+            or not self._outbox.empty()
+            or any(entry["ends_session"] for entry in entries)
+        ):
+            return False
+        if not self._write_now(self._frames(entries)):
+            return False
+        self._delivered = last
+        return True
 
     # --- Outgoing frames: the pump -----------------------------------------------------------
 
@@ -356,7 +388,9 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
     async def _pump(self) -> None:
         try:
             while True:
+                self._pump_busy = False
                 item = await self._outbox.get()
+                self._pump_busy = True
                 self._queued_bytes -= _item_bytes(item)
                 action = item[0]
                 if action == "entries":
@@ -486,15 +520,18 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             entries = entries[:run]
         if not entries:
             return
-        texts = [text for entry in entries for text in self._texts(entry)]
-        if self._batch:
-            texts = protocol.batch_frames(texts, settings.COBROWSE_BATCH_FRAME_BYTES)
         send = self.base_send  # the ASGI send itself: this is the hot path
-        for text in texts:
+        for text in self._frames(entries):
             await send({"type": "websocket.send", "text": text})
         self._delivered = entries[-1]["seq"]
         if any(entry["ends_session"] for entry in entries):
             self._ended = True
+
+    def _frames(self, entries: list[Entry]) -> list[str]:
+        texts = [text for entry in entries for text in self._texts(entry)]
+        if self._batch:
+            return protocol.batch_frames(texts, settings.COBROWSE_BATCH_FRAME_BYTES)
+        return texts
 
     def _texts(self, entry: Entry) -> list[str]:
         """The frames of one entry for this participant. Ops the server journaled in a

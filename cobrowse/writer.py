@@ -17,7 +17,9 @@ channel. (Every process hears every doorbell: cheap, as doorbells are small, for
 processes a help desk runs.)
 
 While one batch is being written the next one fills up, so under load many ops share a commit
-(group commit) and at low load an op waits for nothing but its own commit.
+(group commit) and at low load an op waits for nothing but its own commit. The hand-over of a
+committed batch runs after the next batch's statement has gone out: the database writes one
+while the process delivers the other.
 """
 
 from __future__ import annotations
@@ -235,44 +237,61 @@ class JournalWriter:
                 await self._write(batch)
 
     async def _write(self, batch: list[tuple[str, Submission, asyncio.Future[Outcome]]]) -> None:
-        try:
-            await self._write_batch(batch)
-        except Exception as exc:  # a bug, not the database: still answer every op
-            logger.exception("journal writer failed")
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-
-    async def _write_batch(
-        self, batch: list[tuple[str, Submission, asyncio.Future[Outcome]]]
-    ) -> None:
         groups: dict[str, list[tuple[Submission, asyncio.Future[Outcome]]]] = defaultdict(list)
         for session_id, submission, future in batch:
             groups[session_id].append((submission, future))
-        work = [(sid, [s for s, _ in items]) for sid, items in groups.items()]
-        results = await self._append(work)
+        try:
+            results = await self._append([(sid, [s for s, _ in it]) for sid, it in groups.items()])
+        except Exception as exc:  # a bug, not the database: still answer every op
+            self._fail(batch, exc)
+            return
         self.batches += 1
         self.ops += len(batch)
-        doorbell: dict[str, list[Entry]] = {}
-        for (session_id, items), result in zip(groups.items(), results, strict=True):
-            if isinstance(result, BaseException):
-                for _, future in items:
+        # The hand-over (answers, deliveries, the doorbell) is most of a batch's work. It runs
+        # once this loop has sent the next batch's statement, so that batch waits for the
+        # database, not for these deliveries. Callbacks run in the order they are scheduled:
+        # batches are handed over in the order they were journaled.
+        self._loop.call_soon(self._hand_over, batch, groups, results)
+
+    def _fail(
+        self, batch: list[tuple[str, Submission, asyncio.Future[Outcome]]], exc: Exception
+    ) -> None:
+        logger.error("journal writer failed", exc_info=exc)
+        for _, _, future in batch:
+            if not future.done():
+                future.set_exception(exc)
+
+    def _hand_over(
+        self,
+        batch: list[tuple[str, Submission, asyncio.Future[Outcome]]],
+        groups: dict[str, list[tuple[Submission, asyncio.Future[Outcome]]]],
+        results: list[AppendResult | BaseException],
+    ) -> None:
+        """Answer each op of a journaled batch and hand its entries to this process's
+        connections; ring the doorbell for the other processes."""
+        try:
+            doorbell: dict[str, list[Entry]] = {}
+            for (session_id, items), result in zip(groups.items(), results, strict=True):
+                if isinstance(result, BaseException):
+                    for _, future in items:
+                        if not future.done():
+                            future.set_exception(result)
+                    continue
+                entries = result.entries
+                if any(entry["ends_session"] for entry in entries):
+                    self._background(lifecycle.publish(session_id=session_id, status="ended"))
+                if entries:
+                    if self._local:
+                        for listener in list(self._listeners.get(session_id, ())):
+                            listener.deliver_entries(entries)
+                    doorbell[session_id] = entries
+                for (_, future), outcome in zip(items, result.outcomes, strict=True):
                     if not future.done():
-                        future.set_exception(result)
-                continue
-            entries = result.entries
-            if any(entry["ends_session"] for entry in entries):
-                self._background(lifecycle.publish(session_id=session_id, status="ended"))
-            if entries:
-                if self._local:
-                    for listener in list(self._listeners.get(session_id, ())):
-                        listener.deliver_entries(entries)
-                doorbell[session_id] = entries
-            for (_, future), outcome in zip(items, result.outcomes, strict=True):
-                if not future.done():
-                    future.set_result(outcome)
-        if doorbell and self._layer is not None:
-            self._ring_later({sid: (e[0]["seq"], e[-1]["seq"]) for sid, e in doorbell.items()})
+                        future.set_result(outcome)
+            if doorbell and self._layer is not None:
+                self._ring_later({sid: (e[0]["seq"], e[-1]["seq"]) for sid, e in doorbell.items()})
+        except Exception as exc:  # a bug: still answer every op
+            self._fail(batch, exc)
 
     async def _append(
         self, work: list[tuple[str, list[Submission]]]

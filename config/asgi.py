@@ -6,6 +6,7 @@ session read-only: `cobrowse/middleware.py`). A database failure on the way (loa
 session or the user) closes with 1013, "try again" (cobrowse/guard.py).
 """
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -28,3 +29,8 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# What starting made (modules, settings, URL patterns: most of the heap) is never garbage. Out
+# of the collector's full passes, which otherwise stop the event loop for about 100 ms every few
+# seconds under load (docs/performance.md).
+gc.freeze()

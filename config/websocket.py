@@ -11,6 +11,12 @@ close is written at once (a few bytes behind what is buffered), and the TCP conn
 aborted when it has not ended a second after uvicorn's close timeout (10 s), by which time a
 peer that merely ignored the close has been closed the ordinary way.
 
+It also offers the consumer a direct write, as an ASGI extension (`DIRECT_WRITE`): frames written
+at once from the journal writer's hand-over when the socket takes them without waiting, instead
+of a pass of the connection's pump through the event loop for every frame (most of the server's
+work per op at moderate load; docs/performance.md). When the socket's buffer is full it writes
+nothing and the frames go through the connection's bounded queue and the ASGI `send` as before.
+
 The other change: a text frame that is not UTF-8 is closed with 1007 as uvicorn does, but
 logged as what it is, bad input from a client, without a traceback.
 
@@ -25,6 +31,7 @@ import sys
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 WS = "config.websocket:WebSocketProtocol"
 WS_MAX_SIZE = 5 * 1024 * 1024  # above COBROWSE_MAX_DOM_FRAME_BYTES (docs/reliability.md)
@@ -56,7 +63,35 @@ def production_command(app: str, port: int, *, ws: str = WS) -> list[str]:
     ]
 
 
+# The ASGI extension of the direct write (see `WebSocketProtocol.write_texts_now`).
+DIRECT_WRITE = "cobrowse.direct_write"
+
+
 class WebSocketProtocol(WebSocketsSansIOProtocol):
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        self.scope.setdefault("extensions", {})[DIRECT_WRITE] = {
+            "write_texts": self.write_texts_now
+        }
+
+    def write_texts_now(self, texts: list[str]) -> bool:
+        """Write text frames now, in one write, if the socket takes them without waiting (its
+        buffer below the high-water mark, the connection open); False, and nothing written,
+        otherwise: then the ASGI `send` has to wait, in the task of the caller."""
+        if (
+            not self.writable.is_set()
+            or self.disconnected
+            or self.close_sent
+            or not self.handshake_complete
+            or self.conn.state is not State.OPEN
+        ):
+            return False
+        conn = self.conn
+        for text in texts:
+            conn.send_text(text.encode())
+        self.transport.write(b"".join(conn.data_to_send()))
+        return True
+
     async def send(self, message: Any) -> None:
         if message["type"] == "websocket.close" and self.handshake_complete:
             # A full buffer must not hold the close back: the reader may never drain it.

@@ -100,6 +100,79 @@ async def test_concurrent_senders_get_one_gap_free_order(pair):
     assert element_seqs == list(range(1, 2 * n + 1))
 
 
+async def test_direct_writes_and_the_pump_keep_one_order(transactional_db, settings):
+    """The production server lets the writer's hand-over write frames at once (the direct
+    write of config/websocket.py) when the socket takes them without waiting, and declines
+    while its buffer is full: then frames go through the connection's queue and the ASGI send
+    waits until the buffer drains. Mixed, each participant still gets every frame once, in
+    seq order."""
+    from cobrowse.consumers import DIRECT_WRITE
+
+    session = await sync_to_async(open_session)()
+    user = await sync_to_async(make_operator)()
+    customer = Peer(session, await sync_to_async(customer_cookie)(session))
+    operator = Peer(session, await sync_to_async(operator_cookie)(user))
+    calls = {"taken": 0, "declined": 0}
+    loop = asyncio.get_running_loop()
+
+    def like_the_server(peer: Peer) -> None:
+        """The server's socket, as the consumer sees it: full now and then for 20 ms."""
+        writable = asyncio.Event()
+        writable.set()
+        app = peer.comm.application
+
+        def write_texts(texts: list[str]) -> bool:
+            if writable.is_set() and (calls["taken"] + calls["declined"]) % 3 == 0:
+                writable.clear()
+                loop.call_later(0.02, writable.set)
+            if not writable.is_set():
+                calls["declined"] += 1
+                return False
+            calls["taken"] += 1
+            for text in texts:  # where the ASGI send puts them: one stream, in write order
+                peer.comm.output_queue.put_nowait({"type": "websocket.send", "text": text})
+            return True
+
+        async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            async def send_when_writable(message: dict[str, Any]) -> None:
+                if message["type"] == "websocket.send":
+                    await writable.wait()
+                await send(message)
+
+            scope.setdefault("extensions", {})[DIRECT_WRITE] = {"write_texts": write_texts}
+            await app(scope, receive, send_when_writable)
+
+        peer.comm.application = application
+
+    for peer in (customer, operator):
+        like_the_server(peer)
+    assert await customer.connect() and await operator.connect()
+    assert (await customer.recv())["payload"]["action"] == "joined"
+    n = 60
+
+    async def burst(peer: Peer, kind: str) -> None:
+        for i in range(n):
+            await peer.send_op(kind, {"x": i, "y": i} if kind == "pointer" else {"text": str(i)})
+            if i % 10 == 0:
+                await asyncio.sleep(0.005)
+
+    await asyncio.gather(burst(customer, "pointer"), burst(operator, "chat"))
+    # The customer: its n acks, the operator's n chats. The operator: its n chats as ack and
+    # op, the customer's n pointer moves.
+    for peer, count in ((customer, 2 * n), (operator, 3 * n)):
+        frames = [await peer.recv() for _ in range(count)]
+        seqs = [(f["seq"], f["type"]) for f in frames]
+        assert seqs == sorted(seqs, key=lambda s: (s[0], s[1] == "op")), seqs
+        assert {s for s, _ in seqs} == set(range(3, 2 * n + 3))
+        assert len(set(seqs)) == len(seqs)
+        assert await peer.nothing()
+    # Frames from other processes (the doorbell) mostly find the pump busy with the ack.
+    local = getattr(settings, "COBROWSE_LOCAL_HANDOVER", True)
+    assert calls["declined"] > 0 and (calls["taken"] > 0 or not local), calls
+    await customer.close()
+    await operator.close()
+
+
 async def test_element_seq_counts_per_element(pair):
     _, customer, operator = pair
     await customer.send_op("input", {"value": "a"}, element="field:name")
