@@ -61,6 +61,12 @@ def parse_args() -> argparse.Namespace:
         "adds ours_other_server and relay_other_server, which justify the server choice)",
     )
     p.add_argument("--start-load", type=float, default=None, help="first step, ops/s")
+    p.add_argument(
+        "--factor",
+        type=float,
+        default=None,
+        help="load of a step over the one before (1 for a fixed load: --start-load each step)",
+    )
     p.add_argument("--max-steps", type=int, default=None, help="steps per system at most")
     p.add_argument("--step-seconds", type=float, default=None, help="length of a step")
     p.add_argument("--idle-sessions", type=int, default=1000)
@@ -170,7 +176,7 @@ def main() -> int:
         step_seconds=args.step_seconds or (3 if quick else 8),
         drain_seconds=4 if quick else 8,
         start_load=args.start_load or (250 if quick else 200),
-        factor=2.0 if quick else 1.5,
+        factor=args.factor or (2.0 if quick else 1.5),
         max_steps=args.max_steps or (7 if quick else 12),
         max_p99_ms=1000,
     )

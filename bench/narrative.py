@@ -233,6 +233,19 @@ Each change was made after profiling the server under the bench (py-spy through
     otherwise, and nothing commits). A stale copy (another process appended, a resend, a
     session claimed meanwhile) costs a second try from a read, never a wrong seq. One pass
     through the event loop and one PostgreSQL round trip fewer per batch.
+12. **Deliveries written from the hand-over; the next batch sent before it.** At half
+    saturation the event loop is the bottleneck, and one committed batch of tens of ops made
+    a wake-up of a connection's pump (a task) per recipient: most of the server's work per op
+    at that load. The production server now offers the consumer a direct write (an ASGI
+    extension of `config/websocket.py`): when a connection's queue is empty and the socket
+    takes the frames without waiting, the hand-over writes them at once; otherwise they go
+    through the bounded queue as before (`tests/test_consumer.py` mixes both and checks the
+    order). The hand-over of a batch now runs after the next batch's statement has gone out,
+    so that batch waits for PostgreSQL, not for these deliveries. And what the server made
+    while starting is moved out of the collector's reach (`gc.freeze()` in `config/asgi.py`):
+    full collections went from about 100 ms to about 30 ms, each of them a stop of the event
+    loop. Measured with the fixed-load command below, in back-to-back runs of the code
+    before and after (see *Where the time goes*).
 
 Measured and not kept: two batches in flight on two connections (the next one queued behind
 the previous one's row locks) gave no measurable gain here and made a failed batch's retry
@@ -363,6 +376,26 @@ is ready. That queueing, not the database, is what the latency percentiles show 
 saturation; it is also why that load on this 2-core machine, where the clients and PostgreSQL
 take the other core, stays above the targets. Our saturation is several times the relay's, so
 half of it is a load at which the relays have long fallen over.
+
+What sets how busy the loop is at half saturation is the ratio of the server's CPU per op
+there to its CPU per op at saturation, where several ops share each frame, each wake-up and
+each transaction (`make bench` of 2026-11-21, 17:56-18:03 UTC: 155 us per op at half
+saturation against 81 at saturation, 1.9x; the server CPU column). Below that, per-batch
+costs dominate: at a few hundred ops/s each op is its own batch, and a batch costs the server
+about a millisecond of CPU (psycopg's pipeline of five statements, the doorbell's PUBLISH,
+the WebSocket writes), so the server CPU per op is highest at the lowest loads.
+
+Change 12 measured with a fixed load, back to back, old code and new in turn (2026-11-21,
+18:06-18:10 UTC, this machine; `python -m bench --systems ours --start-load 4500 --factor 1
+--max-steps 2 --step-seconds 15 --skip-idle --skip-late-join --no-docs`, which also measures
+one step at half the load):
+
+| | 4,500 ops/s: p50 / p99 ms | server CPU us/op | 2,250 ops/s: p50 / p99 ms |
+| --- | --- | --- | --- |
+| before (db8f531), run 1 | 40.7 / 151, 40.5 / 182 | 202, 191 | 10.4 / 29.4 |
+| after, run 1 | 27.0 / 56, 24.6 / 53 | 176, 179 | 6.2 / 18.9 |
+| before, run 2 | 33.1 / 179, 33.6 / 185 | 197, 200 | 8.9 / 24.1 |
+| after, run 2 | 9.9 / 32, 14.5 / 100 | 175, 170 | 4.3 / 23.0 |
 
 The late join reads the journal in pages of 2,000 ops (the next page read while the current
 one is sent) and sends them in batch frames; what remains is the database reads, the JSON the
