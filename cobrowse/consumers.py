@@ -338,7 +338,11 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             or any(entry["ends_session"] for entry in entries)
         ):
             return False
-        if not self._write_now(self._frames(entries)):
+        try:
+            if not self._write_now(self._frames(entries)):
+                return False
+        except Exception as exc:  # the socket's own failure, for the pump to meet and report
+            logger.info("direct write to participant %s failed: %r", self.participant.pk, exc)
             return False
         self._delivered = last
         return True

@@ -84,6 +84,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             or self.close_sent
             or not self.handshake_complete
             or self.conn.state is not State.OPEN
+            or self.transport.is_closing()
         ):
             return False
         conn = self.conn
