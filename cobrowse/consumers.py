@@ -52,6 +52,9 @@ ERRORS_IN_A_ROW_LIMIT = 100
 # An ASGI extension of the production server (config/websocket.py): a synchronous write of text
 # frames, taken only when the socket accepts them without waiting.
 DIRECT_WRITE = "cobrowse.direct_write"
+# And one for frames from the client: the server calls the consumer at once with each text frame
+# once the consumer has asked for it, instead of queueing it for the ASGI `receive`.
+DIRECT_RECEIVE = "cobrowse.direct_receive"
 # Outgoing frames that can no longer be delivered: the peer went away.
 _GONE = (OSError, ConnectionError)
 
@@ -130,8 +133,13 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         self._batch = _query_str(self.scope, "batch") == "1"
         self._handed = 0  # the last seq handed over by the writer
         self._pump_busy = False
-        direct = self.scope.get("extensions", {}).get(DIRECT_WRITE) or {}
-        self._write_now: Callable[[list[str]], bool] | None = direct.get("write_texts")
+        extensions = self.scope.get("extensions") or {}
+        self._write_now: Callable[[list[str]], bool] | None = (
+            extensions.get(DIRECT_WRITE) or {}
+        ).get("write_texts")
+        self._direct_receive: Callable[[Callable[[str], None] | None], None] | None = (
+            extensions.get(DIRECT_RECEIVE) or {}
+        ).get("set_receiver")
 
         # Subscribe first, then read the state: nothing journaled after the read is missed.
         await self._writer.subscribe(self.session_id, self)
@@ -175,6 +183,8 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         )
         self._closing = False
         self._pump_task = asyncio.create_task(self._pump())
+        if self._direct_receive is not None:
+            self._direct_receive(self.on_frame)
 
     async def _refuse(self, code: int) -> None:
         """Accept only to close at once with a reason a browser can read (a refused handshake
@@ -190,6 +200,8 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self._pump_task is None:
             return
+        if self._direct_receive is not None:
+            self._direct_receive(None)
         self._pump_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._pump_task
@@ -219,8 +231,13 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
     # --- Incoming frames ---------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        # Never awaits the socket: answers go through the pump, so a client that sends without
-        # reading cannot stall this connection's channel-layer messages.
+        self.on_frame(text_data, bytes_data)
+
+    def on_frame(self, text_data: str | None, bytes_data: bytes | None = None) -> None:
+        """One frame from the client. Never waits: answers go through the pump, so a client
+        that sends without reading cannot stall this connection. The production server calls
+        it at once for each text frame (its direct receive, config/websocket.py); other
+        servers through the ASGI `receive`."""
         if self._closing:
             return
         try:

@@ -16,6 +16,10 @@ at once from the journal writer's hand-over when the socket takes them without w
 of a pass of the connection's pump through the event loop for every frame (most of the server's
 work per op at moderate load; docs/performance.md). When the socket's buffer is full it writes
 nothing and the frames go through the connection's bounded queue and the ASGI `send` as before.
+And a direct receive (`DIRECT_RECEIVE`): once welcomed, the consumer asks to be handed each text
+frame as soon as it is read, instead of the ASGI queue, a wake-up of the consumer's task, and a
+pause and resume of the socket's reading per frame. Frames that arrived before wait in the queue
+and go first.
 
 The other change: a text frame that is not UTF-8 is closed with 1007 as uvicorn does, but
 logged as what it is, bad input from a client, without a traceback.
@@ -28,6 +32,7 @@ loop for every frame received; docs/performance.md).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -63,16 +68,24 @@ def production_command(app: str, port: int, *, ws: str = WS) -> list[str]:
     ]
 
 
-# The ASGI extension of the direct write (see `WebSocketProtocol.write_texts_now`).
+# The ASGI extensions of the direct write and receive (cobrowse/consumers.py names them too).
 DIRECT_WRITE = "cobrowse.direct_write"
+DIRECT_RECEIVE = "cobrowse.direct_receive"
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
+    text_receiver: Callable[[str], None] | None = None
+
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
-        self.scope.setdefault("extensions", {})[DIRECT_WRITE] = {
-            "write_texts": self.write_texts_now
-        }
+        extensions = self.scope.setdefault("extensions", {})
+        extensions[DIRECT_WRITE] = {"write_texts": self.write_texts_now}
+        extensions[DIRECT_RECEIVE] = {"set_receiver": self.set_text_receiver}
+
+    def set_text_receiver(self, receiver: Callable[[str], None] | None) -> None:
+        """From now on hand each text frame to `receiver` as soon as it is read, while no
+        earlier message waits in the ASGI queue (order stays that of the wire); None to stop."""
+        self.text_receiver = receiver
 
     def write_texts_now(self, texts: list[str]) -> bool:
         """Write text frames now, in one write, if the socket takes them without waiting (its
@@ -117,6 +130,16 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             self.logger.info("invalid UTF-8 in a text frame from a client; closing with 1007")
             self.conn.send_close(1007)
             self.handle_parser_exception()
+            return
+        receiver = self.text_receiver
+        if receiver is not None and self.queue.empty():
+            try:
+                receiver(text)
+            except Exception:  # a bug in the application: as uvicorn does when it fails
+                self.logger.exception("the application failed on a frame; closing with 1011")
+                self.text_receiver = None
+                self.conn.send_close(1011)
+                self.handle_parser_exception()
             return
         self.queue.put_nowait({"type": "websocket.receive", "text": text})
         if not self.read_paused:
