@@ -235,17 +235,17 @@ Each change was made after profiling the server under the bench (py-spy through
     through the event loop and one PostgreSQL round trip fewer per batch.
 12. **Deliveries written from the hand-over; the next batch sent before it.** At half
     saturation the event loop is the bottleneck, and one committed batch of tens of ops made
-    a wake-up of a connection's pump (a task) per recipient: most of the server's work per op
-    at that load. The production server now offers the consumer a direct write (an ASGI
+    a wake-up of a connection's pump (a task) per recipient: a large share of the server's
+    work per op at that load. The production server now offers the consumer a direct write (an ASGI
     extension of `config/websocket.py`): when a connection's queue is empty and the socket
     takes the frames without waiting, the hand-over writes them at once; otherwise they go
     through the bounded queue as before (`tests/test_consumer.py` mixes both and checks the
     order). The hand-over of a batch now runs after the next batch's statement has gone out,
     so that batch waits for PostgreSQL, not for these deliveries. And what the server made
     while starting is moved out of the collector's reach (`gc.freeze()` in `config/asgi.py`):
-    full collections went from about 100 ms to about 30 ms, each of them a stop of the event
-    loop. Measured with the fixed-load command below, in back-to-back runs of the code
-    before and after (see *Where the time goes*).
+    a full collection no longer walks every module, setting and URL pattern, and each one is
+    a stop of the event loop. Measured with the fixed-load command below, in back-to-back runs
+    of the code before and after (see *Where the time goes*).
 13. **Frames from clients handed over directly.** The same server hands each text frame to a
     welcomed consumer as soon as it is read (the consumer handles a frame without waiting
     anyway): no ASGI queue, no wake-up of the consumer's task, no pause and resume of the

@@ -31,6 +31,6 @@ application = ProtocolTypeRouter(
 )
 
 # What starting made (modules, settings, URL patterns: most of the heap) is never garbage. Out
-# of the collector's full passes, which otherwise stop the event loop for about 100 ms every few
-# seconds under load (docs/performance.md).
+# of the collector's full passes, each of which stops the event loop while it walks the heap
+# (docs/performance.md, change 12).
 gc.freeze()
