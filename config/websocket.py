@@ -13,9 +13,10 @@ peer that merely ignored the close has been closed the ordinary way.
 
 It also offers the consumer a direct write, as an ASGI extension (`DIRECT_WRITE`): frames written
 at once from the journal writer's hand-over when the socket takes them without waiting, instead
-of a pass of the connection's pump through the event loop for every frame (a large share of the server's
-work per op at moderate load; docs/performance.md). When the socket's buffer is full it writes
-nothing and the frames go through the connection's bounded queue and the ASGI `send` as before.
+of a pass of the connection's pump through the event loop for every frame (a large share of
+the server's work per op at moderate load; docs/performance.md). When the socket's buffer is
+full it writes nothing and the frames go through the connection's bounded queue and the ASGI
+`send` as before.
 And a direct receive (`DIRECT_RECEIVE`): once welcomed, the consumer asks to be handed each text
 frame as soon as it is read, instead of the ASGI queue, a wake-up of the consumer's task, and a
 pause and resume of the socket's reading per frame. Frames that arrived before wait in the queue
