@@ -83,6 +83,12 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         extensions[DIRECT_WRITE] = {"write_texts": self.write_texts_now}
         extensions[DIRECT_RECEIVE] = {"set_receiver": self.set_text_receiver}
 
+    async def run_asgi(self) -> None:
+        try:
+            await super().run_asgi()
+        finally:
+            self.text_receiver = None  # the application is done: nothing more goes to it
+
     def set_text_receiver(self, receiver: Callable[[str], None] | None) -> None:
         """From now on hand each text frame to `receiver` as soon as it is read, while no
         earlier message waits in the ASGI queue (order stays that of the wire); None to stop."""
