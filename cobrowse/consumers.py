@@ -38,6 +38,7 @@ from .models import Participant
 from .policy import customer_owns
 from .protocol import OpFrame, PingFrame, ProtocolError, ResumeFrame
 from .sequencer import Accepted, Duplicate, Entry, Outcome, Rejected, Submission
+from .server_extensions import DIRECT_RECEIVE, DIRECT_WRITE
 from .writer import JournalWriter
 
 logger = logging.getLogger(__name__)
@@ -49,12 +50,6 @@ CLOSE_ENDED = 4410
 CLOSE_TRY_AGAIN = 1013
 JOURNAL_PAGE = 2000
 ERRORS_IN_A_ROW_LIMIT = 100
-# An ASGI extension of the production server (config/websocket.py): a synchronous write of text
-# frames, taken only when the socket accepts them without waiting.
-DIRECT_WRITE = "cobrowse.direct_write"
-# And one for frames from the client: the server calls the consumer at once with each text frame
-# once the consumer has asked for it, instead of queueing it for the ASGI `receive`.
-DIRECT_RECEIVE = "cobrowse.direct_receive"
 # Outgoing frames that can no longer be delivered: the peer went away.
 _GONE = (OSError, ConnectionError)
 

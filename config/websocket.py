@@ -1,7 +1,7 @@
 """The WebSocket implementation the production server runs:
 `uvicorn ... --ws config.websocket:WebSocketProtocol` (`make serve`, docs/reliability.md).
 
-It is uvicorn's sans-I/O implementation (`websockets-sansio`, uvicorn's default) with two
+It is uvicorn's sans-I/O implementation (`websockets-sansio`, uvicorn's default) with these
 changes. The slow-reader promise needs two things of the server: `send` waits while the
 socket's write buffer is full, so that a connection's own bounded queue fills up instead of the
 server's memory; and a reader that stopped reading is disconnected. uvicorn's implementation
@@ -22,7 +22,7 @@ frame as soon as it is read, instead of the ASGI queue, a wake-up of the consume
 pause and resume of the socket's reading per frame. Frames that arrived before wait in the queue
 and go first.
 
-The other change: a text frame that is not UTF-8 is closed with 1007 as uvicorn does, but
+And: a text frame that is not UTF-8 is closed with 1007 as uvicorn does, but
 logged as what it is, bad input from a client, without a traceback.
 
 Why not uvicorn's older `websockets` implementation, which aborts the same way: uvicorn has
@@ -38,6 +38,8 @@ from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
+
+from cobrowse.server_extensions import DIRECT_RECEIVE, DIRECT_WRITE
 
 WS = "config.websocket:WebSocketProtocol"
 WS_MAX_SIZE = 5 * 1024 * 1024  # above COBROWSE_MAX_DOM_FRAME_BYTES (docs/reliability.md)
@@ -67,11 +69,6 @@ def production_command(app: str, port: int, *, ws: str = WS) -> list[str]:
         "off",
         "--no-access-log",
     ]
-
-
-# The ASGI extensions of the direct write and receive (cobrowse/consumers.py names them too).
-DIRECT_WRITE = "cobrowse.direct_write"
-DIRECT_RECEIVE = "cobrowse.direct_receive"
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):

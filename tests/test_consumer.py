@@ -106,7 +106,7 @@ async def test_direct_writes_and_the_pump_keep_one_order(transactional_db, setti
     while its buffer is full: then frames go through the connection's queue and the ASGI send
     waits until the buffer drains. Mixed, each participant still gets every frame once, in
     seq order."""
-    from cobrowse.consumers import DIRECT_WRITE
+    from cobrowse.server_extensions import DIRECT_WRITE
 
     session = await sync_to_async(open_session)()
     user = await sync_to_async(make_operator)()
