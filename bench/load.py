@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from .rawws import Closed, RawWebSocket
+from .rawws import RawWebSocket
 
 TICK = 0.002  # the sender's clock: ops due are sent every 2 ms
 CONNECT_CONCURRENCY = 32
@@ -78,7 +78,6 @@ class Client:
         self.closed: int | None = None
         self.failure = ""
         self.stats = StepStats()
-        self.reader: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
         self.pending = 0
 
@@ -96,13 +95,16 @@ class Client:
             self.last_seq = self.welcome["position"]
 
     def start_reading(self) -> None:
-        self.reader = asyncio.get_running_loop().create_task(self._read())
+        """From now on each read's frames are handled in the socket's callback (no task)."""
+        self.ws.on_close = self._on_close
+        self.ws.on_frames = self._on_frames
+        for raw in self.ws.pending:  # anything that came between the welcome and now
+            self._on_frames([raw])
+        self.ws.pending.clear()
+        if self.ws.close_code is not None:
+            self._on_close(self.ws.close_code)
 
     async def close(self) -> None:
-        if self.reader is not None:
-            self.reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self.reader
         with contextlib.suppress(Exception):
             await self.ws.close()
 
@@ -131,18 +133,19 @@ class Client:
 
     # --- Receiving ---------------------------------------------------------------------------
 
-    async def _read(self) -> None:
+    def _on_frames(self, frames: list[bytes]) -> None:
+        now = time.time()
         try:
-            while True:
-                frames = await self.ws.frames()
-                now = time.time()
-                for raw in frames:
-                    self._on_frame(orjson.loads(raw), now)
-        except Closed:
-            pass
-        except Exception as exc:
+            for raw in frames:
+                self._on_frame(orjson.loads(raw), now)
+        except Exception as exc:  # a frame the bench cannot read: this client is done
             self.failure = f"{type(exc).__name__}: {exc}"
-        self.closed = self.ws.close_code if self.ws.close_code is not None else -1
+            self.ws.on_frames = None
+            self._on_close(-1)
+
+    def _on_close(self, code: int) -> None:
+        if self.closed is None:
+            self.closed = code
 
     def _on_frame(self, frame: dict[str, Any], now: float) -> None:
         stats = self.stats

@@ -2,9 +2,11 @@
 
 The bench measures servers, so its clients should cost as little CPU as possible: on a 2-core
 machine a general-purpose Python client spends about as much per frame as the server does and
-takes the CPU the servers need. This one reads the socket in large chunks and cuts frames with
-a few slices, and sends with an all-zero mask (a valid masking key that leaves the payload as
-it is). It answers pings; text frames only, no extensions, no fragmentation; loopback only.
+takes the CPU the servers need. This one is an asyncio protocol: it cuts frames with a few
+slices in the socket's own callback and, once given a receiver (`on_frames`), hands them to it
+there, with no task to wake per read. It sends with an all-zero mask (a valid masking key that
+leaves the payload as it is), answers pings; text frames only, no extensions, no
+fragmentation; loopback only.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import hashlib
 import os
 import struct
 from collections import deque
+from collections.abc import Callable
+from typing import cast
 from urllib.parse import urlsplit
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -28,33 +32,119 @@ class Closed(ConnectionError):
         self.code = code
 
 
-class RawWebSocket:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+class RawWebSocket(asyncio.Protocol):
+    """One client socket. Until `on_frames` is set, received text frames wait for `recv` or
+    `frames`; after, each read's frames go to `on_frames` at once (and `on_close` hears the
+    close code)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
         self.buffer = b""
         self.pending: deque[bytes] = deque()
         self.close_code: int | None = None
+        self.on_frames: Callable[[list[bytes]], None] | None = None
+        self.on_close: Callable[[int], None] | None = None
+        self._head: asyncio.Future[bytes] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._lost = asyncio.get_running_loop().create_future()
 
     @classmethod
     async def connect(cls, url: str, *, origin: str, cookie: str | None) -> RawWebSocket:
         parts = urlsplit(url)
         if parts.hostname not in ("127.0.0.1", "localhost"):
             raise ValueError("loopback only")
-        reader, writer = await asyncio.open_connection(parts.hostname, parts.port, limit=1 << 22)
+        loop = asyncio.get_running_loop()
+        _, ws = await loop.create_connection(cls, parts.hostname, parts.port or 80)
         key = base64.b64encode(os.urandom(16))
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         cookie_line = f"Cookie: {cookie}\r\n" if cookie else ""
-        writer.write(
+        ws._head = loop.create_future()
+        ws._write(
             f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\n"
             f"Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n{cookie_line}\r\n".encode()
         )
-        head = await reader.readuntil(b"\r\n\r\n")
+        head = await ws._head
         accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
         if not head.startswith(b"HTTP/1.1 101") or accept not in head:
-            writer.close()
+            ws._abort()
             raise ConnectionError(f"handshake refused: {head[:80]!r}")
-        return cls(reader, writer)
+        return ws
+
+    # --- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        head = self._head
+        if head is not None and not head.done():
+            self.buffer += data
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head.set_result(self.buffer[: end + 4])
+            data, self.buffer = self.buffer[end + 4 :], b""
+            if not data:
+                return
+        out = self._cut(self.buffer + data if self.buffer else data)
+        if out:
+            if self.on_frames is not None:
+                self.on_frames(out)
+            else:
+                self.pending.extend(out)
+        if out or self.close_code is not None:
+            self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.close_code is None:
+            self.close_code = 1006
+            if self.on_close is not None:
+                self.on_close(self.close_code)
+        head = self._head
+        if head is not None and not head.done():
+            head.set_exception(ConnectionError("closed during the handshake"))
+        self._wake()
+        if not self._lost.done():
+            self._lost.set_result(None)
+
+    # --- Frames ------------------------------------------------------------------------------
+
+    def _cut(self, buf: bytes) -> list[bytes]:
+        """The complete text frames in `buf` (the rest stays buffered); answers pings, notes a
+        close."""
+        out: list[bytes] = []
+        pos, end = 0, len(buf)
+        while end - pos >= 2:
+            opcode, length = buf[pos] & 0x0F, buf[pos + 1] & 0x7F
+            start = pos + 2
+            if length == 126:
+                if end - pos < 4:
+                    break
+                length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
+                start = pos + 4
+            elif length == 127:
+                if end - pos < 10:
+                    break
+                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                start = pos + 10
+            if end - start < length:
+                break
+            payload = buf[start : start + length]
+            pos = start + length
+            if opcode == 0x1:
+                out.append(payload)
+            elif opcode == 0x9:  # ping
+                self._write(self._frame(0xA, payload))
+            elif opcode == 0x8:  # close: what came before it still counts
+                if self.close_code is None:
+                    self.close_code = int.from_bytes(payload[:2], "big") if payload else 1005
+                    if self.on_close is not None:
+                        self.on_close(self.close_code)
+                self.buffer = b""
+                return out
+        self.buffer = buf[pos:]
+        return out
 
     def _frame(self, opcode: int, data: bytes) -> bytes:
         length = len(data)
@@ -66,8 +156,23 @@ class RawWebSocket:
             header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
         return header + _ZERO_MASK + data
 
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    # --- The caller's side -------------------------------------------------------------------
+
     def send_text(self, text: str | bytes) -> None:
-        self.writer.write(self._frame(0x1, text.encode() if isinstance(text, str) else text))
+        self._write(self._frame(0x1, text.encode() if isinstance(text, str) else text))
 
     async def recv(self) -> bytes:
         """The next text frame."""
@@ -76,54 +181,22 @@ class RawWebSocket:
         return self.pending.popleft()
 
     async def frames(self) -> list[bytes]:
-        """Every complete text frame now buffered (waits for at least one)."""
-        if self.pending:
-            waiting = list(self.pending)
-            self.pending.clear()
-            return waiting
-        out: list[bytes] = []
-        while not out:
+        """Every text frame received and not yet taken (waits for at least one)."""
+        while not self.pending:
             if self.close_code is not None:
                 raise Closed(self.close_code)
-            chunk = await self.reader.read(1 << 20)
-            if not chunk:
-                self.close_code = 1006
-                raise Closed(self.close_code)
-            buf = self.buffer + chunk if self.buffer else chunk
-            pos, end = 0, len(buf)
-            while end - pos >= 2:
-                opcode, length = buf[pos] & 0x0F, buf[pos + 1] & 0x7F
-                start = pos + 2
-                if length == 126:
-                    if end - pos < 4:
-                        break
-                    length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
-                    start = pos + 4
-                elif length == 127:
-                    if end - pos < 10:
-                        break
-                    length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                    start = pos + 10
-                if end - start < length:
-                    break
-                payload = buf[start : start + length]
-                pos = start + length
-                if opcode == 0x1:
-                    out.append(payload)
-                elif opcode == 0x9:  # ping
-                    self.writer.write(self._frame(0xA, payload))
-                elif opcode == 0x8:  # close
-                    self.close_code = int.from_bytes(payload[:2], "big") if payload else 1005
-                    self.buffer = b""
-                    if out:  # the caller gets these first, then Closed at its next read
-                        return out
-                    raise Closed(self.close_code)
-            self.buffer = buf[pos:]
-        return out
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        waiting = list(self.pending)
+        self.pending.clear()
+        return waiting
 
     async def close(self) -> None:
+        self._write(self._frame(0x8, struct.pack("!H", 1000)))
+        if self.transport is not None:
+            self.transport.close()
         with contextlib.suppress(Exception):
-            self.writer.write(self._frame(0x8, struct.pack("!H", 1000)))
-        self.writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.writer.wait_closed(), 5)
+            await asyncio.wait_for(asyncio.shield(self._lost), 5)
