@@ -8,9 +8,10 @@ allows. It runs inside the sequencer's transaction.
   arrays in text format are quoted element by element, a cost that showed in profiles), sent
   in pipeline mode. On the journal writer's own connection (`AsyncTransaction`, from its event
   loop): BEGIN and the reads travel together, then the writes and the COMMIT: two round trips
-  for any number of sessions and ops; one when the writer decided from its copy of the heads
-  (`write_if_heads_and_commit`, checked by the writes themselves). On Django's connection
-  (`read_heads`, `write`, inside `atomic`): three, the COMMIT being Django's.
+  for any number of sessions and ops; one statement, a transaction of its own, when the writer
+  decided from its copy of the heads (`write_if_heads`, checked by the writes themselves). On
+  Django's connection (`read_heads`, `write`, inside `atomic`): three, the COMMIT being
+  Django's.
 - Elsewhere (SQLite, the embedded default): the same statements in portable SQL, one after
   the other (the IMMEDIATE transaction already holds the database write lock).
 
@@ -121,8 +122,6 @@ _PG_LOCK = f"""
     SELECT id, status, head_seq, head_hash, snapshot_seq, control_participant_id, sensitive_nodes
     FROM {SESSION} WHERE id = ANY(%b::uuid[]) ORDER BY id FOR UPDATE
 """
-# The same locks, taken in the same order, when nothing needs to be read (the writer's copy).
-_PG_LOCK_ONLY = f"SELECT id FROM {SESSION} WHERE id = ANY(%b::uuid[]) ORDER BY id FOR UPDATE"
 _PG_KNOWN = f"""
     SELECT o.sender_id, o.client_op_id, o.seq, o.element_seq
     FROM json_array_elements(%b::json) AS k
@@ -173,8 +172,18 @@ _PG_WRITE = f"""
 # connection ended or claimed the session), and the statement fails unless every row was, so
 # that nothing of it commits. A resend of an op already journaled fails it too (the unique
 # (sender, client_op_id)). The caller then decides again from a fresh read.
+# It is a transaction on its own (sent alone on a connection in autocommit mode): the session
+# rows are locked first, in order of id, as `read_heads` does, so that two writers never wait
+# for each other in a circle (the SELECT's scalar subqueries run left to right, and a
+# data-modifying CTE runs when it is first read).
 _PG_WRITE_IF_HEADS = (
     _PG_WRITE.replace(
+        "WITH inserted AS (",
+        f"""WITH locked AS (
+        SELECT id FROM {SESSION} WHERE id = ANY(%b::uuid[]) ORDER BY id FOR UPDATE
+    ), inserted AS (""",
+    )
+    .replace(
         "WHERE s.id = h.id",
         """WHERE s.id = h.id AND s.head_seq = h.was_seq AND s.head_hash = h.was_hash
           AND s.status = h.was_status
@@ -187,7 +196,7 @@ _PG_WRITE_IF_HEADS = (
     )
     .replace(
         "SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM updated)",
-        f"""SELECT (SELECT count(*) FROM inserted),
+        f"""SELECT (SELECT count(*) FROM locked), (SELECT count(*) FROM inserted),
            CASE WHEN (SELECT count(*) FROM updated) = %b THEN (SELECT count(*) FROM updated)
            ELSE ('{STALE_HEADS}: ' || (SELECT count(*) FROM updated))::bigint END""",
     )
@@ -274,7 +283,7 @@ def _pg_write_statement(
     ]
     if was is None:
         return _PG_WRITE, params
-    return _PG_WRITE_IF_HEADS, [*params, len(heads)]
+    return _PG_WRITE_IF_HEADS, [sorted(heads), *params, len(heads)]
 
 
 def is_stale(error: BaseException) -> bool:
@@ -321,6 +330,37 @@ _PG_KEY_LOOKUPS_ONLY = (
 )
 
 
+# The same settings for the whole life of the journal writer's own connection, which runs
+# nothing else: an append decided from the writer's copy of the heads is one statement, a
+# transaction of its own, with no room for a SET LOCAL. Only with prepared statements: planned
+# at every execution, a statement is planned for the journal as it is.
+_PG_KEY_LOOKUPS_ALWAYS = _PG_KEY_LOOKUPS_ONLY.replace(", true)", ", false)")
+
+
+async def prepare_writer_connection(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Set up a new connection of the journal writer (autocommit, prepared statements)."""
+    await conn.execute(_PG_KEY_LOOKUPS_ALWAYS)
+
+
+async def write_if_heads(
+    conn: psycopg.AsyncConnection[Any],
+    *,
+    rows: list[Row],
+    heads: SessionHeads,
+    was: SessionHeads,
+    received_at: datetime,
+) -> None:
+    """Lock the session rows in order of id, write (only where the rows still hold the heads
+    in `was`) and commit: one statement, one round trip, on a connection in autocommit mode.
+    Raises (`is_stale`) when a row had moved on: then nothing was written. A commit that fails
+    (a deferred foreign key) raises too, and leaves the connection ready for the next."""
+    sql, params = _pg_write_statement(rows, heads, received_at, was)
+    cursor = conn.cursor()
+    await cursor.execute(sql, params)
+    counts = await cursor.fetchone()
+    _check_written(rows, heads, counts[1:] if counts else None)
+
+
 class AsyncTransaction:
     """One append's transaction on the journal writer's own connection (autocommit mode, so
     that BEGIN and COMMIT travel with the statements): `async with` it, `read_heads`, then
@@ -347,28 +387,6 @@ class AsyncTransaction:
             for cursor, (sql, params) in zip(cursors, statements, strict=True):
                 await cursor.execute(sql, params)
         return _pg_heads(query, [await cursor.fetchall() for cursor in cursors[2:]])
-
-    async def write_if_heads_and_commit(
-        self, *, rows: list[Row], heads: SessionHeads, was: SessionHeads, received_at: datetime
-    ) -> None:
-        """BEGIN, the session rows locked in order of id (as `read_heads` does: two writers
-        never wait for each other in a circle), the writes (only where the rows still hold the
-        heads in `was`) and COMMIT, in one round trip. Raises (`is_stale`) when a row had
-        moved on: then nothing was written."""
-        sql, params = _pg_write_statement(rows, heads, received_at, was)
-        statements = [
-            ("BEGIN", []),
-            (_PG_KEY_LOOKUPS_ONLY, []),
-            (_PG_LOCK_ONLY, [sorted(heads)]),
-            (sql, params),
-            ("COMMIT", []),
-        ]
-        cursors = [self.conn.cursor() for _ in statements]
-        async with self.conn.pipeline():
-            for cursor, (statement, values) in zip(cursors, statements, strict=True):
-                await cursor.execute(statement, values)
-        self.done = True
-        _check_written(rows, heads, await cursors[3].fetchone())
 
     async def write_and_commit(
         self, *, rows: list[Row], heads: SessionHeads, received_at: datetime

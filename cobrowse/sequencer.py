@@ -174,7 +174,7 @@ async def operations_append_many_async(
 
     With the writer's `cache` of the heads, in one round trip when it can: the decisions are
     made from the cache and written (with the COMMIT) only if every session row of the batch
-    still holds the heads they were made from (`AsyncTransaction.write_if_heads_and_commit`;
+    still holds the heads they were made from (`journal_sql.write_if_heads`;
     the writes take the same row locks the reads would have). When one had moved on, nothing
     was written, and the append runs again from a read."""
     if cache is not None:
@@ -186,13 +186,13 @@ async def operations_append_many_async(
             try:
                 # Every session of the batch is checked and written, also one whose ops were
                 # all refused: those refusals were decided from the cache too.
-                async with journal_sql.AsyncTransaction(conn) as tx:
-                    await tx.write_if_heads_and_commit(
-                        rows=plan.rows,
-                        heads=heads.sessions,
-                        was=was,
-                        received_at=plan.received_at,
-                    )
+                await journal_sql.write_if_heads(
+                    conn,
+                    rows=plan.rows,
+                    heads=heads.sessions,
+                    was=was,
+                    received_at=plan.received_at,
+                )
             except Exception as exc:
                 cache.forget(plan.query.sessions)  # in doubt: read next time
                 if not journal_sql.is_stale(exc):

@@ -46,7 +46,7 @@ from django.db import (
     connections,
 )
 
-from . import lifecycle
+from . import journal_sql, lifecycle
 from .selectors import operations_after
 from .sequencer import (
     AppendResult,
@@ -343,14 +343,17 @@ class JournalWriter:
             self._pg = None
 
     async def _pg_connection(self) -> psycopg.AsyncConnection[Any]:
-        """The writer's own PostgreSQL connection (autocommit: each append sends its own
-        BEGIN and COMMIT); a new one after a failure."""
+        """The writer's own PostgreSQL connection (autocommit: an append is one statement,
+        or sends its own BEGIN and COMMIT); a new one after a failure."""
         assert self._pg_params is not None
         if self._pg is None or self._pg.closed or self._pg.broken:
             if self._pg is not None:
                 await self._pg.close()
             self._pg = None
-            self._pg = await psycopg.AsyncConnection.connect(**self._pg_params, autocommit=True)
+            conn = await psycopg.AsyncConnection.connect(**self._pg_params, autocommit=True)
+            if settings.COBROWSE_PREPARED_STATEMENTS:
+                await journal_sql.prepare_writer_connection(conn)
+            self._pg = conn
         return self._pg
 
     def _background(self, coroutine: Any) -> None:

@@ -275,14 +275,20 @@ def test_the_writers_plans_look_up_keys_even_when_made_on_an_empty_journal() -> 
         "elements": (journal_sql._PG_ELEMENTS, ["json"]),
         "lock": (journal_sql._PG_LOCK, ["uuid[]"]),
         "write": (journal_sql._PG_WRITE, ["timestamptz", "json", "text", "timestamptz", "json"]),
-        "lock only": (journal_sql._PG_LOCK_ONLY, ["uuid[]"]),
         "write if heads": (
             journal_sql._PG_WRITE_IF_HEADS,
-            ["timestamptz", "json", "text", "timestamptz", "json", "bigint"],
+            ["uuid[]", "timestamptz", "json", "text", "timestamptz", "json", "bigint"],
         ),
     }
     for name, (sql, types) in statements.items():
-        plan = _generic_plan(sql, types, journal_sql._PG_KEY_LOOKUPS_ONLY)
+        # The one statement of an append from the writer's copy runs under the settings the
+        # writer gave its connection; the others under their transaction's.
+        settings = (
+            journal_sql._PG_KEY_LOOKUPS_ALWAYS
+            if name == "write if heads"
+            else journal_sql._PG_KEY_LOOKUPS_ONLY
+        )
+        plan = _generic_plan(sql, types, settings)
         tables = [journal_sql.OPERATION, journal_sql.SESSION]
         scans = [line for line in plan.splitlines() if "Seq Scan" in line]
         assert not [s for s in scans if any(t in s for t in tables)], (name, plan)
@@ -368,6 +374,37 @@ async def test_the_writer_decides_from_its_cache_in_one_round_trip_and_rereads_w
     assert count == 10
     verified = await sync_to_async(journal_verify)(session_id=session.pk)
     assert verified.broken is None and verified.ops == 10, verified
+
+
+@pg_only
+@pytest.mark.django_db(transaction=True)
+async def test_a_commit_that_fails_in_a_one_statement_append_journals_nothing() -> None:
+    """An append decided from the writer's copy is one statement, a transaction of its own:
+    when its commit fails (here a deferred foreign key: a sender that does not exist), it
+    raises that error, journals nothing, and the connection takes the next append."""
+    session = await sync_to_async(open_session)()
+    customer = await sync_to_async(customer_of)(session)
+    cache = sequencer.HeadCache()
+    conn = await JournalWriter.get()._pg_connection()
+
+    async def append(*subs: Submission) -> Any:
+        (result,) = await operations_append_many_async(
+            conn=conn, batches=[(session.pk, list(subs))], cache=cache
+        )
+        return result.outcomes
+
+    assert [o.entry["seq"] for o in await append(sub(customer, "a"))] == [1]
+    ghost = Submission(customer.pk + 10_000, "customer", "g", "chat", None, {"text": "g"})
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        await append(sub(customer, "b"), ghost)
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert [o.entry["seq"] for o in await append(sub(customer, "b"))] == [2]
+
+    def journaled() -> list[str]:
+        ops = Operation.objects.filter(session=session).order_by("seq")
+        return list(ops.values_list("client_op_id", flat=True))
+
+    assert await sync_to_async(journaled)() == ["a", "b"]
 
 
 OPS_PER_BATCH = 300
