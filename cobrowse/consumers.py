@@ -295,14 +295,14 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             element=frame.element,
             payload=frame.payload,
         )
-        future = self._writer.submit(self.session_id, submission)
-        future.add_done_callback(functools.partial(self._on_outcome, frame.client_op_id))
+        self._writer.submit_answered(
+            self.session_id, submission, functools.partial(self._on_outcome, frame.client_op_id)
+        )
 
-    def _on_outcome(self, client_op_id: str, future: asyncio.Future[Outcome]) -> None:
-        if future.cancelled():
-            return
-        error = future.exception()
-        if error is not None:
+    def _on_outcome(
+        self, client_op_id: str, outcome: Outcome | None, error: BaseException | None
+    ) -> None:
+        if error is not None or outcome is None:
             self._closing = True
             failure = ProtocolError(
                 "unavailable", "the journal is unavailable; re-send", client_op_id
@@ -311,7 +311,6 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                 ("fatal", protocol.encode(protocol.error_frame(failure)), CLOSE_TRY_AGAIN)
             )
             return
-        outcome = future.result()
         if isinstance(outcome, Accepted):
             if outcome.entry["seq"] > self._handed:  # else its ack went out with the hand-over
                 self._enqueue(("entries", [outcome.entry]))

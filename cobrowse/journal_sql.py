@@ -146,8 +146,8 @@ _PG_WRITE = f"""
         INSERT INTO {OPERATION} (session_id, seq, kind, element, element_seq, delivery,
                                  sender_id, client_op_id, payload, hash, received_at)
         SELECT (r->>0)::uuid, (r->>1)::bigint, r->>2, r->>3, (r->>4)::bigint, r->>5,
-               (r->>6)::bigint, r->>7, (r->8)::jsonb, r->>9, %b
-        FROM json_array_elements(%b::json) AS r
+               (r->>6)::bigint, r->>7, r->8, r->>9, %b
+        FROM jsonb_array_elements(%b::jsonb) AS r
         RETURNING 1
     ), updated AS (
         UPDATE {SESSION} AS s
@@ -157,8 +157,8 @@ _PG_WRITE = f"""
             ended_at = CASE WHEN h.ends THEN %b ELSE s.ended_at END
         FROM (SELECT (e->>0)::uuid AS id, (e->>1)::bigint AS head_seq, e->>2 AS head_hash,
                      (e->>3)::bigint AS snapshot_seq, (e->>4)::bigint AS control,
-                     (e->>5)::boolean AS ends, (e->6)::jsonb AS sensitive
-              FROM json_array_elements(%b::json) AS e) AS h
+                     (e->>5)::boolean AS ends, e->6 AS sensitive
+              FROM jsonb_array_elements(%b::jsonb) AS e) AS h
         WHERE s.id = h.id
         RETURNING 1
     )
@@ -190,8 +190,8 @@ _PG_WRITE_IF_HEADS = (
           AND s.control_participant_id IS NOT DISTINCT FROM h.was_control""",
     )
     .replace(
-        "(e->6)::jsonb AS sensitive",
-        """(e->6)::jsonb AS sensitive, (e->>7)::bigint AS was_seq,
+        "e->6 AS sensitive",
+        """e->6 AS sensitive, (e->>7)::bigint AS was_seq,
                      e->>8 AS was_hash, e->>9 AS was_status, (e->>10)::bigint AS was_control""",
     )
     .replace(

@@ -30,7 +30,7 @@ import logging
 import uuid
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -72,6 +72,37 @@ DOORBELL_GROUP = "cobrowse.doorbell"
 REJOIN_SECONDS = 600
 
 
+class Answer:
+    """An op's answer, given by calling `answer(outcome, error)` from the hand-over itself. A
+    future's done-callbacks would take a pass through the event loop each: one per op, on the
+    server's busiest path."""
+
+    __slots__ = ("_answer", "_done")
+
+    def __init__(self, answer: Callable[[Outcome | None, BaseException | None], None]) -> None:
+        self._answer = answer
+        self._done = False
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, outcome: Outcome) -> None:
+        self._give(outcome, None)
+
+    def set_exception(self, error: BaseException) -> None:
+        self._give(None, error)
+
+    def _give(self, outcome: Outcome | None, error: BaseException | None) -> None:
+        self._done = True
+        try:
+            self._answer(outcome, error)
+        except Exception:  # the receiver's bug: not the other ops' of the batch
+            logger.exception("answering a journaled op failed")
+
+
+Reply = asyncio.Future[Outcome] | Answer
+
+
 class Listener(Protocol):
     def deliver_entries(self, entries: list[Entry]) -> None: ...
 
@@ -99,7 +130,7 @@ class JournalWriter:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._queue: list[tuple[str, Submission, asyncio.Future[Outcome]]] = []
+        self._queue: list[tuple[str, Submission, Reply]] = []
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="journal-writer")
         self._listeners: dict[str, set[Listener]] = defaultdict(set)
@@ -206,11 +237,24 @@ class JournalWriter:
 
     def submit(self, session_id: str, submission: Submission) -> asyncio.Future[Outcome]:
         future: asyncio.Future[Outcome] = self._loop.create_future()
-        self._queue.append((session_id, submission, future))
+        self._enqueue(session_id, submission, future)
+        return future
+
+    def submit_answered(
+        self,
+        session_id: str,
+        submission: Submission,
+        answer: Callable[[Outcome | None, BaseException | None], None],
+    ) -> None:
+        """`submit`, answered by a call of `answer(outcome, None)` (or `(None, error)`) from the
+        batch's hand-over, in the order of the batch, after its entries were handed over."""
+        self._enqueue(session_id, submission, Answer(answer))
+
+    def _enqueue(self, session_id: str, submission: Submission, reply: Reply) -> None:
+        self._queue.append((session_id, submission, reply))
         self._wakeup.set()
         if self._task is None or self._task.done():
             self._task = self._loop.create_task(self._run(), name="journal-writer")
-        return future
 
     async def close(self) -> None:
         if self._ringing is not None:
@@ -236,8 +280,8 @@ class JournalWriter:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 await self._write(batch)
 
-    async def _write(self, batch: list[tuple[str, Submission, asyncio.Future[Outcome]]]) -> None:
-        groups: dict[str, list[tuple[Submission, asyncio.Future[Outcome]]]] = defaultdict(list)
+    async def _write(self, batch: list[tuple[str, Submission, Reply]]) -> None:
+        groups: dict[str, list[tuple[Submission, Reply]]] = defaultdict(list)
         for session_id, submission, future in batch:
             groups[session_id].append((submission, future))
         try:
@@ -253,9 +297,7 @@ class JournalWriter:
         # batches are handed over in the order they were journaled.
         self._loop.call_soon(self._hand_over, batch, groups, results)
 
-    def _fail(
-        self, batch: list[tuple[str, Submission, asyncio.Future[Outcome]]], exc: Exception
-    ) -> None:
+    def _fail(self, batch: list[tuple[str, Submission, Reply]], exc: Exception) -> None:
         logger.error("journal writer failed", exc_info=exc)
         for _, _, future in batch:
             if not future.done():
@@ -263,8 +305,8 @@ class JournalWriter:
 
     def _hand_over(
         self,
-        batch: list[tuple[str, Submission, asyncio.Future[Outcome]]],
-        groups: dict[str, list[tuple[Submission, asyncio.Future[Outcome]]]],
+        batch: list[tuple[str, Submission, Reply]],
+        groups: dict[str, list[tuple[Submission, Reply]]],
         results: list[AppendResult | BaseException],
     ) -> None:
         """Answer each op of a journaled batch and hand its entries to this process's

@@ -189,6 +189,35 @@ async def test_batches_keep_to_their_size_and_a_larger_frame_goes_alone(
     await peer.close()
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_answers_come_from_the_hand_over_in_batch_order_and_one_failing_spoils_none() -> None:
+    """The consumer's ops are answered by a direct call from the batch's hand-over (no pass
+    through the event loop per op): in the order submitted, and an answer that raises is
+    logged, not passed on to the other ops of its batch."""
+    session = await sync_to_async(open_session)()
+    customer = await sync_to_async(customer_of)(session)
+    writer = JournalWriter.get()
+    answered: list[tuple[str, Any]] = []
+    done = asyncio.Event()
+
+    def answer(cid: str) -> Any:
+        def give(outcome: Any, error: BaseException | None) -> None:
+            answered.append((cid, error or outcome))
+            if cid == "b":
+                raise RuntimeError("a bug in whoever asked")
+            if len(answered) == 3:
+                done.set()
+
+        return give
+
+    for cid in ("a", "b", "c"):
+        writer.submit_answered(session.pk, sub(customer, cid), answer(cid))
+    await asyncio.wait_for(done.wait(), 10)
+    assert [cid for cid, _ in answered] == ["a", "b", "c"]
+    assert all(isinstance(outcome, Accepted) for _, outcome in answered), answered
+    assert [outcome.entry["seq"] for _, outcome in answered] == [1, 2, 3]
+
+
 pg_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the writer's own connection is PostgreSQL's"
 )
@@ -274,10 +303,13 @@ def test_the_writers_plans_look_up_keys_even_when_made_on_an_empty_journal() -> 
         "known": (journal_sql._PG_KNOWN, ["json"]),
         "elements": (journal_sql._PG_ELEMENTS, ["json"]),
         "lock": (journal_sql._PG_LOCK, ["uuid[]"]),
-        "write": (journal_sql._PG_WRITE, ["timestamptz", "json", "text", "timestamptz", "json"]),
+        "write": (
+            journal_sql._PG_WRITE,
+            ["timestamptz", "jsonb", "text", "timestamptz", "jsonb"],
+        ),
         "write if heads": (
             journal_sql._PG_WRITE_IF_HEADS,
-            ["uuid[]", "timestamptz", "json", "text", "timestamptz", "json", "bigint"],
+            ["uuid[]", "timestamptz", "jsonb", "text", "timestamptz", "jsonb", "bigint"],
         ),
     }
     for name, (sql, types) in statements.items():
