@@ -100,6 +100,12 @@ def machine_info(redis: Redis) -> dict[str, Any]:
     with connection.cursor() as cursor:
         cursor.execute("show server_version")
         pg = cursor.fetchone()[0]
+        # What else changes the numbers: durability settings, and extensions loaded into every
+        # backend (pg_stat_statements, say, adds to every statement).
+        pg_settings = {}
+        for name in ("fsync", "synchronous_commit", "shared_preload_libraries", "shared_buffers"):
+            cursor.execute("SELECT current_setting(%s)", [name])
+            pg_settings[name] = cursor.fetchone()[0]
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
@@ -126,6 +132,7 @@ def machine_info(redis: Redis) -> dict[str, Any]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "postgresql": pg,
+        "postgresql_settings": pg_settings,
         "redis": redis.version(),
         "packages": packages,
         "commit": commit,
@@ -177,7 +184,7 @@ def main() -> int:
         drain_seconds=4 if quick else 8,
         start_load=args.start_load or (250 if quick else 200),
         factor=args.factor or (2.0 if quick else 1.5),
-        max_steps=args.max_steps or (7 if quick else 12),
+        max_steps=args.max_steps or (8 if quick else 15),
         max_p99_ms=1000,
     )
     other = "daphne" if args.server == "uvicorn" else "uvicorn"

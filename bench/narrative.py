@@ -21,9 +21,13 @@ def _ratio(a: float | None, b: float | None) -> str:
 def _machine(doc: dict[str, Any]) -> str:
     m = doc["machine"]
     packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+    pg_settings = ", ".join(
+        f"{k} {v or 'none'}" for k, v in m.get("postgresql_settings", {}).items()
+    )
     return (
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, {m['os']}\n"
-        f"- Python {m['python']}, PostgreSQL {m['postgresql'].split(' ')[0]}, "
+        f"- Python {m['python']}, PostgreSQL {m['postgresql'].split(' ')[0]}"
+        f"{f' ({pg_settings})' if pg_settings else ''}, "
         f"Redis {_redis_version(m['redis'])}\n"
         f"- Packages: {packages}\n"
         f"- Date: {doc['date']} (commit {m['commit']}), {doc['seconds']:.0f} s\n"

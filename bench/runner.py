@@ -242,6 +242,7 @@ def run_system(
         )
         sent_by: dict[int, int] = {}
         load = opts.start_load
+        saturated = False
         for _ in range(opts.max_steps):
             step = run_step(servers, pool, load, len(specs), fanout, opts)
             sent_by = step.pop("_sent_by")
@@ -267,6 +268,11 @@ def run_system(
                 break
             load *= opts.factor
         result["saturation_ops_per_s"] = max(s["ops_per_s"] for s in steps)
+        # False when the last step still kept up: the figure is then a floor, not the saturation
+        # (more steps, `--max-steps`, would find it).
+        result["saturated"] = saturated
+        if not saturated:
+            log(f"  {system.key}: not saturated after {opts.max_steps} steps")
         if half_load_of is not None or system.key == "ours":
             half = (half_load_of or result["saturation_ops_per_s"]) / 2
             # Let the server work off the backlog of the saturated step first, and PostgreSQL
