@@ -256,10 +256,45 @@ Each change was made after profiling the server under the bench (py-spy through
     socket's reading per frame. Frames that arrived before the welcome wait in the queue and
     go first (`tests/test_production_server.py`). 3 to 5% less server CPU per op, and lower
     latency in each of four alternating runs (below).
+14. **An append is one statement.** An append decided from the writer's copy of the heads
+    was five pipelined statements (BEGIN, the planner settings, the row locks, the writes,
+    COMMIT). It is now one, sent alone on the writer's connection in autocommit mode, so it
+    is a transaction of its own: the session rows are locked in order of id inside it (the
+    first of its scalar subqueries), the planner settings belong to the writer's connection
+    (set once when it opens, with prepared statements only), and a commit that fails (a
+    deferred foreign key) raises and leaves the connection ready
+    (`tests/test_group_commit.py`). psycopg no longer polls and flushes five times per batch,
+    and PostgreSQL no longer handles five messages.
+15. **The rows parsed once by PostgreSQL.** `perf` of the writer's backend at 8,500 ops/s put
+    22% of its samples in re-reading JSON text: the rows went in as one `json` array, and
+    each `->>` of a `json` value reads its text again from the start. They go in as `jsonb`
+    now, parsed once (the payload is stored as `jsonb` anyway). PostgreSQL's share of a core
+    at that load went from 42% to 34% in one run of each.
+16. **Ops answered from the hand-over itself.** Each op of a connection was answered through
+    a future, whose callback takes a pass through the event loop: one per op. The consumer
+    now gives the writer a function that the hand-over calls, in the batch's order, after it
+    has handed over the batch's entries (an answer that fails is logged, not passed on to the
+    other ops of its batch).
+
+Changes 14 to 16 measured with a fixed load, back to back, the code before (2a18c59) and
+after in turn (2026-11-21, 21:39-21:44 UTC, `--start-load 8500`, the command below):
+p50 / p99 at 8,500 ops/s, 30-52 / 102-173 ms before against 20-28 / 57-102 ms after, in
+three runs each of two steps; at 4,250 ops/s, p50 6.1-14.2 against 4.8-7.8 ms. The
+server's CPU per op went up a little there (87-93 against 93-102 us): with less waiting,
+batches are smaller, and a batch's fixed costs are shared by fewer ops. And at 11,533 ops/s
+(21:47-21:49 UTC, steps of 10 s) the code before delivered 10,140 ops/s with p50 872 ms, the
+code after all 11,496 with p50 41 ms: that is why this run's saturation is so much higher
+than the last one's.
 
 Measured and not kept: two batches in flight on two connections (the next one queued behind
 the previous one's row locks) gave no measurable gain here and made a failed batch's retry
-harder to keep in order of receipt; multi-statement simple-protocol queries instead of the
+harder to keep in order of receipt (tried again with the next batch decided from the heads the
+one ahead leads to: p50 at 5,000 ops/s about 10 ms against 7.7, and 6-8% more server CPU per
+op); the statements without BEGIN and COMMIT in pipeline mode (an implicit transaction up to
+the pipeline's sync: psycopg 3.3 leaves the connection unusable when that commit fails, which
+change 14 avoids by sending one statement outside a pipeline); dropping the journal's deferred
+foreign keys (0.5 ms less per 35-row transaction, kept for the database's own check of
+integrity); multi-statement simple-protocol queries instead of the
 pipeline used less client CPU but more PostgreSQL time (no prepared statements); the writer in
 a thread of its own with its own event loop (p50 at 3,000 ops/s 45 to 85 ms against 13 to 23
 in back-to-back runs: every wait for PostgreSQL then ended in a wait for the GIL, held by the
@@ -312,9 +347,11 @@ METHOD = """\
   product's settings (persistent database connections), which is kinder to it than the
   tutorial's default of a new connection per call.
 - **Noise.** This machine has 2 cores shared by PostgreSQL, Redis, the server and the client
-  processes, and by whatever else runs on it. Ratios measured in one run are more stable than
-  absolute numbers; latency percentiles at low load suffer most from other work on the
-  machine (a single descheduling of the server process costs tens of milliseconds).
+  processes, and by whatever else runs on it. *The run* above names PostgreSQL's settings that
+  change the numbers (durability, libraries loaded into every backend). Ratios measured in
+  one run are more stable than absolute numbers; latency percentiles at low load suffer most
+  from other work on the machine (a single descheduling of the server process costs tens of
+  milliseconds).
 """
 
 
@@ -392,8 +429,17 @@ there to its CPU per op at saturation, where several ops share each frame, each 
 each transaction (`make bench` of 2026-11-21, 17:56-18:03 UTC: 155 us per op at half
 saturation against 81 at saturation, 1.9x; the server CPU column). Below that, per-batch
 costs dominate: at a few hundred ops/s each op is its own batch, and a batch costs the server
-about a millisecond of CPU (psycopg's pipeline of five statements, the doorbell's PUBLISH,
-the WebSocket writes), so the server CPU per op is highest at the lowest loads.
+several hundred microseconds of CPU (the statement, the doorbell's PUBLISH and the reading of
+it back, the WebSocket writes), so the server CPU per op is highest at the lowest loads.
+
+Where the CPU goes at 8,500 ops/s (2026-11-21, one fixed-load step of 15 s, the code of
+changes 14 to 16, `/proc` sampled for 10 s): the machine was 81% busy; of its 2 cores the
+server process took 79%, the two client processes 46% together, PostgreSQL 34%, Redis 1%.
+py-spy of the server at that load: the hand-over 28% of its samples (the write system calls
+alone 17-20%), the decision of a batch 13% (its hash chain 4%), the append statement 9%,
+reading and parsing frames 10%, the doorbell 5-7%. There is no large piece left: the latency
+at half saturation is the queueing of a loop that is more than three quarters busy, on a
+machine that is too.
 
 Change 12 measured with a fixed load, back to back, old code and new in turn (2026-11-21,
 18:06-18:10 UTC, this machine; `python -m bench --systems ours --start-load 4500 --factor 1

@@ -211,7 +211,7 @@ async def test_answers_come_from_the_hand_over_in_batch_order_and_one_failing_sp
         return give
 
     for cid in ("a", "b", "c"):
-        writer.submit_answered(session.pk, sub(customer, cid), answer(cid))
+        writer.submit_answered(str(session.pk), sub(customer, cid), answer(cid))
     await asyncio.wait_for(done.wait(), 10)
     assert [cid for cid, _ in answered] == ["a", "b", "c"]
     assert all(isinstance(outcome, Accepted) for _, outcome in answered), answered
