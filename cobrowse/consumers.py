@@ -49,6 +49,12 @@ CLOSE_TOO_SLOW = 4408
 CLOSE_ENDED = 4410
 CLOSE_TRY_AGAIN = 1013
 JOURNAL_PAGE = 2000
+# How long a gap in the seqs handed to a connection may wait for another process's doorbell
+# to fill it before the connection reads it from the journal itself. With a session's
+# connections on several processes, every batch of one process leaves such a gap in the
+# others' connections for a few milliseconds; read at once by every connection, those gaps
+# made a read per connection per batch, more than the server could do.
+GAP_GRACE_SECONDS = 0.1
 ERRORS_IN_A_ROW_LIMIT = 100
 # Outgoing frames that can no longer be delivered: the peer went away.
 _GONE = (OSError, ConnectionError)
@@ -121,6 +127,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         self._too_slow = False
         self._delivered = 0
         self._pending: dict[int, Entry] = {}
+        self._gap_since: float | None = None  # when the first missing seq was first seen
         self._ended = False
         self._errors_in_row = 0
         self._bucket = TokenBucket(settings.COBROWSE_RATE_PER_SECOND, settings.COBROWSE_RATE_BURST)
@@ -346,6 +353,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             or first != self._delivered + 1
             or last - first != len(entries) - 1
             or not self._outbox.empty()
+            or self._pending  # a gap before them: the pump merges
             or any(entry["ends_session"] for entry in entries)
         ):
             return False
@@ -473,6 +481,8 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             if entry is None:
                 await self._deliver(run)
                 run = []
+                if through == 0 and self._wait_for_gap():
+                    return  # most likely a doorbell fills it; if not, it is read then
                 await self._fill(upto=target)
                 entry = self._pending.pop(self._delivered + 1, None)
                 if entry is None:  # not in the journal: cannot happen while seqs are gap-free
@@ -483,6 +493,18 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                     continue
             run.append(entry)
         await self._deliver(run)
+        self._gap_since = None
+
+    def _wait_for_gap(self) -> bool:
+        """Whether a gap before the pending entries may still wait for a doorbell (it is
+        younger than GAP_GRACE_SECONDS); when it first opens, the pump is asked to look again
+        once that time is up."""
+        loop = asyncio.get_running_loop()
+        if self._gap_since is None:
+            self._gap_since = loop.time()
+            loop.call_later(GAP_GRACE_SECONDS, self._enqueue, ("entries", []))
+            return True
+        return loop.time() - self._gap_since < GAP_GRACE_SECONDS
 
     async def _fill(self, upto: int) -> None:
         rows = await database_sync_to_async(selectors.operations_after)(

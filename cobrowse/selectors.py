@@ -119,35 +119,64 @@ def _pg_operations_after(
             _PG_AFTER,
             [uuid.UUID(str(session_id)), seq, upto if upto is not None else 2**62, limit],
         )
-        found = cursor.fetchall()
-    return [
-        _entry(
-            seq=seq_,
-            kind=kind,
-            element=element,
-            element_seq=element_seq,
-            delivery=delivery,
-            sender_id=sender_id,
-            role=role,
-            client_op_id=cid,
-            payload=orjson.Fragment(payload),
-            ts=int(us / 1_000_000 * 1000),
-            ends_session=ends,
+        return [_pg_entry(row) for row in cursor.fetchall()]
+
+
+def _pg_entry(row: tuple[Any, ...]) -> Entry:
+    seq, kind, element, element_seq, delivery, sender_id, role, cid, payload, us, ends = row
+    return _entry(
+        seq=seq,
+        kind=kind,
+        element=element,
+        element_seq=element_seq,
+        delivery=delivery,
+        sender_id=sender_id,
+        role=role,
+        client_op_id=cid,
+        payload=orjson.Fragment(payload),
+        ts=int(us / 1_000_000 * 1000),
+        ends_session=ends,
+    )
+
+
+# Every session's range in one statement (the doorbells of other processes, read together).
+_PG_RANGES = f"""
+    SELECT o.session_id, o.seq, o.kind, o.element, o.element_seq, o.delivery, o.sender_id,
+           p.role, o.client_op_id, o.payload::text,
+           (extract(epoch FROM o.received_at) * 1000000)::bigint,
+           coalesce(o.kind = 'session' AND o.payload->>'action' = 'end', false)
+    FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[]) AS r(session_id, first, last)
+    JOIN {Operation._meta.db_table} o
+      ON o.session_id = r.session_id AND o.seq >= r.first AND o.seq <= r.last
+    JOIN {Participant._meta.db_table} p ON p.id = o.sender_id
+    ORDER BY o.session_id, o.seq
+"""
+
+
+def operations_in_ranges(ranges: dict[str, tuple[int, int]]) -> dict[str, list[Entry]]:
+    """The journaled entries of each session's seq range, first and last included, in seq
+    order: on PostgreSQL in one statement, however many sessions."""
+    if connection.vendor != "postgresql":
+        return {
+            sid: operations_after(session_id=sid, seq=first - 1, upto=last, limit=last - first + 1)
+            for sid, (first, last) in ranges.items()
+        }
+    found: dict[str, list[Entry]] = {sid: [] for sid in ranges}
+    if not ranges:
+        return found
+    sessions = [uuid.UUID(sid) for sid in ranges]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PG_RANGES,
+            [
+                sessions,
+                [first for first, _ in ranges.values()],
+                [last for _, last in ranges.values()],
+            ],
         )
-        for (
-            seq_,
-            kind,
-            element,
-            element_seq,
-            delivery,
-            sender_id,
-            role,
-            cid,
-            payload,
-            us,
-            ends,
-        ) in found
-    ]
+        for row in cursor.fetchall():
+            found[str(row[0])].append(_pg_entry(row[1:]))
+    return found
 
 
 def session_head(*, session_id: uuid.UUID | str) -> int:

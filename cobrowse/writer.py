@@ -47,7 +47,7 @@ from django.db import (
 )
 
 from . import journal_sql, lifecycle
-from .selectors import operations_after
+from .selectors import operations_in_ranges
 from .sequencer import (
     AppendResult,
     Entry,
@@ -149,6 +149,9 @@ class JournalWriter:
         self._rejoin: asyncio.Task[None] | None = None
         self._ringing: asyncio.Task[None] | None = None
         self._unrung: dict[str, tuple[int, int]] = {}
+        # Other processes' doorbells not read yet: a seq range by session (`_read_rung`).
+        self._unread: dict[str, tuple[int, int]] = {}
+        self._reading: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # On PostgreSQL the writer appends from its event loop on a connection of its own: no
         # thread hop per batch (each hop waited for the GIL while the loop was busy).
@@ -221,10 +224,21 @@ class JournalWriter:
                     for listener in list(listeners):
                         listener.repair_from_journal()
                 continue
-            heads = layer_message_heads(message)
-            wanted = {sid: seqs for sid, seqs in heads.items() if sid in self._listeners}
-            if not wanted:
-                continue
+            for session_id, (first, last) in layer_message_heads(message).items():
+                if session_id in self._listeners:
+                    # Several processes ring for one session: join their ranges.
+                    known = self._unread.get(session_id, (first, last))
+                    self._unread[session_id] = (min(first, known[0]), max(last, known[1]))
+            if self._unread and (self._reading is None or self._reading.done()):
+                self._reading = self._loop.create_task(self._read_rung(), name="doorbell-reader")
+
+    async def _read_rung(self) -> None:
+        """Read what the doorbells rang for and hand it over, beside the listener: doorbells
+        that arrive during a read are merged (a session's seq ranges joined) and read together
+        next, so the reads keep up however fast other processes ring. Read one by one, a
+        doorbell per batch of every other process, they fell behind within seconds."""
+        while self._unread:
+            wanted, self._unread = self._unread, {}
             try:
                 found = await database_sync_to_async(_read_ranges)(wanted)
             except Exception as exc:
@@ -260,7 +274,7 @@ class JournalWriter:
         if self._ringing is not None:
             with contextlib.suppress(Exception):
                 await self._ringing
-        for task in (self._task, self._doorbells, self._rejoin):
+        for task in (self._task, self._doorbells, self._rejoin, self._reading):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -487,7 +501,4 @@ def layer_message_heads(message: dict[str, Any]) -> dict[str, tuple[int, int]]:
 
 def _read_ranges(wanted: dict[str, tuple[int, int]]) -> dict[str, list[Entry]]:
     """The journaled entries of each session's seq range (runs in the sync thread)."""
-    return {
-        sid: operations_after(session_id=sid, seq=first - 1, upto=last, limit=last - first + 1)
-        for sid, (first, last) in wanted.items()
-    }
+    return operations_in_ranges(wanted)

@@ -173,6 +173,51 @@ async def test_direct_writes_and_the_pump_keep_one_order(transactional_db, setti
     await operator.close()
 
 
+async def test_a_gap_waits_briefly_for_the_doorbell_before_the_journal_is_read(pair, monkeypatch):
+    """With a session's connections on several processes, a connection is often handed its own
+    process's entries a moment before another process's doorbell brings the seqs before them.
+    It holds them for that moment instead of reading the journal at once (a read per connection
+    per batch overwhelmed the server); a gap that no doorbell fills is read from the journal
+    once the grace is over. Either way every op arrives once, in seq order."""
+    from cobrowse import consumers, selectors
+    from cobrowse.models import Participant
+    from cobrowse.sequencer import Submission, operations_append
+    from cobrowse.writer import JournalWriter
+
+    session, _customer, operator = pair
+    reads: list[dict[str, Any]] = []
+    read = selectors.operations_after
+
+    def counting(**kwargs: Any) -> Any:
+        reads.append(kwargs)
+        return read(**kwargs)
+
+    monkeypatch.setattr(selectors, "operations_after", counting)
+    customer = await sync_to_async(Participant.objects.get)(session=session, role="customer")
+
+    def journal_elsewhere(cid: str) -> Any:
+        """An op journaled by another process: nothing here hands it over."""
+        sub = Submission(customer.pk, "customer", cid, "chat", None, {"text": cid})
+        (entry,) = operations_append(session_id=session.pk, batch=[sub]).entries
+        return entry
+
+    a, b, c, d, e = [await sync_to_async(journal_elsewhere)(cid) for cid in "abcde"]
+    listeners = JournalWriter.get()._listeners[str(session.pk)]
+    (listener,) = [x for x in listeners if x.participant.role == "operator"]
+
+    listener.deliver_entries([b, c])  # seq a is still on its way
+    assert await operator.nothing(timeout=consumers.GAP_GRACE_SECONDS / 2)
+    listener.deliver_entries([a])  # the doorbell
+    texts = [(await operator.recv())["payload"]["text"] for _ in range(3)]
+    assert texts == ["a", "b", "c"] and reads == []
+
+    listener.deliver_entries([e])  # d's doorbell never comes
+    frames = [await operator.recv(timeout=2) for _ in range(2)]
+    assert [f["payload"]["text"] for f in frames] == ["d", "e"]
+    assert [f["seq"] for f in frames] == [d["seq"], e["seq"]]
+    assert len(reads) == 1 and await operator.nothing()
+
+
 async def test_element_seq_counts_per_element(pair):
     _, customer, operator = pair
     await customer.send_op("input", {"value": "a"}, element="field:name")

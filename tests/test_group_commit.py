@@ -123,6 +123,21 @@ def test_journal_reads_give_the_frames_the_live_path_sent() -> None:
     assert [e["seq"] for e in selectors.operations_after(session_id=session.pk, seq=1, upto=2)] == [
         2
     ]
+    # The doorbells' read: several sessions' ranges at once, the same entries.
+    other = open_session()
+    other_customer = customer_of(other)
+    sequencer.operations_append(
+        session_id=other.pk, batch=[sub(other_customer, f"o{i}") for i in range(5)]
+    )
+    found = selectors.operations_in_ranges({str(session.pk): (2, 3), str(other.pk): (3, 4)})
+    assert [{**e, "text": None} for e in found[str(session.pk)]] == [
+        {**e, "text": None} for e in live[1:]
+    ]
+    assert [e["seq"] for e in found[str(other.pk)]] == [3, 4]
+    assert [orjson.loads(e["text"])["payload"] for e in found[str(other.pk)]] == [
+        orjson.loads(e["text"])["payload"]
+        for e in selectors.operations_after(session_id=other.pk, seq=2, upto=4)
+    ]
 
 
 @pytest.mark.parametrize("batch", [False, True], ids=["frame-per-op", "batch"])
