@@ -51,6 +51,13 @@ def parse_args() -> argparse.Namespace:
         default=int(os.environ.get("BENCH_WORKERS", "1")),
         help="server processes per system",
     )
+    p.add_argument(
+        "--route",
+        default="connection",
+        choices=["connection", "session"],
+        help="with several workers: spread connections over them regardless of their session "
+        "(default), or send every connection of a session to one worker",
+    )
     p.add_argument("--sessions", type=int, default=40, help="sessions under load")
     p.add_argument("--operators", type=int, default=2, help="operators per session (K)")
     p.add_argument("--clients", type=int, default=2, help="client processes")
@@ -180,6 +187,7 @@ def main() -> int:
         operators=args.operators,
         clients=args.clients,
         workers=args.workers,
+        route=args.route,
         step_seconds=args.step_seconds or (3 if quick else 8),
         drain_seconds=4 if quick else 8,
         start_load=args.start_load or (250 if quick else 200),

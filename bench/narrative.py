@@ -35,6 +35,14 @@ def _machine(doc: dict[str, Any]) -> str:
     )
 
 
+def _route(opts: dict[str, Any]) -> str:
+    if opts["workers"] < 2:
+        return ""
+    if opts.get("route") == "session":
+        return " (every connection of a session on one of them)"
+    return " (connections spread over them regardless of their session)"
+
+
 def _redis_version(banner: str) -> str:
     for part in banner.split():
         if part.startswith("v="):
@@ -276,6 +284,20 @@ Each change was made after profiling the server under the bench (py-spy through
     has handed over the batch's entries (an answer that fails is logged, not passed on to the
     other ops of its batch).
 
+17. **Sessions spread over processes no longer collapse.** With two server processes and a
+    proxy that spreads connections regardless of their session (`--workers 2`, the default
+    `--route connection`), every batch of one process left a gap before the entries the other
+    process's connections got from their own hand-over, and each such connection read the gap
+    from the journal at once: a read per connection per batch, through one thread. And each
+    process read the other's doorbells one by one, a query per session. At 2,000 ops/s that
+    delivered 823 ops/s with p50 9.3 s (2026-11-21, 22:07-22:09 UTC, steps of 10 s; at 3,000:
+    1,397). Now a gap waits up to 100 ms for the doorbell that fills it before it is read
+    (`tests/test_consumer.py`), doorbells that arrive during a read are merged and read
+    next, and every session's range is read in one statement: 1,990 ops/s delivered at 2,000
+    with p50 69-160 ms, 3,846 at 4,000 with p50 104-831 ms (22:16-22:17 UTC). Routed by
+    session (`--route session`, what the README asks of the proxy), the same two processes
+    gave p50 4.9 ms at 2,000 ops/s and 12 ms at 4,000 (22:18-22:19 UTC).
+
 Changes 14 to 16 measured with a fixed load, back to back, the code before (2a18c59) and
 after in turn (2026-11-21, 21:39-21:44 UTC, `--start-load 8500`, the command below):
 p50 / p99 at 8,500 ops/s, 30-52 / 102-173 ms before against 20-28 / 57-102 ms after, in
@@ -368,7 +390,8 @@ bench itself at the end of every run; the numbers below are from the last run.
 
 {_machine(doc)}
 - Load: {opts["sessions"]} sessions x (1 customer + {opts["operators"]} operators), \
-{opts["clients"]} client processes, {opts["workers"]} server process(es) per system, steps of \
+{opts["clients"]} client processes, {opts["workers"]} server process(es) per system\
+{_route(opts)}, steps of \
 {opts["step_seconds"]} s (drain {opts["drain_seconds"]} s), starting at \
 {opts["start_load"]:g} ops/s, x{opts["factor"]:g} per step
 

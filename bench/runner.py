@@ -49,6 +49,7 @@ class Options:
     factor: float
     max_steps: int
     max_p99_ms: float
+    route: str = "connection"  # how connections are spread over workers (participant_specs)
 
 
 def percentiles(values: np.ndarray) -> dict[str, float | None]:
@@ -111,10 +112,14 @@ def participant_specs(
     ports: list[int],
     bench_sessions: list[fixtures.BenchSession],
     operator_cookies: list[str],
+    route: str = "connection",
 ) -> tuple[list[Spec], dict[int, list[int]]]:
-    """One customer and K operators per session. Participant j of session i talks to server
-    process (i + j) % workers, as a load balancer that knows nothing of sessions would send
-    them, so with several workers a session spans processes."""
+    """One customer and K operators per session. With `route` "connection", participant j of
+    session i talks to server process (i + j) % workers, as a load balancer that knows nothing
+    of sessions would send them, so with several workers a session spans processes. With
+    "session", every participant of session i talks to process i % workers, as a load
+    balancer that hashes the session in the WebSocket's path would send them
+    (docs/deployment.md)."""
     specs: list[Spec] = []
     peers: dict[int, list[int]] = {}
     number = 0
@@ -122,7 +127,7 @@ def participant_specs(
         members = []
         cookies: list[str | None] = [session.customer_cookie, *operator_cookies]
         for j, cookie in enumerate(cookies):
-            port = ports[(index + j) % len(ports)]
+            port = ports[(index + (j if route == "connection" else 0)) % len(ports)]
             if system.path == "cobrowse":
                 url = f"ws://127.0.0.1:{port}/ws/cobrowse/{session.id}/"
             else:
@@ -226,10 +231,13 @@ def run_system(
         "server": system.server,
         "layer": system.layer,
         "workers": opts.workers,
+        "route": opts.route,
     }
     try:
         rss_start = servers.rss_mb()
-        specs, peers = participant_specs(system, servers.ports, bench_sessions, operator_cookies)
+        specs, peers = participant_specs(
+            system, servers.ports, bench_sessions, operator_cookies, opts.route
+        )
         fanout = opts.operators  # each op reaches every other member: K of K + 1
         pool = ClientPool(specs, peers, opts.clients)
         connected = sum(r["connected"] for r in pool.ready)
