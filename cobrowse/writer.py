@@ -240,7 +240,7 @@ class JournalWriter:
         while self._unread:
             wanted, self._unread = self._unread, {}
             try:
-                found = await database_sync_to_async(_read_ranges)(wanted)
+                found = await database_sync_to_async(operations_in_ranges)(wanted)
             except Exception as exc:
                 # Connections repair what they miss meanwhile from the journal.
                 logger.warning("could not read the journal after a doorbell: %r", exc)
@@ -497,8 +497,3 @@ def layer_message_heads(message: dict[str, Any]) -> dict[str, tuple[int, int]]:
     if message.get("origin") == PROCESS_ORIGIN or "heads" not in message:
         return {}
     return {sid: (int(first), int(last)) for sid, (first, last) in message["heads"].items()}
-
-
-def _read_ranges(wanted: dict[str, tuple[int, int]]) -> dict[str, list[Entry]]:
-    """The journaled entries of each session's seq range (runs in the sync thread)."""
-    return operations_in_ranges(wanted)
