@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -177,6 +178,7 @@ async def operations_append_many_async(
     still holds the heads they were made from (`journal_sql.write_if_heads`;
     the writes take the same row locks the reads would have). When one had moved on, nothing
     was written, and the append runs again from a read."""
+    refused: journal_sql.SessionHeads | None = None  # the heads of a write refused as stale
     if cache is not None:
         plan = _Plan(batches)
         heads = cache.heads_for(plan.query)
@@ -197,12 +199,20 @@ async def operations_append_many_async(
                 cache.forget(plan.query.sessions)  # in doubt: read next time
                 if not journal_sql.is_stale(exc):
                     raise
+                refused = was
             else:
                 cache.remember(heads.sessions, plan.element_heads)
                 return plan.results
     plan = _Plan(batches)
     async with journal_sql.AsyncTransaction(conn) as tx:
         heads = await tx.read_heads(plan.query)
+        if cache is not None and refused is not None:
+            # Sessions another writer had moved on: decide them from a read for a while.
+            cache.contend(
+                sid
+                for sid, state in heads.sessions.items()
+                if sid in refused and state["head_seq"] != refused[sid]["head_seq"]
+            )
         plan.decide(heads)
         if plan.rows:
             await tx.write_and_commit(
@@ -221,10 +231,15 @@ class HeadCache:
     anyone, moved them on), so a stale copy costs a second try, never a wrong decision."""
 
     LIMIT = 10_000  # sessions; past it the cache starts again empty
+    # A session that another writer appends to too (its connections on several processes)
+    # would make nearly every append from the cache fail and go again from a read: three round
+    # trips instead of two. It is not cached for this long after another writer was seen.
+    CONTENDED_SECONDS = 1.0
 
     def __init__(self) -> None:
         self._sessions: dict[uuid.UUID, dict[str, Any]] = {}
         self._elements: dict[uuid.UUID, dict[str, int]] = {}
+        self._contended: dict[uuid.UUID, float] = {}  # session -> not cached until then
 
     def heads_for(self, query: journal_sql.HeadsQuery) -> journal_sql.Heads | None:
         """Heads to decide `query`'s append from (copies), or None when the cache cannot: a
@@ -255,8 +270,11 @@ class HeadCache:
         if len(self._sessions) > self.LIMIT:
             self._sessions.clear()
             self._elements.clear()
+        now = time.monotonic()
+        if self._contended:
+            self._contended = {sid: t for sid, t in self._contended.items() if t > now}
         for sid, state in sessions.items():
-            if state["status"] == Status.ENDED:
+            if state["status"] == Status.ENDED or sid in self._contended:
                 self.forget({sid})
             else:
                 self._sessions[sid] = {k: v for k, v in state.items() if k != "ends"}
@@ -268,6 +286,13 @@ class HeadCache:
         for sid in sessions:
             self._sessions.pop(sid, None)
             self._elements.pop(sid, None)
+
+    def contend(self, sessions: Iterable[uuid.UUID]) -> None:
+        """Another writer appended to `sessions`: do not cache them for a while."""
+        until = time.monotonic() + self.CONTENDED_SECONDS
+        for sid in sessions:
+            self._contended[sid] = until
+            self.forget({sid})
 
 
 class _Plan:

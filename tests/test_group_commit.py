@@ -326,13 +326,17 @@ def test_the_writers_plans_look_up_keys_even_when_made_on_an_empty_journal() -> 
             journal_sql._PG_WRITE_IF_HEADS,
             ["uuid[]", "timestamptz", "jsonb", "text", "timestamptz", "jsonb", "bigint"],
         ),
+        "doorbell ranges": (
+            selectors._PG_RANGES.replace("%s", "%b"),
+            ["uuid[]", "bigint[]", "bigint[]"],
+        ),
     }
     for name, (sql, types) in statements.items():
-        # The one statement of an append from the writer's copy runs under the settings the
-        # writer gave its connection; the others under their transaction's.
+        # Statements that are transactions of their own run under the settings the writer
+        # gave its connections; the others under their transaction's.
         settings = (
             journal_sql._PG_KEY_LOOKUPS_ALWAYS
-            if name == "write if heads"
+            if name in ("write if heads", "doorbell ranges")
             else journal_sql._PG_KEY_LOOKUPS_ONLY
         )
         plan = _generic_plan(sql, types, settings)
@@ -452,6 +456,57 @@ async def test_a_commit_that_fails_in_a_one_statement_append_journals_nothing() 
         return list(ops.values_list("client_op_id", flat=True))
 
     assert await sync_to_async(journaled)() == ["a", "b"]
+
+
+@pg_only
+@pytest.mark.django_db(transaction=True)
+async def test_a_session_another_writer_appends_to_is_decided_from_reads_for_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A session whose connections are on several processes has several writers: decided
+    from the cache, nearly every append would be refused and go again from a read. After one
+    such refusal the session is decided from reads (two round trips, not three), and from the
+    cache again once the other writer has been quiet for a while."""
+    from cobrowse import journal_sql
+
+    session = await sync_to_async(open_session)()
+    customer = await sync_to_async(customer_of)(session)
+    monkeypatch.setattr(sequencer.HeadCache, "CONTENDED_SECONDS", 0.3)
+    tries = 0
+    write_if_heads = journal_sql.write_if_heads
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal tries
+        tries += 1
+        return await write_if_heads(*args, **kwargs)
+
+    monkeypatch.setattr(journal_sql, "write_if_heads", counting)
+    cache = sequencer.HeadCache()
+    conn = await JournalWriter.get()._pg_connection()
+
+    async def append(cid: str) -> int:
+        (result,) = await operations_append_many_async(
+            conn=conn, batches=[(session.pk, [sub(customer, cid)])], cache=cache
+        )
+        (outcome,) = result.outcomes
+        assert isinstance(outcome, Accepted), outcome
+        return int(outcome.entry["seq"])
+
+    async def elsewhere(cid: str) -> None:
+        await sync_to_async(sequencer.operations_append)(
+            session_id=session.pk, batch=[sub(customer, cid)]
+        )
+
+    assert [await append("a"), await append("b")] == [1, 2] and tries == 1
+    await elsewhere("x")  # another writer: the next try from the cache is refused
+    assert await append("c") == 4 and tries == 2
+    for i in range(3):  # the other writer goes on: read, never refused
+        await elsewhere(f"y{i}")
+        await append(f"d{i}")
+    assert tries == 2
+    await asyncio.sleep(0.4)  # quiet for longer than CONTENDED_SECONDS
+    assert await append("e") == 11 and tries == 2  # read once more: remembered again
+    assert await append("f") == 12 and tries == 3  # from the cache
 
 
 OPS_PER_BATCH = 300
