@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 import orjson
-import psycopg
 from django.db import connection
 
 from . import protocol
@@ -167,18 +166,6 @@ def operations_in_ranges(ranges: dict[str, tuple[int, int]]) -> dict[str, list[E
     with connection.cursor() as cursor:
         cursor.execute(_PG_RANGES, _ranges_params(ranges))
         return _ranges_found(ranges, cursor.fetchall())
-
-
-async def operations_in_ranges_async(
-    conn: psycopg.AsyncConnection[Any], ranges: dict[str, tuple[int, int]]
-) -> dict[str, list[Entry]]:
-    """`operations_in_ranges` on a PostgreSQL connection of the caller's event loop (the
-    journal writer's doorbell reader: no hop to the sync thread per read)."""
-    if not ranges:
-        return {}
-    cursor = conn.cursor()
-    await cursor.execute(_PG_RANGES, _ranges_params(ranges))
-    return _ranges_found(ranges, await cursor.fetchall())
 
 
 def _ranges_params(ranges: dict[str, tuple[int, int]]) -> list[Any]:
