@@ -293,13 +293,16 @@ Each change was made after profiling the server under the bench (py-spy through
     delivered 823 ops/s with p50 9.3 s (2026-11-21, 22:07-22:09 UTC, steps of 10 s; at 3,000:
     1,397). Now a gap waits up to 100 ms for the doorbell that fills it before it is read
     (`tests/test_consumer.py`), doorbells that arrive during a read are merged and read
-    next, every session's range is read in one statement, on a connection of the writer's
-    event loop, and a session that another writer appends to is decided from a read for a
-    second (`sequencer.HeadCache`), not refused from the cache first and then read (three
-    round trips). At 2,000 ops/s: 1,993 and 1,958 delivered, p50 27 and 144 ms; at 4,000:
-    3,964 and 3,993, p50 39 and 90 ms (22:47-22:48 UTC). Routed by session (`--route
-    session`, what the README asks of the proxy), the same two processes gave p50 4.9 ms at
-    2,000 ops/s and 12 ms at 4,000 (22:18-22:19 UTC).
+    next, every session's range is read in one statement, and a session that another writer
+    appends to is decided from a read for a second (`sequencer.HeadCache`), not refused from
+    the cache first and then read (three round trips). At 2,000 ops/s: 1,982 and 1,981
+    delivered, p50 35 and 52 ms; at 4,000: 3,904 and 3,876, p50 165 and 467 ms (23:01-23:02
+    UTC). Reading the doorbells' ranges on a connection of the writer's event loop instead of
+    the sync thread measured better still (p50 39 and 90 ms at 4,000, 22:47 UTC) but is not
+    in: that connection more per writer ran the test database out of connections (the
+    writers of the synchronous tests' event loops are never closed). Routed by session
+    (`--route session`, what the README asks of the proxy), the same two processes gave p50
+    4.9 ms at 2,000 ops/s and 12 ms at 4,000 (22:18-22:19 UTC).
 
 Changes 14 to 16 measured with a fixed load, back to back, the code before (2a18c59) and
 after in turn (2026-11-21, 21:39-21:44 UTC, `--start-load 8500`, the command below):
