@@ -161,34 +161,14 @@ def operations_in_ranges(ranges: dict[str, tuple[int, int]]) -> dict[str, list[E
             sid: operations_after(session_id=sid, seq=first - 1, upto=last, limit=last - first + 1)
             for sid, (first, last) in ranges.items()
         }
-    if not ranges:
-        return {}
-    with connection.cursor() as cursor:
-        cursor.execute(_PG_RANGES, _ranges_params(ranges))
-        return _ranges_found(ranges, cursor.fetchall())
-
-
-def _ranges_params(ranges: dict[str, tuple[int, int]]) -> list[Any]:
-    return [
-        [uuid.UUID(sid) for sid in ranges],
-        [first for first, _ in ranges.values()],
-        [last for _, last in ranges.values()],
-    ]
-
-
-def _ranges_found(
-    ranges: dict[str, tuple[int, int]], rows: list[tuple[Any, ...]]
-) -> dict[str, list[Entry]]:
     found: dict[str, list[Entry]] = {sid: [] for sid in ranges}
-    for row in rows:
-        found[str(row[0])].append(_pg_entry(row[1:]))
-    return found
-    sessions = [uuid.UUID(sid) for sid in ranges]
+    if not ranges:
+        return found
     with connection.cursor() as cursor:
         cursor.execute(
             _PG_RANGES,
             [
-                sessions,
+                [uuid.UUID(sid) for sid in ranges],
                 [first for first, _ in ranges.values()],
                 [last for _, last in ranges.values()],
             ],
