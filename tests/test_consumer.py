@@ -100,13 +100,18 @@ async def test_concurrent_senders_get_one_gap_free_order(pair):
     assert element_seqs == list(range(1, 2 * n + 1))
 
 
-async def test_direct_writes_and_the_pump_keep_one_order(transactional_db, settings):
+@pytest.mark.parametrize("local", [True, False], ids=["local-handover", "doorbells-only"])
+async def test_direct_writes_and_the_pump_keep_one_order(transactional_db, settings, local):
     """The production server lets the writer's hand-over write frames at once (the direct
     write of config/websocket.py) when the socket takes them without waiting, and declines
     while its buffer is full: then frames go through the connection's queue and the ASGI send
     waits until the buffer drains. Mixed, each participant still gets every frame once, in
-    seq order."""
+    seq order. With doorbells only (every entry comes back through the channel layer, as from
+    another process), whether a direct write happens at all depends on timing: the order is
+    what is checked there."""
     from cobrowse.server_extensions import DIRECT_WRITE
+
+    settings.COBROWSE_LOCAL_HANDOVER = local  # read when this test's loop creates its writer
 
     session = await sync_to_async(open_session)()
     user = await sync_to_async(make_operator)()
@@ -166,9 +171,8 @@ async def test_direct_writes_and_the_pump_keep_one_order(transactional_db, setti
         assert {s for s, _ in seqs} == set(range(3, 2 * n + 3))
         assert len(set(seqs)) == len(seqs)
         assert await peer.nothing()
-    # Frames from other processes (the doorbell) mostly find the pump busy with the ack.
-    local = getattr(settings, "COBROWSE_LOCAL_HANDOVER", True)
-    assert calls["declined"] > 0 and (calls["taken"] > 0 or not local), calls
+    if local:  # both ways were taken
+        assert calls["declined"] > 0 and calls["taken"] > 0, calls
     await customer.close()
     await operator.close()
 
