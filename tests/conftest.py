@@ -34,11 +34,12 @@ def pytest_report_header(config: Any) -> str:
     return "services: " + ("PostgreSQL + Redis" if SERVICES else "embedded (SQLite, in-memory)")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Async tests may start the journal writer of their event loop: stop it after each one.
-    for item in items:
-        if inspect.iscoroutinefunction(getattr(item, "function", None)):
-            item.add_marker(pytest.mark.usefixtures("_close_journal_writer"))
+@pytest.fixture(autouse=True)
+def _stop_journal_writers(request: pytest.FixtureRequest) -> None:
+    """Async tests may start the journal writer of their event loop: stop it after each one
+    (a usefixtures marker added after collection would not be used)."""
+    if inspect.iscoroutinefunction(getattr(request.node, "function", None)):
+        request.getfixturevalue("_close_journal_writer")
 
 
 @pytest.fixture
