@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import orjson
+import psycopg
 from django.db import connection
 
 from . import protocol
@@ -161,20 +162,39 @@ def operations_in_ranges(ranges: dict[str, tuple[int, int]]) -> dict[str, list[E
             sid: operations_after(session_id=sid, seq=first - 1, upto=last, limit=last - first + 1)
             for sid, (first, last) in ranges.items()
         }
-    found: dict[str, list[Entry]] = {sid: [] for sid in ranges}
     if not ranges:
-        return found
+        return {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            _PG_RANGES,
-            [
-                [uuid.UUID(sid) for sid in ranges],
-                [first for first, _ in ranges.values()],
-                [last for _, last in ranges.values()],
-            ],
-        )
-        for row in cursor.fetchall():
-            found[str(row[0])].append(_pg_entry(row[1:]))
+        cursor.execute(_PG_RANGES, _ranges_params(ranges))
+        return _ranges_found(ranges, cursor.fetchall())
+
+
+async def operations_in_ranges_async(
+    conn: psycopg.AsyncConnection[Any], ranges: dict[str, tuple[int, int]]
+) -> dict[str, list[Entry]]:
+    """`operations_in_ranges` on a PostgreSQL connection of the caller's event loop (the
+    journal writer's doorbell reader: no hop to the sync thread per read)."""
+    if not ranges:
+        return {}
+    cursor = conn.cursor()
+    await cursor.execute(_PG_RANGES, _ranges_params(ranges))
+    return _ranges_found(ranges, await cursor.fetchall())
+
+
+def _ranges_params(ranges: dict[str, tuple[int, int]]) -> list[Any]:
+    return [
+        [uuid.UUID(sid) for sid in ranges],
+        [first for first, _ in ranges.values()],
+        [last for _, last in ranges.values()],
+    ]
+
+
+def _ranges_found(
+    ranges: dict[str, tuple[int, int]], rows: list[tuple[Any, ...]]
+) -> dict[str, list[Entry]]:
+    found: dict[str, list[Entry]] = {sid: [] for sid in ranges}
+    for row in rows:
+        found[str(row[0])].append(_pg_entry(row[1:]))
     return found
 
 

@@ -47,7 +47,7 @@ from django.db import (
 )
 
 from . import journal_sql, lifecycle
-from .selectors import operations_in_ranges
+from .selectors import operations_in_ranges, operations_in_ranges_async
 from .sequencer import (
     AppendResult,
     Entry,
@@ -158,6 +158,7 @@ class JournalWriter:
         # Elsewhere (SQLite) in its thread, through Django's connection.
         self._pg_params = _pg_connection_params()
         self._pg: psycopg.AsyncConnection[Any] | None = None
+        self._reader: psycopg.AsyncConnection[Any] | None = None
         # The heads this writer read or wrote last: most appends need no read before their
         # writes (one round trip instead of two); see sequencer.HeadCache.
         self._heads = HeadCache()
@@ -240,8 +241,13 @@ class JournalWriter:
         while self._unread:
             wanted, self._unread = self._unread, {}
             try:
-                found = await database_sync_to_async(operations_in_ranges)(wanted)
+                if self._pg_params is not None:
+                    found = await operations_in_ranges_async(await self._pg_reader(), wanted)
+                else:
+                    found = await database_sync_to_async(operations_in_ranges)(wanted)
             except Exception as exc:
+                if isinstance(exc, psycopg.Error):
+                    await self._close_reader()  # in doubt: a new connection for the next read
                 # Connections repair what they miss meanwhile from the journal.
                 logger.warning("could not read the journal after a doorbell: %r", exc)
                 continue
@@ -281,6 +287,7 @@ class JournalWriter:
                     await task
         if self._pg is not None:
             await self._pg.close()
+        await self._close_reader()
         await self._loop.run_in_executor(self._executor, connections.close_all)
         self._executor.shutdown(wait=True)
 
@@ -391,6 +398,25 @@ class JournalWriter:
                 logger.warning("journal append for session %s failed: %s", item[0], exc)
                 results.append(exc)
         return results
+
+    async def _pg_reader(self) -> psycopg.AsyncConnection[Any]:
+        """The connection the doorbell reader reads other processes' entries on (opened on
+        the first doorbell that concerns this process: one process alone never needs it)."""
+        assert self._pg_params is not None
+        if self._reader is None or self._reader.closed or self._reader.broken:
+            await self._close_reader()
+            conn = await psycopg.AsyncConnection.connect(**self._pg_params, autocommit=True)
+            if settings.COBROWSE_PREPARED_STATEMENTS:
+                # Its one statement is prepared too: index lookups only, as the writer's.
+                await journal_sql.prepare_writer_connection(conn)
+            self._reader = conn
+        return self._reader
+
+    async def _close_reader(self) -> None:
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await self._reader.close()
+            self._reader = None
 
     async def _drop_pg(self) -> None:
         if self._pg is not None:

@@ -326,13 +326,17 @@ def test_the_writers_plans_look_up_keys_even_when_made_on_an_empty_journal() -> 
             journal_sql._PG_WRITE_IF_HEADS,
             ["uuid[]", "timestamptz", "jsonb", "text", "timestamptz", "jsonb", "bigint"],
         ),
+        "doorbell ranges": (
+            selectors._PG_RANGES.replace("%s", "%b"),
+            ["uuid[]", "bigint[]", "bigint[]"],
+        ),
     }
     for name, (sql, types) in statements.items():
-        # The one statement of an append from the writer's copy runs under the settings the
-        # writer gave its connection; the others under their transaction's.
+        # Statements that are transactions of their own run under the settings the writer
+        # gave its connections; the others under their transaction's.
         settings = (
             journal_sql._PG_KEY_LOOKUPS_ALWAYS
-            if name == "write if heads"
+            if name in ("write if heads", "doorbell ranges")
             else journal_sql._PG_KEY_LOOKUPS_ONLY
         )
         plan = _generic_plan(sql, types, settings)
