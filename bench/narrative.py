@@ -297,10 +297,13 @@ Each change was made after profiling the server under the bench (py-spy through
     appends to is decided from a read for a second (`sequencer.HeadCache`), not refused from
     the cache first and then read (three round trips). At 2,000 ops/s: 1,982 and 1,981
     delivered, p50 35 and 52 ms; at 4,000: 3,904 and 3,876, p50 165 and 467 ms (23:01-23:02
-    UTC). Reading the doorbells' ranges on a connection of the writer's event loop instead of
-    the sync thread measured better still (p50 39 and 90 ms at 4,000, 22:47 UTC) but is not
-    in: that connection more per writer ran the test database out of connections (the
-    writers of the synchronous tests' event loops are never closed). Routed by session
+    UTC). Then the doorbells' ranges were read on a connection of the writer's event loop
+    instead of through the sync thread; this first ran the test database out of connections,
+    because the tests' fixture that closes each test's writer had never run (a `usefixtures`
+    marker added after collection is ignored); it runs now. Back to back at 4,000 ops/s
+    (2026-11-21, 23:27-23:30 UTC, two runs each, `--workers 2 --start-load 4000 --step-seconds 10`): p50
+    159-505 ms through the sync thread, 28-305 ms on the writer's loop; the step at 2,000
+    after them p50 251 and 280 ms against 15 and 20 ms. Routed by session
     (`--route session`, what the README asks of the proxy), the same two processes gave p50
     4.9 ms at 2,000 ops/s and 12 ms at 4,000 (22:18-22:19 UTC).
 
