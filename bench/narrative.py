@@ -301,9 +301,10 @@ Each change was made after profiling the server under the bench (py-spy through
     instead of through the sync thread; this first ran the test database out of connections,
     because the tests' fixture that closes each test's writer had never run (a `usefixtures`
     marker added after collection is ignored); it runs now. Back to back at 4,000 ops/s
-    (2026-11-21, 23:27-23:30 UTC, two runs each, `--workers 2 --start-load 4000 --step-seconds 10`): p50
-    159-505 ms through the sync thread, 28-305 ms on the writer's loop; the step at 2,000
-    after them p50 251 and 280 ms against 15 and 20 ms. Routed by session
+    (2026-11-21, 23:27-23:30 UTC, two runs each, `--workers 2 --start-load 4000
+    --step-seconds 10`): p50 159-505 ms through the sync thread, 28-305 ms on the writer's
+    loop; the step at 2,000 after them p50 251 and 280 ms against 15 and 20 ms. Routed by
+    session
     (`--route session`, what the README asks of the proxy), the same two processes gave p50
     4.9 ms at 2,000 ops/s and 12 ms at 4,000 (22:18-22:19 UTC).
 
