@@ -330,7 +330,9 @@ integrity); multi-statement simple-protocol queries instead of the
 pipeline used less client CPU but more PostgreSQL time (no prepared statements); the writer in
 a thread of its own with its own event loop (p50 at 3,000 ops/s 45 to 85 ms against 13 to 23
 in back-to-back runs: every wait for PostgreSQL then ended in a wait for the GIL, held by the
-busy event loop, even with a switch interval of 1 ms).
+busy event loop, even with a switch interval of 1 ms); redis-py's hiredis parser (2026-11-21,
+23:44-23:47 UTC, two alternating runs of two steps at 6,700 ops/s: server CPU 118-130 us per
+op with it, 119-125 without, p50 no lower).
 
 One fix on the way: a connection opened with `?last_seq=N` could send ops handed over while it
 was connecting before its catch-up, and the catch-up then sent them again (the protocol says
@@ -473,6 +475,14 @@ alone 17-20%), the decision of a batch 13% (its hash chain 4%), the append state
 reading and parsing frames 10%, the doorbell 5-7%. There is no large piece left: the latency
 at half saturation is the queueing of a loop that is more than three quarters busy, on a
 machine that is too.
+
+The largest piece that a single process could drop is the doorbell: a process alone still
+rings one per batch and reads its own back, as it cannot know that no other process is about to
+serve one of its sessions. With no doorbell at all (an experiment only: wrong as soon as a
+second process serves a session) the server used 108-119 us of CPU per op at 6,700 ops/s
+against 116-126 with it, p50 7-11 ms against 7-19 (2026-11-21, 23:46-23:49 UTC, two
+alternating runs of two steps of 10 s). Dropping it safely needs every process to hear of a
+new listener before that listener's first read of the journal; not done.
 
 Change 12 measured with a fixed load, back to back, old code and new in turn (2026-11-21,
 18:06-18:10 UTC, this machine; `python -m bench --systems ours --start-load 4500 --factor 1
