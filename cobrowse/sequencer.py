@@ -20,7 +20,7 @@ import hashlib
 import random
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -236,7 +236,8 @@ class HeadCache:
     # trips instead of two. It is not cached for this long after another writer was seen.
     CONTENDED_SECONDS = 1.0
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._sessions: dict[uuid.UUID, dict[str, Any]] = {}
         self._elements: dict[uuid.UUID, dict[str, int]] = {}
         self._contended: dict[uuid.UUID, float] = {}  # session -> not cached until then
@@ -270,7 +271,7 @@ class HeadCache:
         if len(self._sessions) > self.LIMIT:
             self._sessions.clear()
             self._elements.clear()
-        now = time.monotonic()
+        now = self._clock()
         if self._contended:
             self._contended = {sid: t for sid, t in self._contended.items() if t > now}
         for sid, state in sessions.items():
@@ -289,7 +290,7 @@ class HeadCache:
 
     def contend(self, sessions: Iterable[uuid.UUID]) -> None:
         """Another writer appended to `sessions`: do not cache them for a while."""
-        until = time.monotonic() + self.CONTENDED_SECONDS
+        until = self._clock() + self.CONTENDED_SECONDS
         for sid in sessions:
             self._contended[sid] = until
             self.forget({sid})

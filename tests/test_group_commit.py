@@ -471,7 +471,7 @@ async def test_a_session_another_writer_appends_to_is_decided_from_reads_for_a_w
 
     session = await sync_to_async(open_session)()
     customer = await sync_to_async(customer_of)(session)
-    monkeypatch.setattr(sequencer.HeadCache, "CONTENDED_SECONDS", 0.3)
+    clock = [1000.0]  # the cache's clock, moved by the test: no race with a slow machine
     tries = 0
     write_if_heads = journal_sql.write_if_heads
 
@@ -481,7 +481,7 @@ async def test_a_session_another_writer_appends_to_is_decided_from_reads_for_a_w
         return await write_if_heads(*args, **kwargs)
 
     monkeypatch.setattr(journal_sql, "write_if_heads", counting)
-    cache = sequencer.HeadCache()
+    cache = sequencer.HeadCache(clock=lambda: clock[0])
     conn = await JournalWriter.get()._pg_connection()
 
     async def append(cid: str) -> int:
@@ -504,9 +504,12 @@ async def test_a_session_another_writer_appends_to_is_decided_from_reads_for_a_w
         await elsewhere(f"y{i}")
         await append(f"d{i}")
     assert tries == 2
-    await asyncio.sleep(0.4)  # quiet for longer than CONTENDED_SECONDS
-    assert await append("e") == 11 and tries == 2  # read once more: remembered again
-    assert await append("f") == 12 and tries == 3  # from the cache
+    clock[0] += sequencer.HeadCache.CONTENDED_SECONDS - 0.01
+    await elsewhere("z")  # still within the window
+    assert await append("e") == 12 and tries == 2
+    clock[0] += 0.02  # and now quiet for longer than the window
+    assert await append("f") == 13 and tries == 2  # read once more: remembered again
+    assert await append("g") == 14 and tries == 3  # from the cache
 
 
 OPS_PER_BATCH = 300
