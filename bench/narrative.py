@@ -332,7 +332,11 @@ a thread of its own with its own event loop (p50 at 3,000 ops/s 45 to 85 ms agai
 in back-to-back runs: every wait for PostgreSQL then ended in a wait for the GIL, held by the
 busy event loop, even with a switch interval of 1 ms); redis-py's hiredis parser (2026-11-21,
 23:44-23:47 UTC, two alternating runs of two steps at 6,700 ops/s: server CPU 118-130 us per
-op with it, 119-125 without, p50 no lower).
+op with it, 119-125 without, p50 no lower); fewer full passes of the garbage collector
+(2026-11-22, 00:04-00:07 UTC, 7,700 ops/s, the collector's pauses logged through
+`gc.callbacks`: with the default thresholds 4 to 6 full passes in 30 s, 24-41 ms each, and
+young passes of about 0.5 ms; with the third threshold at 1,000 none, and p50 / p99 7-20 /
+27-63 ms against 11-19 / 44-65, within the spread between runs).
 
 One fix on the way: a connection opened with `?last_seq=N` could send ops handed over while it
 was connecting before its catch-up, and the catch-up then sent them again (the protocol says
