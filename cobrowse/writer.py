@@ -70,6 +70,10 @@ MAX_BATCH = 2000
 DOORBELL_GROUP = "cobrowse.doorbell"
 # The core layer forgets group members after a day; the writer joins again well before that.
 REJOIN_SECONDS = 600
+# A doorbell the channel layer refused is tried again after a pause that doubles up to the cap,
+# merged with the batches' doorbells meanwhile: one failing attempt per pause during an outage,
+# not one per batch.
+RING_RETRY_START, RING_RETRY_CAP = 0.1, 0.5
 
 
 class Answer:
@@ -278,7 +282,10 @@ class JournalWriter:
 
     async def close(self) -> None:
         if self._ringing is not None:
-            with contextlib.suppress(Exception):
+            # The last doorbells, unless the channel layer is down: then they would wait for it.
+            await asyncio.wait([self._ringing], timeout=RING_RETRY_CAP)
+            self._ringing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._ringing
         for task in (self._task, self._doorbells, self._rejoin, self._reading):
             if task is not None:
@@ -447,31 +454,45 @@ class JournalWriter:
         """Queue a batch's doorbell for the ringer, which runs beside the writer: the writer
         never waits for Redis. Doorbells that queue up while one is being sent go out as one
         (a session's seq ranges merged)."""
-        for session_id, (first, last) in heads.items():
-            known = self._unrung.get(session_id)
-            self._unrung[session_id] = (min(first, known[0]), last) if known else (first, last)
+        self._merge_unrung(heads)
         if self._ringing is None or self._ringing.done():
             self._ringing = self._loop.create_task(self._ringer(), name="doorbell-ringer")
 
+    def _merge_unrung(self, heads: dict[str, tuple[int, int]]) -> None:
+        for session_id, (first, last) in heads.items():
+            known = self._unrung.get(session_id)
+            self._unrung[session_id] = (
+                (min(first, known[0]), max(last, known[1])) if known else (first, last)
+            )
+
     async def _ringer(self) -> None:
+        pause = RING_RETRY_START
         while self._unrung:
             heads, self._unrung = self._unrung, {}
-            await self._ring(heads)
+            try:
+                await self._ring(heads)
+            except Exception as exc:
+                # Kept and tried again: the ranges of every batch meanwhile are merged into it,
+                # so when the layer is back one doorbell brings other processes all they missed.
+                if pause == RING_RETRY_START:
+                    logger.warning("doorbells failing, trying again with pauses: %r", exc)
+                self._merge_unrung(heads)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RING_RETRY_CAP)
+                continue
+            if pause > RING_RETRY_START:
+                logger.warning("doorbells ring again")
+                pause = RING_RETRY_START
 
     async def _ring(self, heads: dict[str, tuple[int, int]]) -> None:
         """One small message for every session of one or more batches, to every process:
         which seqs were journaled. Another process reads them from the journal (once for all
         its connections of the session); this one ignores its own."""
         assert self._layer is not None
-        try:
-            await self._layer.group_send(
-                DOORBELL_GROUP,
-                {"type": "journal.entries", "origin": self._origin, "heads": heads},
-            )
-        except Exception as exc:
-            # The journal has the ops; other processes' connections repair the gap from it at
-            # their next op or ping, or when the channel layer reconnects.
-            logger.warning("doorbell for %s session(s) failed: %r", len(heads), exc)
+        await self._layer.group_send(
+            DOORBELL_GROUP,
+            {"type": "journal.entries", "origin": self._origin, "heads": heads},
+        )
 
 
 def _pg_connection_params() -> dict[str, Any] | None:

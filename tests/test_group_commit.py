@@ -233,6 +233,44 @@ async def test_answers_come_from_the_hand_over_in_batch_order_and_one_failing_sp
     assert [outcome.entry["seq"] for _, outcome in answered] == [1, 2, 3]
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_doorbells_the_layer_refuses_are_kept_merged_and_rung_when_it_is_back(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the channel layer refuses doorbells (Redis down), the writer does not try again
+    for every batch: it pauses between tries and keeps every batch's seq range, merged. When
+    the layer is back, one doorbell tells other processes everything journaled meanwhile."""
+    monkeypatch.setattr(writer_module, "RING_RETRY_START", 0.05)
+    session = await sync_to_async(open_session)()
+    customer = await sync_to_async(customer_of)(session)
+    writer = JournalWriter.get()
+    up = asyncio.Event()
+    tries = 0
+    rung: list[dict[str, Any]] = []
+
+    class Layer:
+        async def group_send(self, group: str, message: dict[str, Any]) -> None:
+            nonlocal tries
+            tries += 1
+            if not up.is_set():
+                raise ConnectionError("Redis is down")
+            rung.append(message["heads"])
+
+    monkeypatch.setattr(writer, "_layer", Layer())
+    for i in range(20):  # twenty batches, one op each
+        await writer.submit(str(session.pk), sub(customer, f"op{i}"))
+    assert 1 <= tries <= 5, tries  # twenty batches in well under a second of pauses
+    up.set()
+    for _ in range(150):
+        if rung:
+            break
+        await asyncio.sleep(0.02)
+    assert rung == [{str(session.pk): (1, 20)}]
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "doorbells failing" in m]) == 1
+    assert "doorbells ring again" in messages
+
+
 pg_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the writer's own connection is PostgreSQL's"
 )
