@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fcntl
 import os
 import platform
 import shlex
@@ -146,6 +147,23 @@ def machine_info(redis: Redis) -> dict[str, Any]:
     }
 
 
+_held: list[Any] = []  # the run's lock file, open (and so locked) until the process ends
+
+
+def _one_run_at_a_time(port: int) -> None:
+    """Two runs at once would share the bench's Redis and database: the second would restart
+    the first's Redis under it, and the first would go on measuring a server whose doorbells
+    all fail."""
+    handle = open(f"/tmp/cobrowse-bench-{port}.lock", "w")  # noqa: SIM115 (held open)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(
+            f"bench: another run is going on (it holds {handle.name}); wait until it ends"
+        ) from None
+    _held.append(handle)
+
+
 def main() -> int:
     args = parse_args()
     if args.render_only:
@@ -157,9 +175,10 @@ def main() -> int:
         print(report.table(document))
         return 0
     LOG_DIR.mkdir(parents=True, exist_ok=True)
+    redis = Redis()
+    _one_run_at_a_time(redis.port)
     started = time.time()
     database_url = bench_database_url()
-    redis = Redis()
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "bench.settings",
