@@ -70,10 +70,10 @@ MAX_BATCH = 2000
 DOORBELL_GROUP = "cobrowse.doorbell"
 # The core layer forgets group members after a day; the writer joins again well before that.
 REJOIN_SECONDS = 600
-# A doorbell the channel layer refused is tried again after a pause that doubles up to the cap,
-# merged with the batches' doorbells meanwhile: one failing attempt per pause during an outage,
-# not one per batch.
-RING_RETRY_START, RING_RETRY_CAP = 0.1, 0.5
+# A doorbell the channel layer refused, or a read of rung ranges the database refused, is tried
+# again after a pause that doubles up to the cap, merged with the doorbells meanwhile: one
+# failing attempt per pause during an outage, not one per batch, and nothing dropped.
+RETRY_START, RETRY_CAP = 0.1, 0.5
 
 
 class Answer:
@@ -229,11 +229,9 @@ class JournalWriter:
                     for listener in list(listeners):
                         listener.repair_from_journal()
                 continue
-            for session_id, (first, last) in layer_message_heads(message).items():
-                if session_id in self._listeners:
-                    # Several processes ring for one session: join their ranges.
-                    known = self._unread.get(session_id, (first, last))
-                    self._unread[session_id] = (min(first, known[0]), max(last, known[1]))
+            rung = layer_message_heads(message)
+            # Several processes ring for one session: their ranges are joined.
+            _merge_ranges(self._unread, {s: r for s, r in rung.items() if s in self._listeners})
             if self._unread and (self._reading is None or self._reading.done()):
                 self._reading = self._loop.create_task(self._read_rung(), name="doorbell-reader")
 
@@ -242,6 +240,7 @@ class JournalWriter:
         that arrive during a read are merged (a session's seq ranges joined) and read together
         next, so the reads keep up however fast other processes ring. Read one by one, a
         doorbell per batch of every other process, they fell behind within seconds."""
+        pause = RETRY_START
         while self._unread:
             wanted, self._unread = self._unread, {}
             try:
@@ -252,9 +251,17 @@ class JournalWriter:
             except Exception as exc:
                 if isinstance(exc, psycopg.Error):
                     await self._close_reader()  # in doubt: a new connection for the next read
-                # Connections repair what they miss meanwhile from the journal.
-                logger.warning("could not read the journal after a doorbell: %r", exc)
+                if pause == RETRY_START:
+                    logger.warning("could not read rung ranges; trying again with pauses: %r", exc)
+                # Kept for the next try (a quiet session would otherwise wait for its next op
+                # or ping), but only for sessions still listened to.
+                _merge_ranges(
+                    self._unread, {s: r for s, r in wanted.items() if s in self._listeners}
+                )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RETRY_CAP)
                 continue
+            pause = RETRY_START
             for session_id, entries in found.items():
                 for listener in list(self._listeners.get(session_id, ())):
                     listener.deliver_entries(entries)
@@ -283,7 +290,7 @@ class JournalWriter:
     async def close(self) -> None:
         if self._ringing is not None:
             # The last doorbells, unless the channel layer is down: then they would wait for it.
-            await asyncio.wait([self._ringing], timeout=RING_RETRY_CAP)
+            await asyncio.wait([self._ringing], timeout=RETRY_CAP)
             self._ringing.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._ringing
@@ -454,19 +461,12 @@ class JournalWriter:
         """Queue a batch's doorbell for the ringer, which runs beside the writer: the writer
         never waits for Redis. Doorbells that queue up while one is being sent go out as one
         (a session's seq ranges merged)."""
-        self._merge_unrung(heads)
+        _merge_ranges(self._unrung, heads)
         if self._ringing is None or self._ringing.done():
             self._ringing = self._loop.create_task(self._ringer(), name="doorbell-ringer")
 
-    def _merge_unrung(self, heads: dict[str, tuple[int, int]]) -> None:
-        for session_id, (first, last) in heads.items():
-            known = self._unrung.get(session_id)
-            self._unrung[session_id] = (
-                (min(first, known[0]), max(last, known[1])) if known else (first, last)
-            )
-
     async def _ringer(self) -> None:
-        pause = RING_RETRY_START
+        pause = RETRY_START
         while self._unrung:
             heads, self._unrung = self._unrung, {}
             try:
@@ -474,15 +474,15 @@ class JournalWriter:
             except Exception as exc:
                 # Kept and tried again: the ranges of every batch meanwhile are merged into it,
                 # so when the layer is back one doorbell brings other processes all they missed.
-                if pause == RING_RETRY_START:
+                if pause == RETRY_START:
                     logger.warning("doorbells failing, trying again with pauses: %r", exc)
-                self._merge_unrung(heads)
+                _merge_ranges(self._unrung, heads)
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, RING_RETRY_CAP)
+                pause = min(pause * 2, RETRY_CAP)
                 continue
-            if pause > RING_RETRY_START:
+            if pause > RETRY_START:
                 logger.warning("doorbells ring again")
-                pause = RING_RETRY_START
+                pause = RETRY_START
 
     async def _ring(self, heads: dict[str, tuple[int, int]]) -> None:
         """One small message for every session of one or more batches, to every process:
@@ -493,6 +493,13 @@ class JournalWriter:
             DOORBELL_GROUP,
             {"type": "journal.entries", "origin": self._origin, "heads": heads},
         )
+
+
+def _merge_ranges(into: dict[str, tuple[int, int]], ranges: dict[str, tuple[int, int]]) -> None:
+    """Join each session's seq range of `ranges` into its range in `into`."""
+    for session_id, (first, last) in ranges.items():
+        known = into.get(session_id)
+        into[session_id] = (min(first, known[0]), max(last, known[1])) if known else (first, last)
 
 
 def _pg_connection_params() -> dict[str, Any] | None:

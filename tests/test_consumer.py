@@ -177,6 +177,58 @@ async def test_direct_writes_and_the_pump_keep_one_order(transactional_db, setti
     await operator.close()
 
 
+async def test_rung_ranges_the_journal_cannot_give_yet_are_read_again(
+    transactional_db, settings, monkeypatch
+):
+    """A process that is rung for another process's ops but cannot read them (the database
+    down for a moment) keeps the ranges and reads them again after a pause: the op reaches its
+    connections although nothing else happens in the session (no later op, no ping)."""
+    from cobrowse import writer as writer_module
+
+    settings.COBROWSE_LOCAL_HANDOVER = False  # every entry comes through a doorbell
+    monkeypatch.setattr(writer_module, "RETRY_START", 0.05)
+    down = 0  # reads still to fail
+    tries = 0
+
+    def trying() -> None:
+        nonlocal down, tries
+        tries += 1
+        if down:
+            down -= 1
+            raise OSError("the database is down")
+
+    read = writer_module.operations_in_ranges
+    read_async = writer_module.operations_in_ranges_async
+
+    def failing(*args: Any) -> Any:
+        trying()
+        return read(*args)
+
+    async def failing_async(*args: Any) -> Any:
+        trying()
+        return await read_async(*args)
+
+    monkeypatch.setattr(writer_module, "operations_in_ranges", failing)
+    monkeypatch.setattr(writer_module, "operations_in_ranges_async", failing_async)
+    warnings: list[str] = []
+    monkeypatch.setattr(writer_module.logger, "warning", lambda msg, *a: warnings.append(msg % a))
+    session = await sync_to_async(open_session)()
+    user = await sync_to_async(make_operator)()
+    customer = Peer(session, await sync_to_async(customer_cookie)(session))
+    operator = Peer(session, await sync_to_async(operator_cookie)(user))
+    assert await customer.connect() and await operator.connect()
+    assert (await customer.recv())["payload"]["action"] == "joined"
+    down, tries = 2, 0
+    await customer.send_op("chat", {"text": "hello"})
+    assert (await customer.recv(timeout=5))["type"] == "ack"
+    frame = await operator.recv(timeout=5)
+    assert frame["payload"]["text"] == "hello"
+    assert tries == 3 and down == 0
+    assert len([w for w in warnings if w.startswith("could not read rung ranges")]) == 1
+    await customer.close()
+    await operator.close()
+
+
 async def test_a_gap_waits_briefly_for_the_doorbell_before_the_journal_is_read(pair, monkeypatch):
     """With a session's connections on several processes, a connection is often handed its own
     process's entries a moment before another process's doorbell brings the seqs before them.
