@@ -378,7 +378,10 @@ METHOD = """\
 - **Stack.** The bench starts its own Redis (port 6390) and uses the database
   `cobrowse_bench` on the running PostgreSQL (fsync on, synchronous commit on; `VACUUM
   ANALYZE` before each system and before the half-saturation step, so that no autovacuum
-  after a burst of inserts runs inside a measurement); it starts fresh server processes for
+  after a burst of inserts runs inside a measurement; the half-saturation step also waits
+  until the server processes are idle, below a tenth of a core, as a step past saturation can
+  leave them working for a while after the clients stopped waiting, and the step would
+  measure that recovery); it starts fresh server processes for
   each system (`DEBUG=0`, persistent database connections), and
   stops everything at the end. Baselines are mounted only in the bench's ASGI application
   (`bench/asgi.py`), never in the product's URLs. The save-per-message baseline runs with the

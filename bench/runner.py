@@ -144,6 +144,22 @@ def participant_specs(
     return specs, peers
 
 
+def wait_until_quiet(
+    servers: Servers, *, share: float = 0.1, window: float = 0.5, limit: float = 120.0
+) -> float:
+    """Seconds until the server processes together used less than `share` of a core over a
+    whole `window` (at most `limit`)."""
+    start = time.monotonic()
+    before = sum(servers.cpu_seconds())
+    while time.monotonic() - start < limit:
+        time.sleep(window)
+        now = sum(servers.cpu_seconds())
+        if now - before < share * window:
+            break
+        before = now
+    return round(time.monotonic() - start, 1)
+
+
 def run_step(
     servers: Servers,
     pool: ClientPool,
@@ -288,6 +304,10 @@ def run_system(
             # would otherwise do it during the step and take a core from it).
             pool.ask("finish", timeout=120, sent_by=sent_by, wait=60)
             fixtures.vacuum()
+            # A step past saturation can leave the server working for a while after its
+            # clients have given up waiting (queued frames, the writer's queue): measured then,
+            # the half step would show that recovery, not that load.
+            result["quiet_before_half_s"] = wait_until_quiet(servers)
             time.sleep(2)
             step = run_step(
                 servers, pool, half, len(specs), fanout, opts, duration=max(opts.step_seconds, 5)
@@ -298,7 +318,8 @@ def run_system(
             lat = step["latency_ms"]
             log(
                 f"  {system.key}: at half saturation ({half:.0f} ops/s): p50 {lat['p50']} ms, "
-                f"p95 {lat['p95']} ms, p99 {lat['p99']} ms"
+                f"p95 {lat['p95']} ms, p99 {lat['p99']} ms "
+                f"(server quiet {result['quiet_before_half_s']} s after the ramp)"
             )
         final = pool.ask("finish", timeout=120, sent_by=sent_by, wait=opts.drain_seconds)
         result["integrity"] = {
