@@ -223,7 +223,7 @@ async def test_rung_ranges_the_journal_cannot_give_yet_are_read_again(
     assert (await customer.recv(timeout=5))["type"] == "ack"
     frame = await operator.recv(timeout=5)
     assert frame["payload"]["text"] == "hello"
-    assert tries == 3 and down == 0
+    assert down == 0 and tries >= 3  # both failures met, then read
     assert len([w for w in warnings if w.startswith("could not read rung ranges")]) == 1
     await customer.close()
     await operator.close()
