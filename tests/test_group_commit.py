@@ -261,7 +261,7 @@ async def test_doorbells_the_layer_refuses_are_kept_merged_and_rung_when_it_is_b
     monkeypatch.setattr(writer, "_layer", Layer())
     for i in range(20):  # twenty batches, one op each
         await writer.submit(str(session.pk), sub(customer, f"op{i}"))
-    assert 1 <= tries <= 5, tries  # twenty batches in well under a second of pauses
+    assert 1 <= tries <= 10, tries  # not one per batch: twenty batches, a few pauses
     up.set()
     for _ in range(150):
         if rung:
