@@ -36,3 +36,9 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def hue_class(self) -> str:
+        """The class that tints the illustration (shop.css has one per 5 degrees): the pages'
+        Content-Security-Policy allows no inline style attribute."""
+        return f"art--hue-{round(self.hue / 5) * 5 % 360}"

@@ -2,8 +2,8 @@
 // without losing or doubling an op.
 //
 // Guarantees:
-//   - Every op gets a client_op_id (per-tab random prefix + counter) and stays in storage, in
-//     order, until acked; after every welcome the unacked ops go again with the SAME ids in
+//   - Every op gets a client_op_id (a random prefix per page load + a counter) and stays in
+//     storage, in order, until acked; after every welcome the unacked ops go again with the SAME ids in
 //     their original order (the server acks a repeated id with its first seq, never twice).
 //   - It connects with ?last_seq=N, N the last seen seq kept in storage (markSeen), and
 //     batch=1: a catch-up comes in batch frames, unpacked here frame by frame.
@@ -42,7 +42,12 @@ export class Transport {
   #awaitingPong = false;
   #timer = { reconnect: null, ping: null, retry: null };
   #lastSeen;
-  #outbox; // {tab, counter, pending: [op, ...]}, persisted as one item
+  #outbox; // {pending: [op, ...]}, persisted as one item
+  // New ids never depend on what storage says: the page before this one may still have written
+  // to it after this page read it (its pagehide may run beside this page's start), and an id
+  // used twice would make the server take the second op for a resend of the first.
+  #prefix = randomId();
+  #counter = 0;
 
   /**
    * Options: url (ws(s)://HOST/ws/cobrowse/<session-id>/), WebSocketImpl, storage
@@ -60,7 +65,7 @@ export class Transport {
     const lastSeq = this.#store.load(this.#keys.lastSeq);
     this.#lastSeen = Number.isInteger(lastSeq) ? lastSeq : null;
     const outbox = this.#store.load(this.#keys.outbox);
-    this.#outbox = Array.isArray(outbox?.pending) ? outbox : { tab: randomTabId(), counter: 0, pending: [] };
+    this.#outbox = { pending: Array.isArray(outbox?.pending) ? outbox.pending : [] };
     this.#store.save(this.#keys.outbox, this.#outbox);
   }
 
@@ -86,8 +91,8 @@ export class Transport {
   /** Queue one op ({kind, payload, element?}); it goes at once when connected. Returns its id. */
   send({ kind, payload, element }) {
     const outbox = this.#outbox;
-    outbox.counter += 1;
-    const op = { client_op_id: `${outbox.tab}-${outbox.counter}`, kind, payload };
+    this.#counter += 1;
+    const op = { client_op_id: `${this.#prefix}-${this.#counter}`, kind, payload };
     if (element !== undefined && element !== null) op.element = element;
     outbox.pending.push(op);
     this.#store.save(this.#keys.outbox, outbox);
@@ -252,7 +257,7 @@ function attempt(fn) {
   }
 }
 
-function randomTabId() {
+function randomId() {
   const bytes = globalThis.crypto.getRandomValues(new Uint8Array(6));
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }

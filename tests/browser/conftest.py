@@ -124,21 +124,56 @@ def browser(live_url: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def new_context(browser: Any, live_url: str) -> Iterator[Any]:
-    """Make browser contexts (one per person); all are closed after the test."""
+def new_context(browser: Any, live_url: str, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Make browser contexts (one per person); all are closed after the test. What their pages
+    print to the console, and their uncaught errors, go into the report of a failed test."""
     contexts: list[Any] = []
+    console: list[str] = []
+    request.node.stash[CONSOLE] = console
 
     def make(**kwargs: Any) -> Any:
         context = browser.new_context(
             base_url=live_url, viewport={"width": 1280, "height": 800}, **kwargs
         )
         context.set_default_timeout(10_000)
+        person = len(contexts) + 1
+        context.on("console", lambda m: console.append(f"[{person}] {m.type}: {m.text}"))
+        context.on("weberror", lambda e: console.append(f"[{person}] uncaught: {e.error}"))
         contexts.append(context)
         return context
 
     yield make
     for context in contexts:
         context.close()
+
+
+CONSOLE = pytest.StashKey[list[str]]()
+SERVER_LOG_AT = pytest.StashKey[int]()
+SERVER_LOG = ROOT / "artifacts" / "browser-server.log"
+
+
+@pytest.fixture(autouse=True)
+def _server_log_mark(request: pytest.FixtureRequest) -> None:
+    """Where the server log stood when the test began (see `pytest_runtest_makereport`)."""
+    request.node.stash[SERVER_LOG_AT] = SERVER_LOG.stat().st_size if SERVER_LOG.exists() else 0
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed browser test reports what the server logged meanwhile and what the pages
+    printed: on a CI machine that is all there is to go on afterwards."""
+    report = yield
+    if report.failed and call.when == "call":
+        console = item.stash.get(CONSOLE, [])
+        if console:
+            report.sections.append(("browser console", "\n".join(console[-80:])))
+        start = item.stash.get(SERVER_LOG_AT, None)
+        if start is not None and SERVER_LOG.exists():
+            with SERVER_LOG.open("rb") as log:
+                log.seek(start)
+                lines = log.read().decode("utf-8", "replace").splitlines()
+            report.sections.append(("server log during the test", "\n".join(lines[-150:])))
+    return report
 
 
 @pytest.fixture

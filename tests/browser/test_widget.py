@@ -64,15 +64,23 @@ def _catalogue() -> None:
     importlib.import_module("shop_demo.migrations.0002_seed_products").seed(django_apps, None)
 
 
-def eventually(check: Callable[[], T | None], *, timeout: float = 10, message: str = "") -> T:
-    """Poll `check` until it returns something truthy."""
+def eventually(
+    check: Callable[[], T | None],
+    *,
+    timeout: float = 10,
+    message: str = "",
+    message_of: Callable[[], str] | None = None,
+) -> T:
+    """Poll `check` until it returns something truthy. On timeout the error says `message`,
+    or what `message_of()` says then (the state that was waited on)."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(message or f"timed out waiting for {check}")
+            said = message_of() if message_of is not None else message
+            raise AssertionError(said or f"timed out waiting for {check}")
         time.sleep(0.05)
 
 
@@ -295,6 +303,36 @@ def cobrowse_storage_keys(page: Any) -> list[str]:
 # --- Get help ------------------------------------------------------------------------------
 
 
+def test_demo_pages_render_within_their_content_security_policy(
+    open_page: Callable[[], Any],
+) -> None:
+    """Nothing on the demo pages is blocked by their own policy (an inline style attribute
+    would be, and the product pictures would lose their colours), on the shop's pages with a
+    help session recording them."""
+    page = open_page()
+    page.add_init_script(
+        "window.__violations = [];"
+        "document.addEventListener('securitypolicyviolation', (e) =>"
+        " window.__violations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sample}`));"
+    )
+    page.goto("/shop/")
+    get_help(page)
+    tints = set()
+    shop = ["/shop/", "/shop/products/harbour-mug/", "/shop/cart/", "/shop/checkout/"]
+    for path in [*shop, "/", "/bank/", "/bank/transfer/", "/bank/open-account/"]:
+        page.goto(path)
+        if path in shop:
+            page.wait_for_selector("#cobrowse-panel", state="visible")
+        assert page.evaluate("window.__violations") == [], path
+        tints.update(
+            page.evaluate(
+                "[...document.querySelectorAll('.art')]"
+                ".map((art) => getComputedStyle(art).getPropertyValue('--hue').trim())"
+            )
+        )
+    assert len(tints) > 1, tints  # each product in its own colour, not all in the default
+
+
 @pytest.mark.parametrize(("site", "path"), [("shop", "/shop/"), ("bank", "/bank/")])
 def test_get_help_shows_a_six_digit_code_and_waiting_state(
     open_page: Callable[[], Any], shot: Any, site: str, path: str
@@ -341,7 +379,14 @@ def test_session_continues_across_navigation_and_reload(
         rows = Operation.objects.filter(session_id=session_id, kind="navigate").order_by("seq")
         return [row.payload["url"] for row in rows]
 
-    urls = eventually(lambda: navigations() if len(navigations()) == 3 else None)
+    def journal() -> list[tuple[int, str, str]]:
+        rows = Operation.objects.filter(session_id=session_id).order_by("seq")
+        return list(rows.values_list("seq", "kind", "client_op_id"))
+
+    urls = eventually(
+        lambda: navigations() if len(navigations()) == 3 else None,
+        message_of=lambda: f"navigations {navigations()}; journal {journal()}",
+    )
     assert urls[0].endswith("/shop/") and urls[1] == urls[2] and "/shop/products/" in urls[1]
     last_navigate = Operation.objects.filter(session_id=session_id, kind="navigate").last()
     assert last_navigate is not None

@@ -93,7 +93,7 @@ test("connects without last_seq the first time and with the stored last seq afte
   assert.equal(reloaded.last().url, `${URL_}?batch=1&last_seq=7`);
 });
 
-test("client_op_ids are a per-tab prefix and a counter that survive a reload", () => {
+test("client_op_ids are a random prefix per page load and a counter, never reused", () => {
   const first = setup();
   const a = first.transport.send({ kind: "chat", payload: { text: "a" } });
   const b = first.transport.send({ kind: "chat", payload: { text: "b" } });
@@ -101,10 +101,19 @@ test("client_op_ids are a per-tab prefix and a counter that survive a reload", (
   assert.match(prefix, /^[0-9a-f]{12}$/);
   assert.equal(counter, "1");
   assert.equal(b, `${prefix}-2`);
-  const reloaded = setup({ storage: first.storage });
-  assert.equal(reloaded.transport.send({ kind: "chat", payload: { text: "c" } }), `${prefix}-3`);
-  const otherTab = setup();
-  assert.notEqual(otherTab.transport.send({ kind: "chat", payload: { text: "d" } }).split("-")[0], prefix);
+  // The next page: a storage that missed the last writes of the page before (its pagehide ran
+  // beside this page's start) must not make it use one of that page's ids again.
+  const stale = new MemoryStorage();
+  stale.setItem(`cobrowse:${SESSION}:outbox`, first.storage.getItem(`cobrowse:${SESSION}:outbox`));
+  first.transport.send({ kind: "chat", payload: { text: "c" } });
+  const next = setup({ storage: stale });
+  const d = next.transport.send({ kind: "chat", payload: { text: "d" } });
+  assert.notEqual(d.split("-")[0], prefix);
+  assert.equal(d.split("-")[1], "1");
+  // What the page before left unacked goes again with its own ids, before the new op.
+  next.transport.connect();
+  next.last().welcome();
+  assert.deepEqual(opsSent(next.last()).map((frame) => frame.client_op_id), [a, b, d]);
 });
 
 test("ops sent before the welcome wait and go after it, in order", () => {
