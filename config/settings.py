@@ -204,6 +204,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    # Django's own handlers for its loggers would print every record a second time beside the
+    # root's (each request line of `runserver`, each "Not Found"): they all go to the root.
+    "loggers": {"django": {"handlers": [], "level": "INFO"}},
 }
 # Hand journaled ops straight to this process's own connections (off: everything goes through
 # the channel layer, which the test run on Redis uses to exercise that path).
