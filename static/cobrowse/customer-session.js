@@ -9,6 +9,11 @@
 //     beforeunload, hidden tab); the transport keeps unacked ops in sessionStorage, and the
 //     next page re-sends them with the same client_op_ids, so nothing typed is lost.
 //   - Operator actions run only through actions.js's verdict (control granted, current page).
+//   - One tab at a time shows its page: tabs of this browser in the same session tell each
+//     other (BroadcastChannel) when they start recording, and the one that started last
+//     records; the others stop recording and wait until the customer uses them again (a
+//     click, a key, the tab coming to the front), then record afresh (navigate, full snapshot).
+//     A page that loads in a hidden tab waits the same way. Chat works from every tab.
 //   - When the session ends (either side, or close code 4410/4403) recording stops, nothing
 //     more is sent, and everything kept for the session in sessionStorage is removed.
 
@@ -40,6 +45,8 @@ export class CustomerSession {
   #over = false;
   #endCid = null; // client_op_id of the customer's own "end", kept until acknowledged
   #lingerTimer = null;
+  #tabs = null; // BroadcastChannel to this browser's other tabs in the session
+  #since = null; // [time, client_op_id of its navigate]: when this tab began recording
 
   /**
    * @param {object} options
@@ -91,10 +98,18 @@ export class CustomerSession {
     this.#actions = new Actions({ nodeOf: (id) => this.#recorder.nodeOf(id), overlays: this.#overlays, window: win });
 
     this.#transport.connect();
-    const page = { url: win.location.href.slice(0, 2048), title: doc.title.slice(0, 300) };
-    this.#pageCid = this.#sendNow("navigate", page);
-    this.#recorder.start();
+    if (typeof win.BroadcastChannel === "function") {
+      this.#tabs = new win.BroadcastChannel(`cobrowse:${this.#session.id}`);
+      this.#tabs.onmessage = (event) => this.#heard(event.data);
+    }
+    if (doc.visibilityState === "hidden") this.#state = S.onElsewhere(this.#state, true);
+    else this.#record();
 
+    const takeOver = () => this.#takeOver();
+    this.#listen(win, "focus", takeOver);
+    this.#listen(doc, "pointerdown", takeOver, true);
+    this.#listen(doc, "keydown", takeOver, true);
+    this.#listen(doc, "visibilitychange", () => doc.visibilityState === "visible" && takeOver());
     const flush = () => this.#scheduler?.flush();
     this.#listen(win, "pagehide", flush);
     this.#listen(win, "beforeunload", flush);
@@ -221,6 +236,39 @@ export class CustomerSession {
     }
   }
 
+  // --- one tab at a time ---------------------------------------------------------------------
+
+  /** Show this page to the operator from now on: navigate, then a fresh full snapshot. */
+  #record() {
+    const win = this.#window;
+    const page = { url: win.location.href.slice(0, 2048), title: win.document.title.slice(0, 300) };
+    this.#pageSeq = null;
+    this.#pageCid = this.#sendNow("navigate", page);
+    this.#recorder.start();
+    this.#since = [Date.now(), this.#pageCid];
+    this.#tabs?.postMessage({ recording: this.#since });
+  }
+
+  /** Another tab of the session began recording: the later of the two records. */
+  #heard(message) {
+    const other = message?.recording;
+    if (this.#over || this.#since === null || !Array.isArray(other)) return;
+    const [at, cid] = other;
+    const [mine, myCid] = this.#since;
+    if (at < mine || (at === mine && String(cid) < myCid)) return; // this tab is the later one
+    this.#scheduler.flush();
+    this.#recorder.stop();
+    this.#overlays.clear();
+    this.#since = this.#pageCid = this.#pageSeq = null;
+    this.#update(S.onElsewhere(this.#state, true));
+  }
+
+  #takeOver() {
+    if (this.#over || this.#since !== null) return;
+    this.#record();
+    this.#update(S.onElsewhere(this.#state, false));
+  }
+
   // --- plumbing -----------------------------------------------------------------------------
 
   /** Send an immediate op after everything pending, and return its client_op_id. */
@@ -238,6 +286,7 @@ export class CustomerSession {
     if (this.#over) return;
     this.#over = true;
     this.#recorder?.stop();
+    this.#tabs?.close();
     this.#inbox?.dispose();
     for (const [target, type, handler, capture] of this.#listeners) target.removeEventListener(type, handler, capture);
     this.#listeners = [];

@@ -24,6 +24,7 @@ const TEMPLATE = `
       <span class="cb-status__dot" aria-hidden="true"></span><span class="cb-status__text"></span>
     </p>
     <p class="cb-connection" id="cobrowse-connection" hidden>Connection lost. Reconnecting…</p>
+    <p class="cb-connection" id="cobrowse-elsewhere" hidden>Support sees your other tab now. Click on this page to show it instead.</p>
     <p class="cb-note" data-part="note" hidden>Thank you for contacting us. If you need more help, press “Get help” again.</p>
     <div class="cb-code" data-part="code">
       <span class="cb-code__label" id="cobrowse-code-label">Your help code</span>
@@ -98,6 +99,7 @@ export class Panel {
     this.#parts = {
       statusText: q(".cb-status__text"),
       connection: q("#cobrowse-connection"),
+      elsewhere: q("#cobrowse-elsewhere"),
       note: q('[data-part="note"]'),
       code: q('[data-part="code"]'),
       digits: q("#cobrowse-code"),
@@ -169,7 +171,7 @@ export class Panel {
     this.show();
     this.#panel.dataset.state = "error";
     this.#parts.statusText.textContent = message;
-    for (const part of ["note", "connection", "code", "prompt", "control", "chat", "grant", "end"]) this.#parts[part].hidden = true;
+    for (const part of ["note", "connection", "elsewhere", "code", "prompt", "control", "chat", "grant", "end"]) this.#parts[part].hidden = true;
     this.#parts.close.hidden = false;
   }
 
@@ -188,6 +190,7 @@ export class Panel {
     const name = current === "control" ? controllerName : current === "request" ? requesterName : operatorName;
     setText(p.statusText, STATUS_TEXT[current](name));
     p.connection.hidden = over || state.connection !== "reconnecting";
+    p.elsewhere.hidden = over || !state.elsewhere;
 
     p.note.hidden = !over;
     p.code.hidden = over;

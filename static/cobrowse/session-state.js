@@ -28,6 +28,7 @@ export function initialState(session, saved = {}) {
     chat: Array.isArray(saved.chat) ? saved.chat.slice(-MAX_CHAT) : [],
     pending: Array.isArray(saved.pending) ? saved.pending : [], // own chat lines not yet journaled
     welcomeSeq: 0,
+    elsewhere: false, // another tab of this browser shows its page to the operator meanwhile
   };
 }
 
@@ -51,6 +52,11 @@ export function onWelcome(state, frame) {
     request: control !== null && state.request === control ? null : state.request,
     welcomeSeq: Number.isInteger(frame.head_seq) ? frame.head_seq : 0,
   };
+}
+
+/** Another tab of the session took over (true), or this one took it back (false). */
+export function onElsewhere(state, elsewhere) {
+  return state.elsewhere === elsewhere ? state : { ...state, elsewhere };
 }
 
 export function onConnection(state, connection) {

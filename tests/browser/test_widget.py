@@ -397,6 +397,58 @@ def test_session_continues_across_navigation_and_reload(
     picture(shot, page, "after-reload")
 
 
+def test_of_two_tabs_in_one_session_the_one_in_use_is_recorded(
+    open_page: Callable[[], Any], shot: Any
+) -> None:
+    """Two tabs of one customer in the same session: the operator sees one page at a time, the
+    tab the customer last started or used; the other stops recording until it is used."""
+    first = open_page()
+    first.goto("/shop/")
+    code = get_help(first)
+    session_id = session_id_of(first)
+    second = first.context.new_page()
+    second.goto("/shop/products/harbour-mug/")
+    assert get_help(second) == code  # "Get help" in another tab joins the open session
+
+    def ops() -> list[tuple[int, str, str]]:
+        rows = Operation.objects.filter(session_id=session_id).order_by("seq")
+        return list(rows.values_list("seq", "kind", "client_op_id"))
+
+    def prefix(cid: str) -> str:
+        return cid.split("-")[0]  # one per page load (transport.js)
+
+    first.wait_for_selector("#cobrowse-elsewhere", state="visible")
+    assert second.is_hidden("#cobrowse-elsewhere")
+    navigates = eventually(lambda: [o for o in ops() if o[1] == "navigate"][1:] or None)
+    tab_1, tab_2 = prefix(ops()[1][2]), prefix(navigates[0][2])
+    assert tab_1 != tab_2
+    time.sleep(1)  # what the first tab flushed when it stopped is journaled by now
+    mark = ops()[-1][0]
+
+    first.evaluate("document.querySelector('h1').textContent = 'Changed in the first tab'")
+    second.evaluate("document.querySelector('h1').textContent = 'Changed in the second tab'")
+    eventually(
+        lambda: [o for o in ops() if o[0] > mark and o[1] == "dom" and prefix(o[2]) == tab_2],
+        message_of=lambda: f"the second tab recorded nothing: {ops()}",
+    )
+    time.sleep(1)
+    assert [o for o in ops() if o[0] > mark and prefix(o[2]) == tab_1] == []
+
+    # The customer goes back to the first tab: it records afresh, the second one stops.
+    first.click("h1")
+    again = eventually(
+        lambda: [o for o in ops() if o[0] > mark and o[1] == "navigate" and prefix(o[2]) == tab_1],
+        message_of=lambda: f"the first tab did not take over: {ops()}",
+    )
+    second.wait_for_selector("#cobrowse-elsewhere", state="visible")
+    assert first.is_hidden("#cobrowse-elsewhere")
+    eventually(
+        lambda: Session.objects.get(pk=session_id).snapshot_seq > again[0][0],
+        message="the first tab sent no full snapshot when it took over",
+    )
+    picture(shot, second, "other-tab-in-use")
+
+
 @pytest.mark.parametrize("told_by", ["api", "socket"])
 def test_a_session_ended_elsewhere_is_shown_as_ended_on_the_next_page(
     open_page: Callable[[], Any], operators: Callable[[str], OperatorSocket], told_by: str

@@ -148,3 +148,14 @@ test("functions never change the state they are given", () => {
   S.onConnection(state, "ended");
   assert.equal(state.request, null);
 });
+
+test("another tab showing its page is a flag of this tab's state, never kept for the next page", () => {
+  const state = live(joinedOp(4));
+  const away = S.onElsewhere(state, true);
+  assert.equal(away.elsewhere, true);
+  assert.equal(S.phase(away), S.phase(state)); // the session goes on: chat, control, status
+  assert.equal(S.onElsewhere(away, true), away);
+  assert.equal(S.onElsewhere(away, false).elsewhere, false);
+  assert.equal("elsewhere" in S.savedPart(away), false);
+  assert.equal(S.initialState(session, S.savedPart(away)).elsewhere, false);
+});
