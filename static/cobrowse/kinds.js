@@ -42,6 +42,9 @@ export const KINDS = Object.freeze({
     maxDelayMs: 100,
     maxEvents: 500,
     maxBytes: 4_000_000,
+    // A group of events that must travel together (Meta + FullSnapshot) larger than this could
+    // not be sent at all: the server refuses dom frames over 4 MiB (64 KiB left for the rest).
+    maxGroupBytes: 4 * 1024 * 1024 - 64 * 1024,
   }),
 });
 

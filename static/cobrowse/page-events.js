@@ -9,6 +9,8 @@
 //   - Pointer, scroll, input and click events become their own kinds (rrweb-ops.js) and take
 //     the pacing of those kinds; everything else is a dom event, in order.
 //   - An input op's value never exceeds the protocol's 10,000 characters.
+//   - A Meta + FullSnapshot too large to send (Scheduler.pushTogether says no) is dropped and
+//     reported to onTooLarge(bytes) (the recorder tries again without inlined stylesheets).
 
 import { redactEvent } from "./masking.js";
 import { EventType, eventToOp } from "./rrweb-ops.js";
@@ -19,16 +21,19 @@ export class PageEvents {
   #scheduler;
   #lookup;
   #meta = null; // a Meta event waiting for its FullSnapshot
+  #onTooLarge;
 
   /**
    * @param {object} options
    * @param {{push: Function, pushTogether: Function}} options.scheduler
    * @param {(id: number) => object | null} [options.lookup] describes the live node with rrweb
    *   id `id` for masking (masking.js describeElement)
+   * @param {() => void} [options.onTooLarge] a full snapshot was too large to send
    */
-  constructor({ scheduler, lookup = () => null }) {
+  constructor({ scheduler, lookup = () => null, onTooLarge = () => {} }) {
     this.#scheduler = scheduler;
     this.#lookup = lookup;
+    this.#onTooLarge = onTooLarge;
   }
 
   /** Take one rrweb event, as rrweb emits them. */
@@ -40,8 +45,9 @@ export class PageEvents {
       return;
     }
     if (event.type === EventType.FullSnapshot) {
-      this.#scheduler.pushTogether("dom", this.#meta ? [this.#meta, event] : [event]);
+      const queued = this.#scheduler.pushTogether("dom", this.#meta ? [this.#meta, event] : [event]);
       this.#meta = null;
+      if (queued === false) this.#onTooLarge();
       return;
     }
     this.#releaseMeta();

@@ -7,10 +7,15 @@
 //   - A new full snapshot is taken every checkoutEveryNms, so a late joiner replays a short
 //     tail only; each one travels in one dom op with its Meta event.
 //   - Typing in a field is sent when the field loses focus, not only after the debounce.
+//   - A page whose full snapshot is too large to send (over 4 MiB, mostly inlined CSS) is
+//     recorded again with its stylesheets linked instead of inlined (the operator's browser
+//     loads them); still too large, it is not recorded, and a custom event says so to the
+//     operator (rrweb-ops.js tooLargeEvent) at every start.
 
 import { record } from "../vendor/rrweb/rrweb.js";
 import { describeElement, maskDecision, maskText, maskValue } from "./masking.js";
 import { PageEvents } from "./page-events.js";
+import { tooLargeEvent } from "./rrweb-ops.js";
 
 /** rrweb's maskAllInputs list, plus hidden inputs (CSRF tokens) and file inputs. */
 export const MASK_INPUT_OPTIONS = Object.freeze({
@@ -53,6 +58,8 @@ export class Recorder {
   #events;
   #stop = null;
   #onBlur = (event) => this.#flushField(event.target);
+  #inlineStylesheet = true;
+  #tooLarge = false; // even without inlined stylesheets: this page is not recorded
 
   /**
    * @param {object} options
@@ -62,7 +69,11 @@ export class Recorder {
   constructor({ scheduler, checkoutEveryNms = 60_000 }) {
     this.#scheduler = scheduler;
     this.#checkoutEveryNms = checkoutEveryNms;
-    this.#events = new PageEvents({ scheduler, lookup: (id) => describeElement(record.mirror.getNode(id)) });
+    this.#events = new PageEvents({
+      scheduler,
+      lookup: (id) => describeElement(record.mirror.getNode(id)),
+      onTooLarge: () => this.#snapshotTooLarge(),
+    });
   }
 
   get recording() {
@@ -71,8 +82,13 @@ export class Recorder {
 
   start() {
     if (this.#stop) return;
+    if (this.#tooLarge) {
+      this.#scheduler.push("dom", tooLargeEvent());
+      return;
+    }
     const emit = (event) => this.#events.take(event);
-    this.#stop = record({ ...RECORD_OPTIONS, checkoutEveryNms: this.#checkoutEveryNms, emit }) ?? (() => {});
+    const options = { ...RECORD_OPTIONS, inlineStylesheet: this.#inlineStylesheet };
+    this.#stop = record({ ...options, checkoutEveryNms: this.#checkoutEveryNms, emit }) ?? (() => {});
     document.addEventListener("focusout", this.#onBlur, true);
   }
 
@@ -87,6 +103,20 @@ export class Recorder {
   /** The live node with rrweb id `id` (null when unknown). */
   nodeOf(id) {
     return record.mirror.getNode(id);
+  }
+
+  /** Called while rrweb emits (inside record() or a checkout): start again once it returns. */
+  #snapshotTooLarge() {
+    setTimeout(() => {
+      if (!this.#stop) return; // stopped meanwhile
+      this.stop();
+      if (this.#inlineStylesheet) {
+        this.#inlineStylesheet = false;
+      } else {
+        this.#tooLarge = true;
+      }
+      this.start();
+    }, 0);
   }
 
   #flushField(target) {

@@ -11,7 +11,7 @@
 // back an event the Replayer applies the same way (positions, ids, values), stamped with the
 // time the caller passes (the receiver's clock: sender and receiver clocks differ).
 
-export const EventType = Object.freeze({ FullSnapshot: 2, IncrementalSnapshot: 3, Meta: 4 });
+export const EventType = Object.freeze({ FullSnapshot: 2, IncrementalSnapshot: 3, Meta: 4, Custom: 5 });
 export const Source = Object.freeze({
   Mutation: 0,
   MouseMove: 1,
@@ -94,4 +94,20 @@ export function opToEvents(op, timestamp) {
 /** True when a `dom` op carries a full snapshot: the page was (re)built from scratch. */
 export function carriesFullSnapshot(op) {
   return op.kind === "dom" && (op.payload?.events || []).some((e) => e.type === EventType.FullSnapshot);
+}
+
+/** The tag of the rrweb custom event that says: this page is too large to show (recorder.js). */
+export const TOO_LARGE_TAG = "cobrowse:page-too-large";
+
+/** A custom event telling the operator that the customer's page cannot be shown. */
+export function tooLargeEvent(timestamp = Date.now()) {
+  return { type: EventType.Custom, timestamp, data: { tag: TOO_LARGE_TAG, payload: {} } };
+}
+
+/** Whether a customer's op says that the page it is on is too large to show. */
+export function saysTooLarge(op) {
+  return (
+    op.kind === "dom" &&
+    (op.payload?.events || []).some((e) => e.type === EventType.Custom && e.data?.tag === TOO_LARGE_TAG)
+  );
 }

@@ -71,13 +71,15 @@ export class Scheduler {
    * Queue events of a batch kind that must travel in one op (rrweb's Meta and the FullSnapshot
    * after it: the receiver rebuilds the page from the pair). They join the pending batch when
    * they fit in it, otherwise that batch goes first; the group itself is never split, even when
-   * it alone exceeds maxEvents or maxBytes.
+   * it alone exceeds maxEvents or maxBytes. A group over the kind's maxGroupBytes (what the
+   * server would refuse) is not queued: returns false (true otherwise).
    */
   pushTogether(kind, events) {
     const spec = Object.hasOwn(this.#kinds, kind) ? this.#kinds[kind] : undefined;
     if (!spec || spec.policy !== Policy.BATCH) throw new Error(`pushTogether needs a batch kind, not ${kind}`);
-    if (!events.length) return;
+    if (!events.length) return true;
     const size = events.reduce((total, event) => total + this.#sizeOf(event), 0);
+    if (size > (spec.maxGroupBytes ?? Infinity)) return false;
     let slot = this.#slots.get(kind);
     if (slot && (slot.events.length + events.length > spec.maxEvents || slot.bytes + size > spec.maxBytes)) {
       this.#sendSlot(slot);
@@ -87,6 +89,7 @@ export class Scheduler {
     slot.events.push(...events);
     slot.bytes += size;
     if (slot.events.length >= spec.maxEvents || slot.bytes >= spec.maxBytes) this.#sendSlot(slot);
+    return true;
   }
 
   /** Send the debounced value of `element` now (the field lost focus). */

@@ -97,6 +97,13 @@ const mirror = new Mirror({
     $("stage").classList.add("stage--live");
     overlay.clear();
   },
+  onTooLarge: () => {
+    const placeholder = $("mirror-placeholder");
+    placeholder.textContent = "This page is too large to show here. Chat with the customer, or ask them to go to another page.";
+    placeholder.hidden = false;
+    $("stage").classList.remove("stage--live");
+    overlay.clear();
+  },
   onRebuilt: (doc) => tools.attach(doc),
   editing: () => tools.editingId(),
 });

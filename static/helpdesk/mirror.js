@@ -8,9 +8,11 @@
 //   - Coordinates: toViewport/toClient convert between the operator's window and the
 //     customer's viewport (CSS px of the customer's page), whatever the mirror's scale.
 //   - Node ids are rrweb's, valid for the current Replayer only (one page's snapshot).
+//   - A page the customer's browser found too large to send (rrweb-ops.js saysTooLarge) ends
+//     the current Replayer: onTooLarge() says so; the next full snapshot starts a new one.
 
 import { Replayer } from "/static/vendor/rrweb/rrweb.js";
-import { carriesFullSnapshot, opToEvents } from "../cobrowse/rrweb-ops.js";
+import { carriesFullSnapshot, opToEvents, saysTooLarge } from "../cobrowse/rrweb-ops.js";
 
 export class Mirror {
   #root;
@@ -18,6 +20,7 @@ export class Mirror {
   #onPage;
   #onReady;
   #onRebuilt;
+  #onTooLarge;
   #editing;
   #replayer = null;
   #size = { width: 0, height: 0 };
@@ -29,14 +32,24 @@ export class Mirror {
    * scaled page); onPage({url, title}): the customer is on a new page; onReady(replayer): a fresh
    * Replayer is showing a page; onRebuilt(document): the page's document was (re)built, which
    * drops every listener on it (document.open()); editing(): the rrweb id of the field the
-   * operator is typing into, whose value and focus the customer's echoes must not take away.
+   * operator is typing into, whose value and focus the customer's echoes must not take away;
+   * onTooLarge(): the customer's page is too large to be shown.
    */
-  constructor({ root, frame, onPage = () => {}, onReady = () => {}, onRebuilt = () => {}, editing = () => null }) {
+  constructor({
+    root,
+    frame,
+    onPage = () => {},
+    onReady = () => {},
+    onRebuilt = () => {},
+    onTooLarge = () => {},
+    editing = () => null,
+  }) {
     this.#root = root;
     this.#frame = frame;
     this.#onPage = onPage;
     this.#onReady = onReady;
     this.#onRebuilt = onRebuilt;
+    this.#onTooLarge = onTooLarge;
     this.#editing = editing;
     new ResizeObserver(() => this.#fit()).observe(frame.parentElement);
   }
@@ -67,6 +80,11 @@ export class Mirror {
   apply(op) {
     if (op.kind === "navigate") {
       this.#onPage({ url: op.payload.url, title: op.payload.title ?? "" });
+      return;
+    }
+    if (saysTooLarge(op)) {
+      this.#destroy();
+      this.#onTooLarge();
       return;
     }
     if (carriesFullSnapshot(op)) this.#fresh(op);
@@ -128,15 +146,19 @@ export class Mirror {
     else this.#replayer.disableInteract();
   }
 
+  #destroy() {
+    if (!this.#replayer) return;
+    try {
+      this.#replayer.destroy();
+    } catch {
+      this.#root.replaceChildren(); // a half-built replayer: start from an empty root anyway
+    }
+    this.#replayer = null;
+  }
+
   #fresh(op) {
     const meta = op.payload.events.find((event) => event.type === 4);
-    if (this.#replayer) {
-      try {
-        this.#replayer.destroy();
-      } catch {
-        this.#root.replaceChildren(); // a half-built replayer: start from an empty root anyway
-      }
-    }
+    this.#destroy();
     this.#replayer = new Replayer([], {
       root: this.#root,
       liveMode: true,

@@ -6,13 +6,14 @@ import assert from "node:assert/strict";
 import { PageEvents } from "../../static/cobrowse/page-events.js";
 import { SECRET_MASK } from "../../static/cobrowse/masking.js";
 
-function setup(lookup) {
+function setup(lookup, { fits = true } = {}) {
   const calls = [];
   const scheduler = {
     push: (kind, payload, element) => calls.push(["push", kind, payload, element]),
-    pushTogether: (kind, events) => calls.push(["together", kind, events.map((e) => e.type)]),
+    pushTogether: (kind, events) => calls.push(["together", kind, events.map((e) => e.type)]) && fits,
   };
-  return { calls, events: new PageEvents({ scheduler, lookup }) };
+  const onTooLarge = () => calls.push(["too large"]);
+  return { calls, events: new PageEvents({ scheduler, lookup, onTooLarge }) };
 }
 
 const meta = () => ({ type: 4, data: { href: "http://shop/", width: 1280, height: 800 }, timestamp: 1 });
@@ -94,4 +95,14 @@ test("reset forgets a waiting Meta", () => {
   events.reset();
   events.take(full());
   assert.deepEqual(calls, [["together", "dom", [2]]]);
+});
+
+test("a full snapshot too large to send is reported, and nothing of it is queued after", () => {
+  const { calls, events } = setup(undefined, { fits: false });
+  events.take(meta());
+  events.take(full());
+  assert.deepEqual(calls, [["together", "dom", [4, 2]], ["too large"]]);
+  events.take(mutation());
+  assert.deepEqual(calls.at(-1)[0], "push"); // the Meta went with the refused group, not again
+  assert.equal(calls.filter((call) => call[0] === "push" && call[2]?.type === 4).length, 0);
 });

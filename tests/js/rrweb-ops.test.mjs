@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { carriesFullSnapshot, eventToOp, opToEvents } from "../../static/cobrowse/rrweb-ops.js";
+import {
+  carriesFullSnapshot,
+  eventToOp,
+  opToEvents,
+  saysTooLarge,
+  tooLargeEvent,
+} from "../../static/cobrowse/rrweb-ops.js";
 
 const inc = (data) => ({ type: 3, data, timestamp: 1000 });
 
@@ -54,4 +60,14 @@ test("dom ops give back all their events, restamped", () => {
 test("kinds that are not page events give no replay events", () => {
   assert.deepEqual(opToEvents({ kind: "chat", payload: { text: "hi" } }, 1), []);
   assert.deepEqual(opToEvents({ kind: "highlight", payload: { id: 3 } }, 1), []);
+});
+
+test("the page-too-large marker is a custom rrweb event that only it matches", () => {
+  const marker = tooLargeEvent(7);
+  assert.deepEqual(marker, { type: 5, timestamp: 7, data: { tag: "cobrowse:page-too-large", payload: {} } });
+  assert.equal(saysTooLarge({ kind: "dom", payload: { events: [marker] } }), true);
+  const other = { type: 5, timestamp: 7, data: { tag: "something-else", payload: {} } };
+  assert.equal(saysTooLarge({ kind: "dom", payload: { events: [other] } }), false);
+  assert.equal(saysTooLarge({ kind: "chat", payload: { text: "cobrowse:page-too-large" } }), false);
+  assert.equal(carriesFullSnapshot({ kind: "dom", payload: { events: [marker] } }), false);
 });

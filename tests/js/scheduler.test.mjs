@@ -240,6 +240,16 @@ test("a group larger than maxBytes travels alone in one op, at once", () => {
   assert.deepEqual(sent.map((op) => op.payload.events.map((event) => event.n)), [[1, 2]]);
 });
 
+test("a group the server would refuse is not queued at all, and the caller is told", () => {
+  const kinds = { ...KINDS, dom: { ...KINDS.dom, maxBytes: 100, maxGroupBytes: 300 } };
+  const { timers, sent, scheduler } = setup({ kinds, sizeOf: (event) => event.size });
+  assert.equal(scheduler.pushTogether("dom", [{ n: 1, size: 10 }, { n: 2, size: 300 }]), false);
+  assert.equal(scheduler.pushTogether("dom", [{ n: 3, size: 10 }, { n: 4, size: 200 }]), true);
+  timers.advance(100);
+  assert.deepEqual(sent.map((op) => op.payload.events.map((event) => event.n)), [[3, 4]]);
+  assert.ok(KINDS.dom.maxGroupBytes <= 4 * 1024 * 1024 - 64 * 1024 && KINDS.dom.maxGroupBytes >= KINDS.dom.maxBytes);
+});
+
 test("pushTogether refuses kinds that are not batched", () => {
   const { scheduler } = setup();
   assert.throws(() => scheduler.pushTogether("input", [{ value: "a" }]), /batch kind/);
