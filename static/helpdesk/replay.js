@@ -9,7 +9,7 @@
 //   - Events are ordered by ts, ties by seq: the journal's order.
 
 import { Replayer } from "/static/vendor/rrweb/rrweb.js";
-import { opToEvents } from "../cobrowse/rrweb-ops.js";
+import { opToEvents, saysTooLarge } from "../cobrowse/rrweb-ops.js";
 
 const CUSTOM = 5; // rrweb EventType.Custom
 const META = 4;
@@ -52,6 +52,8 @@ export function describe(op) {
     case "click":
     case "input":
       return role === "operator" ? (op.kind === "click" ? `clicked node ${p.id}` : `typed into node ${p.id}`) : null;
+    case "dom":
+      return saysTooLarge(op) ? "was on a page too large to record" : null;
     default:
       return null;
   }

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.apps import apps as django_apps
+from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
 from cobrowse.models import Operation, Session
@@ -104,3 +105,11 @@ def test_a_page_too_large_even_without_its_stylesheets_is_said_to_be_too_large(
     customer.goto("/shop/cart/")
     expect(desk.frame_locator("#mirror iframe").locator("h1")).to_have_text("Your cart")
     expect(desk.locator("#mirror-placeholder")).to_be_hidden()
+
+    # The admin's replay of the session says where the page could not be recorded.
+    admin = new_context()
+    login_context(admin, User.objects.create_superuser("root", "root@example.com", "pw"), live_url)
+    review = admin.new_page()
+    review.goto(f"/admin/cobrowse/session/{session.pk}/replay/")
+    expect(review.locator("#replay")).to_have_attribute("data-state", "ready")
+    expect(review.locator("#replay-timeline")).to_contain_text("was on a page too large to record")
