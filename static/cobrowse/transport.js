@@ -5,6 +5,8 @@
 //   - Every op gets a client_op_id (a random prefix per page load + a counter) and stays in
 //     storage, in order, until acked; after every welcome the unacked ops go again with the SAME ids in
 //     their original order (the server acks a repeated id with its first seq, never twice).
+//     Ops the page before stored after this page read storage (its pagehide can run beside
+//     this page's start) are taken in at the first welcome, ahead of this page's own.
 //   - It connects with ?last_seq=N, N the last seen seq kept in storage (markSeen), and
 //     batch=1: a catch-up comes in batch frames, unpacked here frame by frame.
 //   - Closes other than 4410 (ended) and 4403 (forbidden) reconnect after a capped exponential
@@ -48,6 +50,7 @@ export class Transport {
   // used twice would make the server take the second op for a resend of the first.
   #prefix = randomId();
   #counter = 0;
+  #adopted = false; // the late writes of the page before were looked for
 
   /**
    * Options: url (ws(s)://HOST/ws/cobrowse/<session-id>/), WebSocketImpl, storage
@@ -143,6 +146,7 @@ export class Transport {
       this.#timer.ping = this.#o.timers.setInterval(() => this.#ping(ws), this.#o.pingIntervalMs);
       this.#o.onFrame(frame);
       this.#o.onStatus("open");
+      this.#adoptLateOps();
       this.#sendPending();
     } else if (frame.type === "ack") {
       const op = this.#takePending(frame.client_op_id);
@@ -213,6 +217,24 @@ export class Transport {
   }
 
   // --- outgoing and storage ---------------------------------------------------------------
+
+  #adoptLateOps() {
+    if (this.#adopted) return;
+    this.#adopted = true;
+    const stored = this.#store.load(this.#keys.outbox);
+    if (!Array.isArray(stored?.pending)) return;
+    const mine = (op) => String(op?.client_op_id).startsWith(`${this.#prefix}-`);
+    const pending = this.#outbox.pending;
+    const known = new Set(pending.map((op) => op.client_op_id));
+    // Ops this page has had acked may come back with them: sent again, the server answers
+    // them as the duplicates they are.
+    const late = stored.pending.filter((op) => typeof op?.client_op_id === "string" && !known.has(op.client_op_id) && !mine(op));
+    if (!late.length) return;
+    const at = pending.findIndex(mine);
+    const before = at === -1 ? pending : pending.slice(0, at);
+    const after = at === -1 ? [] : pending.slice(at);
+    this.#setPending([...before, ...late, ...after]);
+  }
 
   #sendPending() {
     for (const op of this.#outbox.pending) if (this.#ready) this.#write({ type: "op", ...op });

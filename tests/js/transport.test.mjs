@@ -116,6 +116,28 @@ test("client_op_ids are a random prefix per page load and a counter, never reuse
   assert.deepEqual(opsSent(next.last()).map((frame) => frame.client_op_id), [a, b, d]);
 });
 
+test("ops the page before stored after this page read storage are sent first, at the welcome", () => {
+  const before = setup();
+  const a = before.transport.send({ kind: "chat", payload: { text: "a" } });
+  const storage = new MemoryStorage();
+  storage.setItem(`cobrowse:${SESSION}:outbox`, before.storage.getItem(`cobrowse:${SESSION}:outbox`));
+  const next = setup({ storage }); // reads storage now, with `a` only
+  const own = next.transport.send({ kind: "navigate", payload: { url: "http://shop/b", title: "B" } });
+  // Then the page before, going away, flushes one more op: its write replaces this page's.
+  const late = { client_op_id: `${a.split("-")[0]}-2`, kind: "dom", payload: { events: [{ type: 3 }] } };
+  storage.setItem(`cobrowse:${SESSION}:outbox`, JSON.stringify({ pending: [{ client_op_id: a, kind: "chat", payload: { text: "a" } }, late] }));
+  next.transport.connect();
+  next.last().welcome();
+  assert.deepEqual(opsSent(next.last()).map((frame) => frame.client_op_id), [a, late.client_op_id, own]);
+  assert.deepEqual(storedPending(storage).map((op) => op.client_op_id), [a, late.client_op_id, own]);
+  // Only once: a later welcome (a reconnect) sends what is pending, nothing is taken in again.
+  next.last().serverSends({ type: "ack", client_op_id: a, seq: 1, element_seq: null });
+  next.last().close(1006);
+  next.timers.advance(60_000);
+  next.last().welcome();
+  assert.deepEqual(opsSent(next.last()).map((frame) => frame.client_op_id), [late.client_op_id, own]);
+});
+
 test("ops sent before the welcome wait and go after it, in order", () => {
   const { transport, last } = setup();
   transport.connect();
