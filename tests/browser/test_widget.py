@@ -422,7 +422,9 @@ def test_of_two_tabs_in_one_session_the_one_in_use_is_recorded(
     navigates = eventually(lambda: [o for o in ops() if o[1] == "navigate"][1:] or None)
     tab_1, tab_2 = prefix(ops()[1][2]), prefix(navigates[0][2])
     assert tab_1 != tab_2
-    time.sleep(1)  # what the first tab flushed when it stopped is journaled by now
+    # Everything the first tab sent, up to what it flushed when it stopped, is acked (journaled).
+    outbox = f"cobrowse:{session_id}:outbox"
+    wait_until(first, f"JSON.parse(sessionStorage.getItem('{outbox}')).pending.length === 0")
     mark = ops()[-1][0]
 
     first.evaluate("document.querySelector('h1').textContent = 'Changed in the first tab'")
@@ -431,7 +433,7 @@ def test_of_two_tabs_in_one_session_the_one_in_use_is_recorded(
         lambda: [o for o in ops() if o[0] > mark and o[1] == "dom" and prefix(o[2]) == tab_2],
         message_of=lambda: f"the second tab recorded nothing: {ops()}",
     )
-    time.sleep(1)
+    time.sleep(1)  # room for an op the first tab should not have sent
     assert [o for o in ops() if o[0] > mark and prefix(o[2]) == tab_1] == []
 
     # The customer goes back to the first tab: it records afresh, the second one stops.
