@@ -482,6 +482,10 @@ _JOINED = _shape(
     {"action": lambda v: v == "joined", "participant": _is_int, "role": lambda v: v in ROLES},
     {"name": _is_str(150)},
 )
+# The end the server journals for a session nobody used for a while (audit.sessions_end_idle).
+_ENDED_IDLE = _shape(
+    "session", {"action": lambda v: v == "end", "reason": lambda v: v == "idle"}, {}
+)
 
 
 def server_frame_problems(frame: Any) -> list[str]:
@@ -514,6 +518,8 @@ def server_frame_problems(frame: Any) -> list[str]:
         check = PAYLOAD_CHECKS[kind]
         if kind == "session" and payload.get("action") == "joined":
             check = _JOINED
+        elif kind == "session" and "reason" in payload:
+            check = _ENDED_IDLE
         elif kind == "control" and payload.get("participant", 0) is None:
             # revoke/release when nobody held control: the server states `participant: null`
             payload = {k: v for k, v in payload.items() if k != "participant"}

@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import psycopg
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
@@ -493,6 +494,21 @@ class JournalWriter:
             DOORBELL_GROUP,
             {"type": "journal.entries", "origin": self._origin, "heads": heads},
         )
+
+
+def ring_from_elsewhere(heads: dict[str, tuple[int, int]]) -> None:
+    """From synchronous code outside the server (a management command) that journaled ops: the
+    doorbell every server process reads (no process takes it for its own). Without a channel
+    layer shared with the servers, their connections find the ops at their next ping."""
+    layer = get_channel_layer()
+    if layer is None or isinstance(layer, InMemoryChannelLayer):
+        return
+    try:
+        async_to_sync(layer.group_send)(
+            DOORBELL_GROUP, {"type": "journal.entries", "origin": None, "heads": heads}
+        )
+    except Exception as exc:  # the connections repair from the journal at their next ping
+        logger.warning("could not ring for ops journaled here: %r", exc)
 
 
 def _merge_ranges(into: dict[str, tuple[int, int]], ranges: dict[str, tuple[int, int]]) -> None:

@@ -4,6 +4,7 @@ defaults and again on PostgreSQL + Redis (see the Makefile's test target)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -356,6 +357,26 @@ async def test_ping_answers_with_head(pair):
     _, customer, _ = pair
     await customer.comm.send_json_to({"type": "ping"})
     assert await customer.recv() == {"type": "pong", "head_seq": 2}
+
+
+async def test_a_session_ended_as_idle_reaches_its_connected_participants(pair):
+    """`end_idle_sessions` journals from outside the server: with a channel layer shared with
+    the server, its doorbell brings the end at once; without one, the next ping does."""
+    from channels.layers import InMemoryChannelLayer, get_channel_layer
+    from django.utils import timezone
+
+    from cobrowse.audit import sessions_end_idle
+
+    session, _customer, operator = pair
+    later = timezone.now() + timedelta(minutes=1)  # everything open counts as idle
+    ended = await sync_to_async(sessions_end_idle)(idle_since=later)
+    assert ended == [(str(session.pk), session.code)]
+    is_end = lambda f: f.get("kind") == "session" and f["payload"]["action"] == "end"  # noqa: E731
+    if isinstance(get_channel_layer(), InMemoryChannelLayer):
+        assert await operator.nothing(0.5)
+        await operator.comm.send_json_to({"type": "ping"})
+    frames = await operator.recv_until(is_end)
+    assert frames[-1]["seq"] == 3 and frames[-1]["payload"] == {"action": "end", "reason": "idle"}
 
 
 # --- Bad frames ----------------------------------------------------------------------------------

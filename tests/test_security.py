@@ -569,6 +569,55 @@ def test_purge_sessions_deletes_old_ended_and_abandoned_sessions_and_says_which(
     assert error is None  # what remains still verifies
 
 
+@pytest.mark.django_db
+def test_end_idle_sessions_ends_the_open_sessions_nobody_used_and_journals_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    old = timezone.now() - timedelta(minutes=90)
+    with monkeypatch.context() as clock:
+        clock.setattr(timezone, "now", lambda: old)  # written 90 minutes ago, hashes and all
+        idle, never_joined = journal_of(2), open_session()
+    busy, fresh = journal_of(1), open_session()
+    Session.objects.filter(pk=busy.pk).update(created_at=old)
+    # `busy` was created long ago too, but its op is from now: still in use. `fresh` was just
+    # created: a customer who has not connected yet.
+
+    out = StringIO()
+    call_command("end_idle_sessions", "--idle-minutes", "30", "--dry-run", stdout=out)
+    assert "would end 2 session(s)" in out.getvalue()
+    assert not Session.objects.filter(status=Status.ENDED).exists()
+
+    out = StringIO()
+    call_command("end_idle_sessions", "--idle-minutes", "30", stdout=out)
+    text = out.getvalue()
+    assert "ended 2 session(s)" in text and str(idle.pk) in text and str(never_joined.pk) in text
+    status = dict(Session.objects.values_list("pk", "status"))
+    assert status == {
+        idle.pk: Status.ENDED,
+        never_joined.pk: Status.ENDED,
+        busy.pk: Status.WAITING,
+        fresh.pk: Status.WAITING,
+    }
+    last = Operation.objects.filter(session=idle).order_by("seq").last()
+    assert last is not None and last.seq == 3  # two chats, then the end
+    assert (last.kind, last.payload) == ("session", {"action": "end", "reason": "idle"})
+    assert last.sender.role == "customer" and last.client_op_id == "server-idle-end"
+    assert not Operation.objects.filter(session=never_joined).exists()
+    _, error = verify()
+    assert error is None  # the end is a link of the chain like any op
+
+    # Ended sessions are not ended twice.
+    assert "ended 0 session(s)" in _end_idle("30")
+    with pytest.raises(CommandError, match="1 or more"):
+        _end_idle("0")
+
+
+def _end_idle(minutes: str) -> str:
+    out = StringIO()
+    call_command("end_idle_sessions", "--idle-minutes", minutes, stdout=out)
+    return out.getvalue()
+
+
 # --- Deployment settings and headers --------------------------------------------------------------
 
 

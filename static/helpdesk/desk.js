@@ -208,7 +208,7 @@ function noteOf(op, before) {
   const target = p.participant !== undefined ? S.nameOf(state, p.participant) : "";
   const text = {
     "session:joined": `${p.role === "customer" ? "Customer" : p.name || who} joined${p.role === "observer" ? " as observer" : ""}`,
-    "session:end": `${who} ended the session`,
+    "session:end": p.reason === "idle" ? "The session ended after a long time without activity" : `${who} ended the session`,
     "control:request": `${who} asked for control`,
     "control:grant": `Customer granted control to ${target === "You" ? "you" : target}`,
     "control:revoke": "Customer took control back",

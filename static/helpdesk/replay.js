@@ -48,6 +48,7 @@ export function describe(op) {
     case "control":
       return { request: "asked for control", grant: "granted control", revoke: "took control back", release: "gave control back" }[p.action] ?? null;
     case "session":
+      if (p.action === "end" && p.reason === "idle") return "the session ended after a long time without activity";
       return { joined: `joined as ${p.role}`, end: "ended the session" }[p.action] ?? null;
     case "click":
     case "input":
