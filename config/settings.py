@@ -202,7 +202,8 @@ COBROWSE_BATCH_FRAME_BYTES = env_int("COBROWSE_BATCH_FRAME_BYTES", 256 * 1024)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"timed": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "timed"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
     # Django's own handlers for its loggers would print every record a second time beside the
     # root's (each request line of `runserver`, each "Not Found"): they all go to the root.

@@ -13,7 +13,7 @@
 //     other (BroadcastChannel) when they start recording, and the one that started last
 //     records; the others stop recording and wait until the customer uses them again (a
 //     click, a key, the tab coming to the front), then record afresh (navigate, full snapshot).
-//     A page that loads in a hidden tab waits the same way. Chat works from every tab.
+//     Chat works from every tab.
 //   - When the session ends (either side, or close code 4410/4403) recording stops, nothing
 //     more is sent, and everything kept for the session in sessionStorage is removed.
 
@@ -102,8 +102,9 @@ export class CustomerSession {
       this.#tabs = new win.BroadcastChannel(`cobrowse:${this.#session.id}`);
       this.#tabs.onmessage = (event) => this.#heard(event.data);
     }
-    if (doc.visibilityState === "hidden") this.#state = S.onElsewhere(this.#state, true);
-    else this.#record();
+    // Every page load records, even in a tab that is not in front (a browser may call a page
+    // hidden while it loads): the tab the customer uses takes it back at their first click.
+    this.#record();
 
     const takeOver = () => this.#takeOver();
     this.#listen(win, "focus", takeOver);

@@ -103,7 +103,11 @@ def _wait_for_port(proc: subprocess.Popen[bytes], port: int) -> None:
 
 @pytest.fixture(scope="session")
 def browser(live_url: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Playwright's assertions wait 5 s by default, its actions 10 s here (`new_context`): on a
+    # busy machine a page load, a socket and a snapshot can take longer than 5 s. The same 10 s.
+    expect.set_options(timeout=10_000)
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
