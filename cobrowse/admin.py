@@ -21,7 +21,7 @@ class ParticipantInline(admin.TabularInline[Participant, Session]):
     model = Participant
     extra = 0
     can_delete = False
-    fields = ("id", "role", "user", "display_name", "joined_at", "left_at")
+    fields = ("id", "role", "user", "display_name", "joined_at", "connected_at", "left_at")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:

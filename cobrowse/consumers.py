@@ -210,7 +210,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         await self._leave()
         try:
             await database_sync_to_async(sequencer.participant_leave)(
-                participant_id=self.participant.pk
+                participant_id=self.participant.pk, connected_at=self.participant.connected_at
             )
         except Exception as exc:  # the database may be down; the join clears it anyway
             logger.info("cannot note that participant %s left: %r", self.participant.pk, exc)

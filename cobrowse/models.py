@@ -91,6 +91,9 @@ class Participant(models.Model):
     display_name = models.CharField(max_length=150, blank=True)
     joined_at = models.DateTimeField(auto_now_add=True)
     left_at = models.DateTimeField(null=True, blank=True)
+    # When its latest connection joined: a connection that closes after a newer one joined
+    # (a reload: the old page's socket closes late) does not mark the participant as left.
+    connected_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["joined_at"]

@@ -540,21 +540,19 @@ def participant_join(*, session_id: uuid.UUID | str, user: Any, owns_as_customer
             raise Refused("not allowed")
         if not session.is_open:
             raise Refused("the session has ended", ended=True)
+        now = timezone.now()
         if owns_as_customer:
             participant, created = Participant.objects.get_or_create(
                 session=session,
                 role=Role.CUSTOMER,
-                defaults={"display_name": "Customer"},
+                defaults={"display_name": "Customer", "connected_at": now},
             )
-            if not created and participant.left_at is not None:
-                participant.left_at = None
-                participant.save(update_fields=["left_at"])
+            if not created:
+                _connected(participant, now)
             return Joined(participant, created)
         existing = Participant.objects.filter(session=session, user=user).first()
         if existing is not None:
-            if existing.left_at is not None:
-                existing.left_at = None
-                existing.save(update_fields=["left_at"])
+            _connected(existing, now)
             return Joined(existing, False)
         claimed = Participant.objects.filter(session=session, role=Role.OPERATOR).exists()
         participant = Participant.objects.create(
@@ -562,6 +560,7 @@ def participant_join(*, session_id: uuid.UUID | str, user: Any, owns_as_customer
             user=user,
             role=Role.OBSERVER if claimed else Role.OPERATOR,
             display_name=user.get_full_name() or user.get_username(),
+            connected_at=now,
         )
         if not claimed:
             Session.objects.filter(pk=session.pk).update(
@@ -570,9 +569,18 @@ def participant_join(*, session_id: uuid.UUID | str, user: Any, owns_as_customer
         return Joined(participant, True, claimed=not claimed)
 
 
-def participant_leave(*, participant_id: int) -> None:
-    """Note when a participant's connection closed (a later connection clears it again)."""
-    Participant.objects.filter(pk=participant_id).update(left_at=timezone.now())
+def _connected(participant: Participant, now: datetime) -> None:
+    participant.left_at = None
+    participant.connected_at = now
+    participant.save(update_fields=["left_at", "connected_at"])
+
+
+def participant_leave(*, participant_id: int, connected_at: datetime | None) -> None:
+    """Note when a participant's connection closed, unless a newer connection of theirs joined
+    meanwhile (`connected_at`: when the closing one joined)."""
+    Participant.objects.filter(pk=participant_id, connected_at=connected_at).update(
+        left_at=timezone.now()
+    )
 
 
 def joined_submission(participant: Participant) -> Submission:

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from asgiref.sync import sync_to_async
 
-from cobrowse.models import Operation, Session
+from cobrowse.models import Operation, Participant, Session
 from tests.conftest import Peer, customer_cookie, make_operator, open_session, operator_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -357,6 +357,23 @@ async def test_ping_answers_with_head(pair):
     _, customer, _ = pair
     await customer.comm.send_json_to({"type": "ping"})
     assert await customer.recv() == {"type": "pong", "head_seq": 2}
+
+
+async def test_a_reloaded_page_whose_old_socket_closes_late_leaves_the_customer_present(pair):
+    """A reload: the new page's socket joins before the old one's close is handled. The
+    customer is marked as left only when the newest connection closes."""
+    session, customer, _operator = pair
+    reloaded = Peer(session, customer.cookie)
+    assert await reloaded.connect()
+
+    async def left_at() -> Any:
+        row = await Participant.objects.aget(session=session, role="customer")
+        return row.left_at
+
+    await customer.close()  # the old page's socket
+    assert await left_at() is None
+    await reloaded.close()
+    assert await left_at() is not None
 
 
 async def test_a_session_ended_as_idle_reaches_its_connected_participants(pair):
