@@ -24,6 +24,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -73,6 +74,35 @@ class TokenBucket:
             self.tokens -= 1
             return True
         return False
+
+
+class OpenHere:
+    """The open connections of each participant in this process: a customer with two tabs of
+    one session open, or a reloaded page whose old socket closes after the new one joined.
+    A participant is marked as left only when its last connection here closes, and then only
+    if no newer connection of theirs joined since, here or in another process (the database's
+    `connected_at` is then newer than the newest one here)."""
+
+    def __init__(self) -> None:
+        self._open: dict[int, tuple[int, datetime | None]] = {}  # id -> (count, newest join)
+
+    def opened(self, participant: Participant) -> None:
+        count, newest = self._open.get(participant.pk, (0, None))
+        at = participant.connected_at
+        if newest is None or (at is not None and at > newest):
+            newest = at
+        self._open[participant.pk] = (count + 1, newest)
+
+    def closed(self, participant: Participant) -> tuple[bool, datetime | None]:
+        """(whether it was this participant's last connection here, the newest one's join)."""
+        count, newest = self._open.pop(participant.pk, (1, participant.connected_at))
+        if count > 1:
+            self._open[participant.pk] = (count - 1, newest)
+            return False, newest
+        return True, newest
+
+
+OPEN_HERE = OpenHere()
 
 
 class CobrowseConsumer(AsyncWebsocketConsumer):
@@ -185,6 +215,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         )
         self._closing = False
         self._pump_task = asyncio.create_task(self._pump())
+        OPEN_HERE.opened(self.participant)
         if self._direct_receive is not None:
             self._direct_receive(self.on_frame)
 
@@ -208,9 +239,12 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._pump_task
         await self._leave()
+        last, newest = OPEN_HERE.closed(self.participant)
+        if not last:
+            return  # another connection of this participant is open here
         try:
             await database_sync_to_async(sequencer.participant_leave)(
-                participant_id=self.participant.pk, connected_at=self.participant.connected_at
+                participant_id=self.participant.pk, connected_at=newest
             )
         except Exception as exc:  # the database may be down; the join clears it anyway
             logger.info("cannot note that participant %s left: %r", self.participant.pk, exc)

@@ -376,6 +376,23 @@ async def test_a_reloaded_page_whose_old_socket_closes_late_leaves_the_customer_
     assert await left_at() is not None
 
 
+async def test_a_customer_with_two_tabs_open_is_present_until_both_close(pair):
+    """Two tabs of one session: the newer one closes first, the older one is still open, so
+    the customer is still there; they have left when the older one closes too."""
+    session, customer, _operator = pair
+    other_tab = Peer(session, customer.cookie)
+    assert await other_tab.connect()
+
+    async def left_at() -> Any:
+        row = await Participant.objects.aget(session=session, role="customer")
+        return row.left_at
+
+    await other_tab.close()  # the newer connection
+    assert await left_at() is None
+    await customer.close()
+    assert await left_at() is not None
+
+
 async def test_a_session_ended_as_idle_reaches_its_connected_participants(pair):
     """`end_idle_sessions` journals from outside the server: with a channel layer shared with
     the server, its doorbell brings the end at once; without one, the next ping does."""

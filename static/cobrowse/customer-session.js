@@ -13,7 +13,9 @@
 //     other (BroadcastChannel) when they start recording, and the one that started last
 //     records; the others stop recording and wait until the customer uses them again (a
 //     click, a key, the tab coming to the front), then record afresh (navigate, full snapshot).
-//     Chat works from every tab.
+//     When the recording tab goes away (closed, or gone to another site) and no page of the
+//     session started recording within HAND_BACK_MS, a waiting tab records. Chat works from
+//     every tab.
 //   - When the session ends (either side, or close code 4410/4403) recording stops, nothing
 //     more is sent, and everything kept for the session in sessionStorage is removed.
 
@@ -24,6 +26,10 @@ import { Recorder } from "./recorder.js";
 import { Scheduler } from "./scheduler.js";
 import * as S from "./session-state.js";
 import { Transport } from "./transport.js";
+
+// How long a waiting tab gives the page after the recording one (same tab, next page) to
+// start recording before it records itself.
+export const HAND_BACK_MS = 2000;
 
 export class CustomerSession {
   #session;
@@ -47,6 +53,8 @@ export class CustomerSession {
   #lingerTimer = null;
   #tabs = null; // BroadcastChannel to this browser's other tabs in the session
   #since = null; // [time, client_op_id of its navigate]: when this tab began recording
+  #recordsElsewhere = null; // the same for the tab that took over, while this one waits
+  #handBackTimer = null;
 
   /**
    * @param {object} options
@@ -113,6 +121,7 @@ export class CustomerSession {
     this.#listen(doc, "visibilitychange", () => doc.visibilityState === "visible" && takeOver());
     const flush = () => this.#scheduler?.flush();
     this.#listen(win, "pagehide", flush);
+    this.#listen(win, "pagehide", () => this.#goingAway());
     this.#listen(win, "beforeunload", flush);
     this.#listen(doc, "submit", flush, true);
     this.#listen(doc, "click", (event) => event.target?.closest?.("a[href]") && flush(), true);
@@ -250,13 +259,21 @@ export class CustomerSession {
     this.#tabs?.postMessage({ recording: this.#since });
   }
 
-  /** Another tab of the session began recording: the later of the two records. */
+  /** A message from another tab of the session: it began recording, or the recording one is
+   * going away. */
   #heard(message) {
-    const other = message?.recording;
-    if (this.#over || this.#since === null || !Array.isArray(other)) return;
-    const [at, cid] = other;
-    const [mine, myCid] = this.#since;
-    if (at < mine || (at === mine && String(cid) < myCid)) return; // this tab is the later one
+    if (this.#over) return;
+    if (Array.isArray(message?.recording)) this.#otherRecords(message.recording);
+    else if (Array.isArray(message?.leaving)) this.#otherLeaves(message.leaving);
+  }
+
+  /** Another tab began recording: the later of the two records. */
+  #otherRecords(other) {
+    if (this.#since !== null && isLater(this.#since, other)) return; // this tab is the later one
+    if (this.#recordsElsewhere === null || isLater(other, this.#recordsElsewhere)) {
+      this.#recordsElsewhere = other;
+    }
+    if (this.#since === null) return; // waiting already
     this.#scheduler.flush();
     this.#recorder.stop();
     this.#overlays.clear();
@@ -264,8 +281,27 @@ export class CustomerSession {
     this.#update(S.onElsewhere(this.#state, true));
   }
 
+  /** The recording tab's page is going away: unless a page of the session starts recording
+   * soon (the same tab's next page, usually), this waiting tab takes over. */
+  #otherLeaves(leaving) {
+    const elsewhere = this.#recordsElsewhere;
+    if (this.#since !== null || elsewhere === null || !sameSince(leaving, elsewhere)) return;
+    this.#window.clearTimeout(this.#handBackTimer);
+    this.#handBackTimer = this.#window.setTimeout(() => {
+      if (this.#recordsElsewhere === elsewhere) this.#takeOver();
+    }, HAND_BACK_MS);
+  }
+
+  /** This page goes away (closed, reloaded, another page): the tabs waiting may take over. */
+  #goingAway() {
+    if (this.#over || this.#since === null) return;
+    this.#tabs?.postMessage({ leaving: this.#since });
+  }
+
   #takeOver() {
     if (this.#over || this.#since !== null) return;
+    this.#window.clearTimeout(this.#handBackTimer);
+    this.#recordsElsewhere = null;
     this.#record();
     this.#update(S.onElsewhere(this.#state, false));
   }
@@ -288,6 +324,7 @@ export class CustomerSession {
     this.#over = true;
     this.#recorder?.stop();
     this.#tabs?.close();
+    this.#window.clearTimeout(this.#handBackTimer);
     this.#inbox?.dispose();
     for (const [target, type, handler, capture] of this.#listeners) target.removeEventListener(type, handler, capture);
     this.#listeners = [];
@@ -336,4 +373,13 @@ export class CustomerSession {
     target.addEventListener(type, handler, capture);
     this.#listeners.push([target, type, handler, capture]);
   }
+}
+
+/** Whether recording start `a` ([time, client_op_id]) is later than `b` (ties: by id). */
+function isLater(a, b) {
+  return a[0] > b[0] || (a[0] === b[0] && String(a[1]) > String(b[1]));
+}
+
+function sameSince(a, b) {
+  return a[0] === b[0] && String(a[1]) === String(b[1]);
 }

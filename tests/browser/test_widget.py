@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -24,11 +25,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
-from cobrowse.models import Operation, Session, Status
+from cobrowse.models import Operation, Participant, Session, Status
 from tests.browser.conftest import wait_until
 from tests.conftest import make_operator, operator_cookie
 
 T = TypeVar("T")
+STATIC = Path(__file__).resolve().parents[2] / "static" / "cobrowse"
+# How long a waiting tab lets another page start recording before it records itself.
+_HAND_BACK = re.search(r"HAND_BACK_MS = ([\d_]+)", (STATIC / "customer-session.js").read_text())
+HAND_BACK_SECONDS = int(_HAND_BACK[1]) / 1000 if _HAND_BACK else 0.0
 SECRET_MASK = "••••••"
 
 # Card, CVC and expiry a customer types at checkout (a valid Visa debit test number).
@@ -449,6 +454,55 @@ def test_of_two_tabs_in_one_session_the_one_in_use_is_recorded(
         message="the first tab sent no full snapshot when it took over",
     )
     picture(shot, second, "other-tab-in-use")
+
+
+def test_when_the_recording_tab_closes_the_other_tab_records_and_the_customer_stays(
+    open_page: Callable[[], Any],
+) -> None:
+    """Two tabs of one session, the second one recording. Its next page in the same tab goes
+    on recording (the first tab keeps waiting); when the customer closes it, the first tab
+    records on its own, and the customer is still present for the server."""
+    first = open_page()
+    first.goto("/shop/")
+    get_help(first)
+    session_id = session_id_of(first)
+    second = first.context.new_page()
+    second.goto("/shop/products/harbour-mug/")
+    get_help(second)
+    first.wait_for_selector("#cobrowse-elsewhere", state="visible")
+
+    def navigates() -> list[tuple[int, str, str]]:
+        rows = Operation.objects.filter(session_id=session_id, kind="navigate").order_by("seq")
+        return [
+            (seq, payload["url"], cid.split("-")[0])
+            for seq, payload, cid in rows.values_list("seq", "payload", "client_op_id")
+        ]
+
+    tab_1 = eventually(lambda: len(navigates()) >= 2 and navigates()[0][2])
+    # The second tab goes to another page: that page records, the first tab still waits.
+    second.goto("/shop/cart/")
+    eventually(
+        lambda: navigates()[-1][1].endswith("/shop/cart/") or None,
+        message_of=lambda: f"the cart page did not record: {navigates()}",
+    )
+    mark = navigates()[-1][0]
+    time.sleep(HAND_BACK_SECONDS + 1)
+    assert [n for n in navigates() if n[0] > mark] == [], "the waiting tab took over too early"
+    assert first.is_visible("#cobrowse-elsewhere")
+
+    second.close()
+    taken = eventually(
+        lambda: [n for n in navigates() if n[0] > mark] or None,
+        message_of=lambda: f"the first tab did not record after the second closed: {navigates()}",
+    )
+    assert [(n[1].endswith("/shop/"), n[2]) for n in taken] == [(True, tab_1)]
+    first.wait_for_selector("#cobrowse-elsewhere", state="hidden")
+    eventually(
+        lambda: Session.objects.get(pk=session_id).snapshot_seq > taken[0][0],
+        message="no full snapshot of the first tab's page",
+    )
+    customer = Participant.objects.get(session_id=session_id, role="customer")
+    assert customer.left_at is None, "the customer's other tab is still open"
 
 
 @pytest.mark.parametrize("told_by", ["api", "socket"])
