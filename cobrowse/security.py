@@ -12,8 +12,9 @@ Two policies (docs/reliability.md explains the choice):
 - REPLAY, for the operator pages (`COBROWSE_CSP_REPLAY_PATHS`: the help desk and the admin,
   where sessions are replayed): rrweb's Replayer rebuilds the customer's page inside a
   sandboxed about:blank iframe, which inherits this policy, and that page's styles are inline
-  `<style>` elements and style attributes, its images and fonts come from the customer's site.
-  So styles may be inline and images/fonts/media may come from any https origin. Scripts stay
+  `<style>` elements and style attributes, its images and fonts come from the customer's site
+  (and, for a page too large to inline its stylesheets, the stylesheets too). So styles may be
+  inline and stylesheets/images/fonts/media may come from any https origin. Scripts stay
   'self' only: the Replayer never runs the customer's scripts (its iframe is sandboxed without
   allow-scripts), and no inline script is allowed anywhere.
 """
@@ -43,7 +44,7 @@ STRICT = {
 }
 REPLAY = {
     **_COMMON,
-    "style-src": "'self' 'unsafe-inline'",
+    "style-src": "'self' 'unsafe-inline' https:",
     "img-src": "'self' data: blob: https:",
     "font-src": "'self' data: https:",
     "media-src": "'self' data: blob: https:",
