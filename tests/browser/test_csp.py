@@ -61,7 +61,32 @@ def test_customer_side_works_under_the_strict_policy(browser, live_server, tmp_p
     assert result["socketError"] is None
     assert result["overlayLeft"] == "12px"
     assert result["probeColor"] != "rgb(255, 0, 0)"  # the markup style was blocked ...
-    assert {v["directive"] for v in violations} == {"style-src-attr"}, violations  # ... only it
+    # ... and nothing else: not rrweb's diff of a style attribute (patches/rrweb+2.2.2.patch).
+    assert [v["directive"] for v in violations] == ["style-src-attr"], violations
+    # A style property removed through the CSSOM is removed in what the operator's mirror gets.
+    changes = result["toggledStyles"]
+    assert len(changes) == 2, changes
+    assert applied(changes[:1]) == {"display": "none", "color": "blue"}
+    assert applied(changes) == {"color": "blue"}, changes
+
+
+def applied(changes: list[Any]) -> dict[str, str]:
+    """The style properties of an element after rrweb's attribute changes, as the Replayer
+    applies them: a string replaces the attribute, an object is a diff (false: removed)."""
+    style: dict[str, str] = {}
+    for change in changes:
+        if isinstance(change, str):
+            style = dict(
+                (name.strip(), value.strip())
+                for name, value in (part.split(":", 1) for part in change.split(";") if ":" in part)
+            )
+            continue
+        for name, value in change.items():
+            if value is False:
+                style.pop(name, None)
+            else:
+                style[name] = value if isinstance(value, str) else value[0]
+    return style
 
 
 def test_operator_side_replays_under_the_replay_policy(browser, live_server, tmp_path):
