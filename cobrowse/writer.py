@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 import weakref
 from collections import defaultdict
@@ -51,6 +52,7 @@ from . import journal_sql, lifecycle
 from .selectors import operations_in_ranges, operations_in_ranges_async
 from .sequencer import (
     AppendResult,
+    AppendTimes,
     Entry,
     HeadCache,
     Outcome,
@@ -61,6 +63,7 @@ from .sequencer import (
 )
 
 logger = logging.getLogger(__name__)
+stats_logger = logging.getLogger(f"{__name__}.stats")
 
 # Distinguishes this process's doorbells from other processes' on the channel layer.
 PROCESS_ORIGIN = uuid.uuid4().hex
@@ -169,6 +172,12 @@ class JournalWriter:
         self._heads = HeadCache()
         self.batches = 0
         self.ops = 0
+        # What the statistics log line reports (COBROWSE_WRITER_STATS_SECONDS).
+        self._times = AppendTimes()
+        self._append_seconds = 0.0
+        self._hand_over_seconds = 0.0
+        self._largest = 0
+        self._stats: asyncio.Task[None] | None = None
 
     # --- Connections -------------------------------------------------------------------------
 
@@ -295,7 +304,7 @@ class JournalWriter:
             self._ringing.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._ringing
-        for task in (self._task, self._doorbells, self._rejoin, self._reading):
+        for task in (self._task, self._doorbells, self._rejoin, self._reading, self._stats):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -309,6 +318,9 @@ class JournalWriter:
     # --- The loop ----------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        every = getattr(settings, "COBROWSE_WRITER_STATS_SECONDS", 0)
+        if every > 0 and self._stats is None:
+            self._stats = self._loop.create_task(self._log_stats(every), name="writer-stats")
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
@@ -320,11 +332,14 @@ class JournalWriter:
         groups: dict[str, list[tuple[Submission, Reply]]] = defaultdict(list)
         for session_id, submission, future in batch:
             groups[session_id].append((submission, future))
+        started = time.perf_counter()
         try:
             results = await self._append([(sid, [s for s, _ in it]) for sid, it in groups.items()])
         except Exception as exc:  # a bug, not the database: still answer every op
             self._fail(batch, exc)
             return
+        self._append_seconds += time.perf_counter() - started
+        self._largest = max(self._largest, len(batch))
         self.batches += 1
         self.ops += len(batch)
         # The hand-over (answers, deliveries, the doorbell) is most of a batch's work. It runs
@@ -347,6 +362,7 @@ class JournalWriter:
     ) -> None:
         """Answer each op of a journaled batch and hand its entries to this process's
         connections; ring the doorbell for the other processes."""
+        started = time.perf_counter()
         try:
             doorbell: dict[str, list[Entry]] = {}
             for (session_id, items), result in zip(groups.items(), results, strict=True):
@@ -370,6 +386,39 @@ class JournalWriter:
                 self._ring_later({sid: (e[0]["seq"], e[-1]["seq"]) for sid, e in doorbell.items()})
         except Exception as exc:  # a bug: still answer every op
             self._fail(batch, exc)
+        self._hand_over_seconds += time.perf_counter() - started
+
+    async def _log_stats(self, every: float) -> None:
+        """Every `every` seconds, one log line on the batches since the last one: how many, how
+        large, and where a batch's time went (deciding it; the rest of its append: waiting for
+        the database's answer and for the event loop's turn; handing it over)."""
+        before = [0.0] * 5
+        while True:
+            await asyncio.sleep(every)
+            now = [
+                float(self.batches),
+                float(self.ops),
+                self._times.decide_seconds,
+                self._append_seconds,
+                self._hand_over_seconds,
+            ]
+            batches, ops, decide, append, hand_over = (
+                a - b for a, b in zip(now, before, strict=True)
+            )
+            before, largest, self._largest = now, self._largest, 0
+            if batches:
+                ms = 1000 / batches
+                stats_logger.info(
+                    "%.0f batches/s, %.0f ops/s, %.1f ops a batch (largest %d); a batch: "
+                    "deciding %.2f ms, waiting %.2f ms, handing over %.2f ms",
+                    batches / every,
+                    ops / every,
+                    ops / batches,
+                    largest,
+                    decide * ms,
+                    (append - decide) * ms,
+                    hand_over * ms,
+                )
 
     async def _append(
         self, work: list[tuple[str, list[Submission]]]
@@ -383,7 +432,9 @@ class JournalWriter:
             try:
                 conn = await self._pg_connection()
                 return list(
-                    await operations_append_many_async(conn=conn, batches=work, cache=self._heads)
+                    await operations_append_many_async(
+                        conn=conn, batches=work, cache=self._heads, times=self._times
+                    )
                 )
             except psycopg.OperationalError as exc:
                 # The connection broke (a restarted database, a killed backend). Once more on a

@@ -207,8 +207,15 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
     # Django's own handlers for its loggers would print every record a second time beside the
     # root's (each request line of `runserver`, each "Not Found"): they all go to the root.
-    "loggers": {"django": {"handlers": [], "level": "INFO"}},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO"},
+        # The journal writer's statistics, when asked for (COBROWSE_WRITER_STATS_SECONDS).
+        "cobrowse.writer.stats": {"level": "INFO"},
+    },
 }
+# Every N seconds the journal writer logs how many batches it wrote, how large, and where their
+# time went (docs/performance.md, "Where the time goes"); 0: never.
+COBROWSE_WRITER_STATS_SECONDS = env_int("COBROWSE_WRITER_STATS_SECONDS", 0)
 # Hand journaled ops straight to this process's own connections (off: everything goes through
 # the channel layer, which the test run on Redis uses to exercise that path).
 COBROWSE_LOCAL_HANDOVER = env_bool("COBROWSE_LOCAL_HANDOVER", True)

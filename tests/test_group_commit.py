@@ -234,6 +234,34 @@ async def test_answers_come_from_the_hand_over_in_batch_order_and_one_failing_sp
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_the_writer_logs_its_batches_when_asked(settings: Any, caplog: Any) -> None:
+    """COBROWSE_WRITER_STATS_SECONDS: a log line per period on what the writer journaled (how
+    many batches and ops, how large, and where a batch's time went)."""
+    settings.COBROWSE_WRITER_STATS_SECONDS = 0.3
+    caplog.set_level("INFO", logger="cobrowse.writer.stats")
+    session = await sync_to_async(open_session)()
+    customer = await sync_to_async(customer_of)(session)
+    writer = JournalWriter.get()
+    outcomes = await asyncio.gather(
+        *(writer.submit(str(session.pk), sub(customer, f"s{i}")) for i in range(5))
+    )
+    assert all(isinstance(o, Accepted) for o in outcomes)
+
+    def lines() -> list[Any]:
+        return [r for r in caplog.records if r.name == "cobrowse.writer.stats"]
+
+    for _ in range(40):
+        if lines():
+            break
+        await asyncio.sleep(0.05)
+    per_second, ops_per_second, per_batch, largest, _decide, waiting, _hand_over = lines()[0].args
+    assert round(ops_per_second * 0.3) == 5  # every op of the period, once
+    assert 1 <= largest <= 5 and per_batch == pytest.approx(5 / round(per_second * 0.3))
+    assert waiting > 0
+    assert "ops a batch" in lines()[0].getMessage()
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_doorbells_the_layer_refuses_are_kept_merged_and_rung_when_it_is_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
