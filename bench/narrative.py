@@ -360,10 +360,12 @@ METHOD = """\
   and on 2 cores that CPU would be taken from the servers measured; client CPU per op is in
   the JSON). Customer and
   operator send `pointer` ops (delivery `others`), observers `chat` (delivery `all`); the
-  baselines get the very same frames. Every participant sends at the same rate, each from its
-  own phase, so the offered load (ops sent per second, all participants together) has no
-  bursts. Steps multiply the load until a step is not delivered in full within the drain time,
-  delivers less than 90% of its offer, or its p99 passes 1 s.
+  baselines get the very same frames. The clients do not offer permessage-deflate; browsers
+  do, and the production server (uvicorn's default) then compresses every frame it sends them,
+  a cost per frame this bench does not measure. Every participant sends at the same rate,
+  each from its own phase, so the offered load (ops sent per second, all participants
+  together) has no bursts. Steps multiply the load until a step is not delivered in full
+  within the drain time, delivers less than 90% of its offer, or its p99 passes 1 s.
 - **Delivered ops/s** is ops delivered to every other participant of their session, per
   second, from the step's first send to its last receipt; each op counts once however many
   participants it reached (deliveries per second = that times K). **Saturation** is the best
@@ -482,6 +484,32 @@ alone 17-20%), the decision of a batch 13% (its hash chain 4%), the append state
 reading and parsing frames 10%, the doorbell 5-7%. There is no large piece left: the latency
 at half saturation is the queueing of a loop that is more than three quarters busy, on a
 machine that is too.
+
+Where a batch's time goes, and why one load gives 5 ms one minute and 15 the next (2026-11-22,
+03:50-03:52 UTC, this machine, the code of this run plus the writer's statistics:
+`COBROWSE_WRITER_STATS_SECONDS=5 python -m bench --systems ours --start-load 8000 --factor 1
+--max-steps 1 --step-seconds 20 --skip-idle --skip-late-join --no-docs`, twice; the writer's
+lines are in `bench/results/server-ours-0.log`). At 8,000 ops/s the first run wrote 171
+batches a second of 47 ops (a batch: deciding 0.7 ms, waiting 5.1 ms, handing over 2.3 ms)
+and measured p50 17.5 ms; the second 51-75 batches a second of 106-158 ops (deciding 2.0-3.7
+ms, waiting 11-16 ms, handing over 4-5 ms) and p50 38 ms. At 4,000 ops/s (the runs' half
+steps): 450-470 batches a second of 9 ops (waiting 1.9 ms) and p50 4.75 ms, against 156-160
+of 25 ops (waiting 5.6 ms) and p50 13.75 ms. PostgreSQL itself executed the append statement
+in a median 1.4 ms (mean 2.0) at 8,000 ops/s (its log, with `log_min_duration_statement = 0`
+set on the bench's database for one such run, 03:37 UTC): most of a batch's waiting is for the
+event loop's turn, which the previous batch's hand-over and the frames that arrived meanwhile
+hold. So a batch lasts about as long as the loop needs for the work that arrives during it:
+with the loop's CPU per op c, the load L and the fixed costs a of one batch, about
+a / (1 - L c). At half saturation L c is close to 1: at 8,000 ops/s the server's main thread
+was 87% busy (`/proc/<pid>/task/*/stat`) and the clients and PostgreSQL took the core from it
+for much of the rest (at 4,000 ops/s: 2,353 involuntary context switches a second, 184
+voluntary). Then a few percent more or less CPU per op, less than this machine's own speed
+changes within an hour, moves the latency by a factor of two or three, and a burst that makes
+batches large keeps them large for a while. L c is near 1 at half saturation because c falls
+with load: the server's CPU per op at half saturation is about twice its CPU per op at
+saturation (89 against 48 us in the run above), so at half of the load the server is nearly as
+busy as at all of it. Each change that lowered c at every load raised the saturation with it
+and left that ratio, and with it the latency at half saturation, about where it was.
 
 The largest piece that a single process could drop is the doorbell: a process alone still
 rings one per batch and reads its own back, as it cannot know that no other process is about to
