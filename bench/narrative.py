@@ -360,9 +360,13 @@ METHOD = """\
   and on 2 cores that CPU would be taken from the servers measured; client CPU per op is in
   the JSON). Customer and
   operator send `pointer` ops (delivery `others`), observers `chat` (delivery `all`); the
-  baselines get the very same frames. The clients do not offer permessage-deflate; browsers
-  do, and the production server (uvicorn's default) then compresses every frame it sends them,
-  a cost per frame this bench does not measure. Every participant sends at the same rate,
+  baselines get the very same frames. The clients do not offer permessage-deflate unless run
+  with `BENCH_DEFLATE=1`; browsers do, and the production server (uvicorn's default) then
+  compresses every frame it sends them. What that costs (2026-11-22, 03:57-03:59 UTC, the
+  fixed-load command of *Where the time goes* at 6,000 ops/s with one step of 15 s, two
+  alternating runs each): 157-158 us of server CPU per op with it against 140-145 without,
+  p50 42-44 ms against 23-25 ms, and at 3,000 ops/s p50 7.8-11.6 against 5.7 ms. Every
+  participant sends at the same rate,
   each from its own phase, so the offered load (ops sent per second, all participants
   together) has no bursts. Steps multiply the load until a step is not delivered in full
   within the drain time, delivers less than 90% of its offer, or its p99 passes 1 s.

@@ -5,8 +5,9 @@ machine a general-purpose Python client spends about as much per frame as the se
 takes the CPU the servers need. This one is an asyncio protocol: it cuts frames with a few
 slices in the socket's own callback and, once given a receiver (`on_frames`), hands them to it
 there, with no task to wake per read. It sends with an all-zero mask (a valid masking key that
-leaves the payload as it is), answers pings; text frames only, no extensions, no
-fragmentation; loopback only.
+leaves the payload as it is), answers pings; text frames only, no fragmentation; loopback
+only. With `BENCH_DEFLATE=1` it offers permessage-deflate as browsers do (RFC 7692) and inflates
+what the server compressed; it sends its own frames uncompressed, which the extension allows.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import hashlib
 import os
 import struct
+import zlib
 from collections import deque
 from collections.abc import Callable
 from typing import cast
@@ -24,6 +26,8 @@ from urllib.parse import urlsplit
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _ZERO_MASK = b"\x00\x00\x00\x00"
+_DEFLATE = os.environ.get("BENCH_DEFLATE") == "1"
+_DEFLATE_TAIL = b"\x00\x00\xff\xff"
 
 
 class Closed(ConnectionError):
@@ -47,6 +51,8 @@ class RawWebSocket(asyncio.Protocol):
         self._head: asyncio.Future[bytes] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._lost = asyncio.get_running_loop().create_future()
+        self._inflate: zlib._Decompress | None = None
+        self._inflate_each = False  # the server resets its compression for every message
 
     @classmethod
     async def connect(cls, url: str, *, origin: str, cookie: str | None) -> RawWebSocket:
@@ -58,6 +64,10 @@ class RawWebSocket(asyncio.Protocol):
         key = base64.b64encode(os.urandom(16))
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         cookie_line = f"Cookie: {cookie}\r\n" if cookie else ""
+        if _DEFLATE:
+            cookie_line += (
+                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+            )
         ws._head = loop.create_future()
         ws._write(
             f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
@@ -83,7 +93,12 @@ class RawWebSocket(asyncio.Protocol):
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
-            head.set_result(self.buffer[: end + 4])
+            response = self.buffer[: end + 4]
+            lowered = response.lower()
+            if _DEFLATE and b"permessage-deflate" in lowered:  # before the frames after it
+                self._inflate = zlib.decompressobj(-15)
+                self._inflate_each = b"server_no_context_takeover" in lowered
+            head.set_result(response)
             data, self.buffer = self.buffer[end + 4 :], b""
             if not data:
                 return
@@ -116,7 +131,8 @@ class RawWebSocket(asyncio.Protocol):
         out: list[bytes] = []
         pos, end = 0, len(buf)
         while end - pos >= 2:
-            opcode, length = buf[pos] & 0x0F, buf[pos + 1] & 0x7F
+            first, length = buf[pos], buf[pos + 1] & 0x7F
+            opcode = first & 0x0F
             start = pos + 2
             if length == 126:
                 if end - pos < 4:
@@ -133,6 +149,8 @@ class RawWebSocket(asyncio.Protocol):
             payload = buf[start : start + length]
             pos = start + length
             if opcode == 0x1:
+                if first & 0x40 and self._inflate is not None:  # RSV1: compressed
+                    payload = self._inflated(payload)
                 out.append(payload)
             elif opcode == 0x9:  # ping
                 self._write(self._frame(0xA, payload))
@@ -145,6 +163,12 @@ class RawWebSocket(asyncio.Protocol):
                 return out
         self.buffer = buf[pos:]
         return out
+
+    def _inflated(self, payload: bytes) -> bytes:
+        assert self._inflate is not None
+        if self._inflate_each:
+            self._inflate = zlib.decompressobj(-15)
+        return self._inflate.decompress(payload + _DEFLATE_TAIL)
 
     def _frame(self, opcode: int, data: bytes) -> bytes:
         length = len(data)
