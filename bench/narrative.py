@@ -307,6 +307,15 @@ Each change was made after profiling the server under the bench (py-spy through
     session
     (`--route session`, what the README asks of the proxy), the same two processes gave p50
     4.9 ms at 2,000 ops/s and 12 ms at 4,000 (22:18-22:19 UTC).
+18. **Small frames go uncompressed.** Browsers always offer permessage-deflate, and uvicorn
+    accepted it and compressed every frame, also the ops of a few dozen bytes that are most of
+    the traffic. The production server now sends messages under 1 KiB as they are (RFC 7692
+    allows it; Node's `ws` does the same by default) and still compresses snapshots and
+    catch-up batches (`config/websocket.py`, `tests/test_production_server.py`). With the
+    bench's clients offering the extension as browsers do (`BENCH_DEFLATE=1`, 2026-11-22,
+    04:01-04:03 UTC, the fixed-load command at 6,000 ops/s, one step of 15 s, alternating
+    runs): 139-144 us of server CPU per op against 156-159 compressing everything, p50 22-23
+    ms against 32-36 ms (without the extension at all: 140-145 us, 23-25 ms).
 
 Changes 14 to 16 measured with a fixed load, back to back, the code before (2a18c59) and
 after in turn (2026-11-21, 21:39-21:44 UTC, `--start-load 8500`, the command below):
@@ -361,12 +370,8 @@ METHOD = """\
   the JSON). Customer and
   operator send `pointer` ops (delivery `others`), observers `chat` (delivery `all`); the
   baselines get the very same frames. The clients do not offer permessage-deflate unless run
-  with `BENCH_DEFLATE=1`; browsers do, and the production server (uvicorn's default) then
-  compresses every frame it sends them. What that costs (2026-11-22, 03:57-03:59 UTC, the
-  fixed-load command of *Where the time goes* at 6,000 ops/s with one step of 15 s, two
-  alternating runs each): 157-158 us of server CPU per op with it against 140-145 without,
-  p50 42-44 ms against 23-25 ms, and at 3,000 ops/s p50 7.8-11.6 against 5.7 ms. Every
-  participant sends at the same rate,
+  with `BENCH_DEFLATE=1`; browsers do, and the production server then compresses the frames
+  of 1 KiB or more it sends them (change 18). Every participant sends at the same rate,
   each from its own phase, so the offered load (ops sent per second, all participants
   together) has no bursts. Steps multiply the load until a step is not delivered in full
   within the drain time, delivers less than 90% of its offer, or its p99 passes 1 s.

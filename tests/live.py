@@ -120,7 +120,15 @@ class Closed(Exception):
 
 
 class RawSocket:
-    def __init__(self, port: int, path: str, *, cookie: str = "", rcvbuf: int | None = None):
+    def __init__(
+        self,
+        port: int,
+        path: str,
+        *,
+        cookie: str = "",
+        rcvbuf: int | None = None,
+        extensions: str = "",
+    ):
         self.sock = socket.socket()
         if rcvbuf is not None:
             # Set before connecting, so that the window the server sees stays small.
@@ -133,6 +141,7 @@ class RawSocket:
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
             f"Origin: http://127.0.0.1:{port}\r\n"
             + (f"Cookie: {cookie}\r\n" if cookie else "")
+            + (f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else "")
             + "\r\n"
         )
         self.sock.sendall(request.encode())
@@ -143,7 +152,9 @@ class RawSocket:
                 raise Closed(None)
             self._buffer += chunk
         head, self._buffer = self._buffer.split(b"\r\n\r\n", 1)
+        self.head = head
         self.status = int(head.split(b" ", 2)[1])
+        self.compressed = False  # whether the last frame `recv` returned had RSV1 set
 
     def send(self, payload: bytes, opcode: int = OP_TEXT) -> None:
         mask = os.urandom(4)
@@ -190,6 +201,7 @@ class RawSocket:
             if opcode == OP_CLOSE:
                 code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
                 raise Closed(code)
+            self.compressed = bool(first & 0x40)
             return opcode, payload
 
     def close(self) -> None:

@@ -4,6 +4,7 @@ first, so the journal keeps the order of the wire."""
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import orjson
@@ -65,3 +66,72 @@ async def test_frames_sent_before_and_after_the_welcome_keep_the_order_of_the_wi
         )
     )()
     assert journaled == [f"c-{i}" for i in range(early + late)]
+
+
+async def test_with_permessage_deflate_only_frames_of_1_kib_or_more_are_compressed(tmp_path):
+    """Browsers always offer permessage-deflate. The server compresses what is worth it (a
+    snapshot, a long chat line) and sends small frames, most ops, as they are; a client
+    inflating the compressed ones in order (one context for the connection) reads them all."""
+    from tests.live import RawSocket, live_server_process
+
+    session = await sync_to_async(open_session)()
+    cookie = await sync_to_async(customer_cookie)(session)
+    inflate = zlib.decompressobj(-15)
+
+    def frame(raw: Any) -> tuple[bool, dict[str, Any]]:
+        _, payload = raw.recv()
+        if raw.compressed:
+            payload = inflate.decompress(payload + b"\x00\x00\xff\xff")
+        return raw.compressed, orjson.loads(payload)
+
+    def chat(index: int, text: str) -> bytes:
+        return orjson.dumps(
+            {"type": "op", "client_op_id": f"t-{index}", "kind": "chat", "payload": {"text": text}}
+        )
+
+    def run(port: int) -> list[tuple[bool, dict[str, Any]]]:
+        raw = RawSocket(
+            port,
+            f"/ws/cobrowse/{session.pk}/",
+            cookie=cookie,
+            extensions="permessage-deflate; client_max_window_bits",
+        )
+        assert raw.status == 101 and b"permessage-deflate" in raw.head.lower()
+        assert frame(raw)[1]["type"] == "welcome"
+        got = []
+        for index, text in enumerate(["short", "long " * 300, "short again", "long " * 390]):
+            raw.send(chat(index, text))
+            got += [frame(raw), frame(raw)]  # the ack, then the op (chat goes to all)
+        raw.close()
+        return got
+
+    with live_server_process(tmp_path) as server:
+        frames = await sync_to_async(run)(server.port)
+        assert "Traceback" not in server.log.read_text()
+    kinds = [(f["type"], f.get("payload", {}).get("text", "")[:5]) for _, f in frames]
+    assert kinds == [
+        ("ack", ""), ("op", "short"), ("ack", ""), ("op", "long "),
+        ("ack", ""), ("op", "short"), ("ack", ""), ("op", "long "),
+    ]  # fmt: skip
+    assert [compressed for compressed, _ in frames] == [False, False, False, True] * 2
+    assert frames[7][1]["payload"]["text"] == "long " * 390
+
+
+def test_the_deflate_extension_leaves_small_messages_as_they_are_and_keeps_its_context() -> None:
+    """Frame by frame against websockets' own client side of the extension: small messages go
+    uncompressed (RSV1 clear) and do not disturb the compression context of the large ones."""
+    from websockets.extensions.permessage_deflate import PerMessageDeflate
+    from websockets.frames import Frame, Opcode
+
+    from config.websocket import COMPRESS_THRESHOLD, ThresholdDeflate
+
+    server = ThresholdDeflate(False, False, 12, 12, {"memLevel": 5})
+    client = PerMessageDeflate(False, False, 12, 12)
+    messages = [b"a" * 10, b"snapshot " * 400, b"b" * (COMPRESS_THRESHOLD - 1), b"snapshot " * 500]
+    for data in messages:
+        sent = server.encode(Frame(Opcode.TEXT, data))
+        assert sent.rsv1 is (len(data) >= COMPRESS_THRESHOLD)
+        assert (sent.data == data) is (len(data) < COMPRESS_THRESHOLD)
+        assert client.decode(sent).data == data
+    ping = Frame(Opcode.PING, b"x")
+    assert server.encode(ping) is ping
