@@ -1,4 +1,5 @@
-"""Reads for the operator side: the queue, a session by its join code, a session's history.
+"""Reads for the operator side: the queue, a session by its join code, a session's history,
+whether its customer is connected.
 
 Nothing here writes. The queue is re-read whole on every `sessions.changed` doorbell, so it must
 stay cheap: one query for the sessions and one for their operators.
@@ -91,3 +92,20 @@ def session_history(*, session_id: uuid.UUID | str, upto: int) -> list[dict[str,
         )
         for seq, kind, element, element_seq, delivery, sender_id, role, payload, received_at in rows
     ]
+
+
+def customer_presence(*, session_id: uuid.UUID) -> dict[str, Any]:
+    """Whether the session's customer has a connection open, and since when (or since when
+    not). A customer who never connected: not connected, since null. The server notes a
+    customer as gone when their last connection closes, so a page changing to the next (one
+    socket closes, the next opens) shows as a short absence."""
+    customer = (
+        Participant.objects.filter(session_id=session_id, role=Role.CUSTOMER)
+        .only("connected_at", "left_at")
+        .first()
+    )
+    if customer is None or customer.connected_at is None:
+        return {"connected": False, "since": None}
+    connected = customer.left_at is None
+    since = customer.connected_at if connected else customer.left_at
+    return {"connected": connected, "since": since.isoformat() if since else None}

@@ -1,4 +1,5 @@
-"""Operator pages: the queue, join by code, the co-browse view, a session's history.
+"""Operator pages: the queue, join by code, the co-browse view, a session's history, whether
+its customer is connected.
 
 Every page is for operators only (`operator_required`): anonymous visitors are sent to the
 login page, signed-in users who are not operators get 403. Who counts as an operator is
@@ -79,6 +80,7 @@ def session_view(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
         "status": session.status,
         "ws_url": f"/ws/cobrowse/{session.pk}/",
         "history_url": reverse("helpdesk:session-history", args=[session.pk]),
+        "presence_url": reverse("helpdesk:session-presence", args=[session.pk]),
         "dashboard_url": reverse("helpdesk:dashboard"),
         "me": _display_name(request),
     }
@@ -102,3 +104,11 @@ def session_history(request: HttpRequest, session_id: uuid.UUID) -> JsonResponse
         upto = session.head_seq
     ops = selectors.session_history(session_id=session.pk, upto=max(0, upto))
     return JsonResponse({"ops": ops})
+
+
+@require_GET
+@operator_required
+def session_presence(request: HttpRequest, session_id: uuid.UUID) -> JsonResponse:
+    """Whether the customer is connected: {"connected": bool, "since": ISO time or null}."""
+    session = get_object_or_404(Session, pk=session_id)
+    return JsonResponse(selectors.customer_presence(session_id=session.pk))

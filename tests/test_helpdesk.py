@@ -1,4 +1,5 @@
-"""The operator's pages: who may see them, the queue, join by code, the session's history."""
+"""The operator's pages: who may see them, the queue, join by code, the session's history,
+whether its customer is connected."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def test_signed_in_users_who_are_not_operators_get_403(client, kwargs):
     session = open_session()
     assert client.get(f"/helpdesk/sessions/{session.pk}/").status_code == 403
     assert client.post("/helpdesk/join/", {"code": session.code}).status_code == 403
+    assert client.get(f"/helpdesk/sessions/{session.pk}/presence/").status_code == 403
 
 
 def test_login_page_signs_an_operator_in(client):
@@ -145,3 +147,26 @@ def test_history_returns_chat_and_session_ops_up_to_a_seq(operator_client):
         (1, "chat", {"text": "hello"})
     ]
     assert body["ops"][0]["sender"] == {"role": "customer", "participant": customer.pk}
+
+
+def test_presence_says_whether_the_customer_is_connected_and_since_when(operator_client):
+    session = open_session()
+    url = f"/helpdesk/sessions/{session.pk}/presence/"
+    assert operator_client.get(url).json() == {"connected": False, "since": None}
+    customer = sequencer.participant_join(
+        session_id=session.pk, user=None, owns_as_customer=True
+    ).participant
+    assert customer.connected_at is not None
+    assert operator_client.get(url).json() == {
+        "connected": True,
+        "since": customer.connected_at.isoformat(),
+    }
+    sequencer.participant_leave(participant_id=customer.pk, connected_at=customer.connected_at)
+    customer.refresh_from_db()
+    assert customer.left_at is not None
+    assert operator_client.get(url).json() == {
+        "connected": False,
+        "since": customer.left_at.isoformat(),
+    }
+    unknown = "/helpdesk/sessions/00000000-0000-0000-0000-000000000000/presence/"
+    assert operator_client.get(unknown).status_code == 404

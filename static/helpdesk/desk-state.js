@@ -19,6 +19,7 @@ export function initialState({ session, code, site, status, me }) {
     control: null, // participant id holding control
     controlRequested: false, // my request is waiting for the customer's answer
     customer: { url: "", title: "", lastActivity: null, joined: false },
+    presence: null, // {connected, since (ms)} as the server last said, null before it did
   };
 }
 
@@ -63,6 +64,28 @@ export function onOp(state, op) {
   }
   if (next.status === "waiting" && sender.role === "operator") next = { ...next, status: "active" };
   return next;
+}
+
+// A customer whose page changes to the next is without a socket for a moment: not gone.
+export const PRESENCE_GRACE_MS = 8000;
+
+/** What the server says of the customer's connection ({connected, since: ISO time or null}). */
+export function onPresence(state, { connected, since }) {
+  const at = since ? Date.parse(since) : null;
+  return { ...state, presence: { connected: Boolean(connected), since: Number.isNaN(at) ? null : at } };
+}
+
+/** Whether the customer has had no connection for longer than a page change takes. */
+export function customerGone(state, now = Date.now()) {
+  const presence = state.presence;
+  return (
+    state.status !== "ended" &&
+    state.customer.joined &&
+    presence !== null &&
+    !presence.connected &&
+    presence.since !== null &&
+    now - presence.since > PRESENCE_GRACE_MS
+  );
 }
 
 /** The customer's page as the mirror found it (a snapshot's Meta event knows the URL). */

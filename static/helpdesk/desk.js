@@ -180,6 +180,17 @@ function apply(op) {
   }
 }
 
+/** Ask the server whether the customer is connected (their page closed, their network gone). */
+async function refreshPresence() {
+  if (state.status === "ended" || !config.presence_url) return;
+  try {
+    const response = await fetch(config.presence_url, { credentials: "same-origin" });
+    if (response.ok) update(S.onPresence(state, await response.json()));
+  } catch {
+    // The next tick asks again.
+  }
+}
+
 /** Chat, session and control ops from before the desk's position (it joined from a snapshot). */
 async function loadHistory(position) {
   historyLoaded = true;
@@ -287,12 +298,16 @@ function render() {
   const activity = customer.lastActivity;
   const idle = activity === null || Date.now() - activity > 60_000;
   const stateNode = $("customer-state");
-  stateNode.dataset.state = ended ? "left" : !customer.joined ? "waiting" : idle ? "idle" : "active";
-  // The protocol has no presence frames: what the desk knows is the customer's last op.
+  // Whether the customer is connected comes from the server (`refreshPresence`); how active
+  // they are, from their last op.
+  const gone = S.customerGone(state);
+  stateNode.dataset.state = ended ? "left" : !customer.joined ? "waiting" : gone ? "gone" : idle ? "idle" : "active";
   stateNode.textContent = ended
     ? "Session over"
     : !customer.joined
       ? "Not connected yet"
+      : gone
+        ? `Disconnected · ${ago(state.presence.since)}`
       : activity === null
         ? "Connected · no activity yet"
         : idle
@@ -353,7 +368,11 @@ function toast(text, tone = "info") {
 
 render();
 transport.connect();
-setInterval(render, 5000); // "active 12 s ago" keeps ticking
+refreshPresence();
+setInterval(() => {
+  render(); // "active 12 s ago" keeps ticking
+  refreshPresence();
+}, 5000);
 addEventListener("pagehide", () => scheduler.flush());
 
 // For tests and the console: what was applied, and a way to drop the connection.
