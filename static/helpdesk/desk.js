@@ -185,7 +185,9 @@ async function refreshPresence() {
   if (state.status === "ended" || !config.presence_url) return;
   try {
     const response = await fetch(config.presence_url, { credentials: "same-origin" });
-    if (response.ok) update(S.onPresence(state, await response.json()));
+    if (!response.ok) return;
+    const presence = await response.json(); // before reading `state`: a frame may come meanwhile
+    update(S.onPresence(state, presence));
   } catch {
     // The next tick asks again.
   }
