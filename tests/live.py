@@ -63,7 +63,11 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def live_server_process(tmp_path: Path, **extra_env: str) -> Iterator[LiveServer]:
+def live_server_process(
+    tmp_path: Path, *, app: str = "config.asgi:application", **extra_env: str
+) -> Iterator[LiveServer]:
+    """The production server command (`make serve`) serving `app` on a free port, on the
+    test database, until the block ends."""
     port = free_port()
     env = {**os.environ, **test_database_env()}
     if connection.vendor != "postgresql":
@@ -82,7 +86,7 @@ def live_server_process(tmp_path: Path, **extra_env: str) -> Iterator[LiveServer
     log = tmp_path / f"server-{port}.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            production_command("config.asgi:application", port),
+            production_command(app, port),
             cwd=ROOT,
             env=env,
             stdout=out,

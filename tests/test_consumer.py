@@ -359,37 +359,23 @@ async def test_ping_answers_with_head(pair):
     assert await customer.recv() == {"type": "pong", "head_seq": 2}
 
 
-async def test_a_reloaded_page_whose_old_socket_closes_late_leaves_the_customer_present(pair):
-    """A reload: the new page's socket joins before the old one's close is handled. The
-    customer is marked as left only when the newest connection closes."""
+@pytest.mark.parametrize("first_to_close", ["older", "newer"], ids=["reload", "two-tabs"])
+async def test_the_customer_is_present_until_their_last_connection_closes(pair, first_to_close):
+    """Two connections of the customer: a reload, whose old page's socket closes after the new
+    one joined, or two tabs, of which the newer closes first. Either way the customer is still
+    present after the first close, and marked as left after the last."""
     session, customer, _operator = pair
-    reloaded = Peer(session, customer.cookie)
-    assert await reloaded.connect()
+    newer = Peer(session, customer.cookie)
+    assert await newer.connect()
+    first, last = (customer, newer) if first_to_close == "older" else (newer, customer)
 
     async def left_at() -> Any:
         row = await Participant.objects.aget(session=session, role="customer")
         return row.left_at
 
-    await customer.close()  # the old page's socket
+    await first.close()
     assert await left_at() is None
-    await reloaded.close()
-    assert await left_at() is not None
-
-
-async def test_a_customer_with_two_tabs_open_is_present_until_both_close(pair):
-    """Two tabs of one session: the newer one closes first, the older one is still open, so
-    the customer is still there; they have left when the older one closes too."""
-    session, customer, _operator = pair
-    other_tab = Peer(session, customer.cookie)
-    assert await other_tab.connect()
-
-    async def left_at() -> Any:
-        row = await Participant.objects.aget(session=session, role="customer")
-        return row.left_at
-
-    await other_tab.close()  # the newer connection
-    assert await left_at() is None
-    await customer.close()
+    await last.close()
     assert await left_at() is not None
 
 

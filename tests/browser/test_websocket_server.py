@@ -4,20 +4,16 @@ compressed on one connection, and Chromium reads them all."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from config.websocket import COMPRESS_THRESHOLD, production_command
-from tests.browser.conftest import free_port
+from config.websocket import COMPRESS_THRESHOLD
+from tests.live import live_server_process
 
 pytestmark = pytest.mark.browser
-ROOT = Path(__file__).resolve().parents[2]
 
 EXCHANGE = """
 async ([sizes]) => {
@@ -41,25 +37,8 @@ async ([sizes]) => {
 
 @pytest.fixture
 def echo_server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = (tmp_path / "echo.log").open("w")
-    proc = subprocess.Popen(
-        production_command("tests.echo_asgi:app", port), cwd=ROOT, stdout=log, stderr=log
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "no echo server"
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+    with live_server_process(tmp_path, app="tests.echo_asgi:app") as server:
+        yield f"http://127.0.0.1:{server.port}"
 
 
 def test_chromium_reads_compressed_and_uncompressed_messages_on_one_socket(
