@@ -84,20 +84,23 @@ class OpenHere:
     `connected_at` is then newer than the newest one here)."""
 
     def __init__(self) -> None:
-        self._open: dict[int, tuple[int, datetime | None]] = {}  # id -> (count, newest join)
+        # (session, participant) -> (open connections, when the newest one joined)
+        self._open: dict[tuple[str, int], tuple[int, datetime | None]] = {}
 
     def opened(self, participant: Participant) -> None:
-        count, newest = self._open.get(participant.pk, (0, None))
+        key = (str(participant.session_id), participant.pk)
+        count, newest = self._open.get(key, (0, None))
         at = participant.connected_at
         if newest is None or (at is not None and at > newest):
             newest = at
-        self._open[participant.pk] = (count + 1, newest)
+        self._open[key] = (count + 1, newest)
 
     def closed(self, participant: Participant) -> tuple[bool, datetime | None]:
         """(whether it was this participant's last connection here, the newest one's join)."""
-        count, newest = self._open.pop(participant.pk, (1, participant.connected_at))
+        key = (str(participant.session_id), participant.pk)
+        count, newest = self._open.pop(key, (1, participant.connected_at))
         if count > 1:
-            self._open[participant.pk] = (count - 1, newest)
+            self._open[key] = (count - 1, newest)
             return False, newest
         return True, newest
 
