@@ -29,6 +29,7 @@ const $ = (id) => document.getElementById(id);
 let state = S.initialState(config);
 let historyLoaded = false;
 let firstPosition = null; // where this desk's delivery started (its first welcome)
+let customerWasGone = false; // as the last render saw it: a change is announced once
 const applied = []; // seqs of the op frames applied, in order (for tests and diagnostics)
 const pages = []; // {seq, url} of the customer's navigate ops applied
 const errors = []; // error frames received
@@ -303,6 +304,10 @@ function render() {
   // Whether the customer is connected comes from the server (`refreshPresence`); how active
   // they are, from their last op.
   const gone = S.customerGone(state);
+  if (gone !== customerWasGone) {
+    customerWasGone = gone;
+    toast(gone ? "The customer has disconnected." : "The customer is back.", gone ? "warning" : "info");
+  }
   stateNode.dataset.state = ended ? "left" : !customer.joined ? "waiting" : gone ? "gone" : idle ? "idle" : "active";
   stateNode.textContent = ended
     ? "Session over"

@@ -105,6 +105,7 @@ def test_the_desk_says_when_the_customer_has_gone_and_when_they_are_back(
     # The server's answer is read every 5 s; a page change (8 s of grace) is not an absence.
     expect(state).to_have_attribute("data-state", "gone", timeout=25_000)
     expect(state).to_contain_text("Disconnected")
+    expect(desk.locator(".toast")).to_contain_text("The customer has disconnected")
     shot(desk, "customer-gone")
     back = context.new_page()
     back.goto("/shop/")
@@ -112,3 +113,4 @@ def test_the_desk_says_when_the_customer_has_gone_and_when_they_are_back(
     expect(back.locator("#cobrowse-panel")).to_have_attribute("data-state", "joined")
     expect(state).not_to_have_attribute("data-state", "gone", timeout=15_000)
     expect(state).not_to_contain_text("Disconnected")
+    expect(desk.locator(".toast", has_text="The customer is back")).to_be_visible()
