@@ -38,7 +38,6 @@ loop for every frame received; docs/performance.md).
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -51,7 +50,6 @@ from websockets.extensions.permessage_deflate import (
 )
 from websockets.frames import CTRL_OPCODES, Frame, Opcode
 from websockets.protocol import State
-from websockets.server import ServerProtocol
 from websockets.typing import ExtensionParameter
 
 from cobrowse.server_extensions import DIRECT_RECEIVE, DIRECT_WRITE
@@ -120,19 +118,19 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.config.ws_per_message_deflate:
-            # uvicorn's settings for the extension, with the threshold.
-            self.conn = ServerProtocol(
-                extensions=[
-                    ThresholdDeflateFactory(
-                        server_max_window_bits=12,
-                        client_max_window_bits=12,
-                        compress_settings={"memLevel": 5},
-                    )
-                ],
-                max_size=self.config.ws_max_size,
-                logger=logging.getLogger("uvicorn.error"),
+        # uvicorn's permessage-deflate, with its own settings, plus the threshold.
+        self.conn.available_extensions = [
+            ThresholdDeflateFactory(
+                factory.server_no_context_takeover,
+                factory.client_no_context_takeover,
+                factory.server_max_window_bits,
+                factory.client_max_window_bits,
+                factory.compress_settings,
             )
+            if isinstance(factory, ServerPerMessageDeflateFactory)
+            else factory
+            for factory in self.conn.available_extensions or []
+        ]
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)

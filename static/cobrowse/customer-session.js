@@ -120,8 +120,10 @@ export class CustomerSession {
     this.#listen(doc, "keydown", takeOver, true);
     this.#listen(doc, "visibilitychange", () => doc.visibilityState === "visible" && takeOver());
     const flush = () => this.#scheduler?.flush();
-    this.#listen(win, "pagehide", flush);
-    this.#listen(win, "pagehide", () => this.#goingAway());
+    this.#listen(win, "pagehide", () => {
+      flush();
+      this.#goingAway();
+    });
     this.#listen(win, "beforeunload", flush);
     this.#listen(doc, "submit", flush, true);
     this.#listen(doc, "click", (event) => event.target?.closest?.("a[href]") && flush(), true);
