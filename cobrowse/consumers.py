@@ -37,18 +37,13 @@ from django.conf import settings
 from . import lifecycle, protocol, selectors, sequencer
 from .models import Participant
 from .policy import customer_owns
-from .protocol import OpFrame, PingFrame, ProtocolError, ResumeFrame
+from .protocol import CloseCode, OpFrame, PingFrame, ProtocolError, ResumeFrame
 from .sequencer import Accepted, Duplicate, Entry, Outcome, Rejected, Submission
 from .server_extensions import DIRECT_RECEIVE, DIRECT_WRITE
 from .writer import JournalWriter
 
 logger = logging.getLogger(__name__)
 
-CLOSE_ABUSIVE = 4400
-CLOSE_FORBIDDEN = 4403
-CLOSE_TOO_SLOW = 4408
-CLOSE_ENDED = 4410
-CLOSE_TRY_AGAIN = 1013
 JOURNAL_PAGE = 2000
 # How long a gap in the seqs handed to a connection may wait for another process's doorbell
 # to fill it before the connection reads it from the journal itself. With a session's
@@ -136,18 +131,18 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         try:
             self.session_id = str(uuid.UUID(self.scope["url_route"]["kwargs"]["session_id"]))
         except ValueError:
-            await self._refuse(CLOSE_FORBIDDEN)
+            await self._refuse(CloseCode.FORBIDDEN)
             return
         try:
             await self._join()
         except sequencer.Refused as exc:
             await self._leave()
-            await self._refuse(CLOSE_ENDED if exc.ended else CLOSE_FORBIDDEN)
+            await self._refuse(CloseCode.ENDED if exc.ended else CloseCode.FORBIDDEN)
         except Exception as exc:
             logger.warning("cannot admit a connection to session %s: %r", self.session_id, exc)
             await self._leave()
             with contextlib.suppress(*_GONE):
-                await self._refuse(CLOSE_TRY_AGAIN)
+                await self._refuse(CloseCode.TRY_AGAIN)
 
     async def _join(self) -> None:
         owns = customer_owns(self.scope.get("session"), self.session_id)
@@ -298,7 +293,9 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             self._errors_in_row += 1
             if self._errors_in_row >= ERRORS_IN_A_ROW_LIMIT:
                 self._closing = True
-                self._enqueue(("fatal", protocol.encode(protocol.error_frame(exc)), CLOSE_ABUSIVE))
+                self._enqueue(
+                    ("fatal", protocol.encode(protocol.error_frame(exc)), CloseCode.ABUSIVE)
+                )
             else:
                 self._frame(protocol.error_frame(exc))
 
@@ -352,7 +349,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                 "unavailable", "the journal is unavailable; re-send", client_op_id
             )
             self._enqueue(
-                ("fatal", protocol.encode(protocol.error_frame(failure)), CLOSE_TRY_AGAIN)
+                ("fatal", protocol.encode(protocol.error_frame(failure)), CloseCode.TRY_AGAIN)
             )
             return
         if isinstance(outcome, Accepted):
@@ -443,7 +440,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                 await self._pump_task
         self._drop_queue()
         with contextlib.suppress(*_GONE):
-            await self.close(code=CLOSE_TOO_SLOW)
+            await self.close(code=CloseCode.TOO_SLOW)
 
     async def _pump(self) -> None:
         try:
@@ -483,7 +480,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                     await self.close(code=item[2])
                     return
                 if self._ended:
-                    await self.close(code=CLOSE_ENDED)
+                    await self.close(code=CloseCode.ENDED)
                     return
         except asyncio.CancelledError:
             raise
@@ -504,7 +501,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(Exception):
                 error = ProtocolError("unavailable", "the journal is unavailable; reconnect")
                 await self.send(protocol.encode(protocol.error_frame(error)))
-                await self.close(code=CLOSE_TRY_AGAIN)
+                await self.close(code=CloseCode.TRY_AGAIN)
 
     async def _offer(self, entries: list[Entry], through: int = 0) -> None:
         """Deliver `entries` in seq order, reading from the journal whatever lies between."""

@@ -12,9 +12,10 @@ from typing import Any
 
 from django.db import DatabaseError
 
+from .protocol import CloseCode
+
 logger = logging.getLogger(__name__)
 
-CLOSE_TRY_AGAIN = 1013
 Scope = dict[str, Any]
 
 
@@ -44,6 +45,6 @@ class TryAgainOnFailure:
             try:
                 if not state["accepted"]:
                     await send({"type": "websocket.accept"})
-                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
+                await send({"type": "websocket.close", "code": CloseCode.TRY_AGAIN})
             except Exception as send_error:  # the peer may be gone already
                 logger.info("could not close: %r", send_error)

@@ -8,6 +8,7 @@ every frame the server sends is written down here once.
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,17 @@ MAX_URL = 2048
 # Larger floats come back from PostgreSQL's jsonb as integers (1e16 is stored as
 # 10000000000000000), which would change the journal's hashes; no page needs them.
 MAX_FLOAT = 1e15
+
+
+class CloseCode(enum.IntEnum):
+    """Every WebSocket close code the server sends, with what the client should do."""
+
+    TRY_AGAIN = 1013  # the database or channel layer failed: reconnect and re-send
+    ABUSIVE = 4400  # nothing but refused frames: fix the client
+    FORBIDDEN = 4403  # not a participant of this session: do not retry
+    TOO_SLOW = 4408  # the reader fell too far behind: reconnect and resume
+    ENDED = 4410  # the session has ended: do not retry
+
 
 ERROR_CODES = frozenset(
     {

@@ -23,10 +23,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from cobrowse.lifecycle import SESSIONS_GROUP
 from cobrowse.policy import is_operator_user
+from cobrowse.protocol import CloseCode
 
 from . import selectors
-
-CLOSE_FORBIDDEN = 4403
 
 
 class QueueConsumer(AsyncWebsocketConsumer):
@@ -37,7 +36,7 @@ class QueueConsumer(AsyncWebsocketConsumer):
         allowed = await database_sync_to_async(is_operator_user)(self.scope.get("user"))
         if not allowed:
             await self.accept()
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.close(code=CloseCode.FORBIDDEN)
             return
         # Subscribe first, then read: a change committed after the read still rings.
         await self.channel_layer.group_add(SESSIONS_GROUP, self.channel_name)
