@@ -52,6 +52,7 @@ test-services: bootstrap services
 	set -a && . ./$(SERVICES_ENV) && set +a && \
 	COBROWSE_LOCAL_HANDOVER=0 $(BIN)/python -m pytest -q -m "not services and not browser" && \
 	$(BIN)/python -m pytest -q -m "services and not browser" && \
+	bash scripts/browser.sh && \
 	$(BIN)/python -m pytest -q -m browser
 
 # The fault-injection suite (docs/reliability.md): three uvicorn servers on PostgreSQL and a
