@@ -46,7 +46,10 @@ export const RECORD_OPTIONS = Object.freeze({
   maskTextFn: (text) => maskText(text),
   blockSelector: "#cobrowse-root",
   // The operator follows the pointer live: rrweb's default hands over positions every 500 ms.
-  sampling: { mousemove: 50, mousemoveCallback: 50, scroll: 100 },
+  // Sampled every 25 ms, with the last sample of a stroke kept (patches/rrweb+2.2.2.patch), and
+  // handed over at once: with the scheduler's 50 ms window the place where the pointer stopped
+  // leaves within 75 ms.
+  sampling: { mousemove: 25, mousemoveCallback: 0, scroll: 100 },
   recordCanvas: false,
   collectFonts: false,
   inlineImages: false,
