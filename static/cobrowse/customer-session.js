@@ -16,8 +16,9 @@
 //     When the recording tab goes away (closed, or gone to another site) and no page of the
 //     session started recording within HAND_BACK_MS, a waiting tab records. Chat works from
 //     every tab.
-//   - When the session ends (either side, or close code 4410/4403) recording stops, nothing
-//     more is sent, and everything kept for the session in sessionStorage is removed.
+//   - When the session ends (either side, or a final close code: ENDED, FORBIDDEN) recording
+//     stops, nothing more is sent, and everything kept for the session in sessionStorage is
+//     removed.
 
 import { actionVerdict, Actions, isForCurrentPage } from "./actions.js";
 import { socketUrl } from "./api.js";
