@@ -29,6 +29,7 @@ MAX_DOM_EVENTS = 500
 MAX_TEXT = 2000
 MAX_VALUE = 10_000
 MAX_URL = 2048
+MAX_TITLE = 300  # navigate.title
 # Larger floats come back from PostgreSQL's jsonb as integers (1e16 is stored as
 # 10000000000000000), which would change the journal's hashes; no page needs them.
 MAX_FLOAT = 1e15
@@ -387,7 +388,7 @@ KIND_TABLE: Mapping[str, Kind] = {
     ),
     "navigate": Kind(
         Delivery.ALL,
-        _shape("navigate", {"url": _is_str(MAX_URL, 1)}, {"title": _is_str(300)}),
+        _shape("navigate", {"url": _is_str(MAX_URL, 1)}, {"title": _is_str(MAX_TITLE)}),
         '`{"url": string}` plus optional `"title"`',
     ),
     "highlight": Kind(

@@ -32,6 +32,7 @@ JS_LIMITS = (
     "MAX_TEXT",
     "MAX_VALUE",
     "MAX_URL",
+    "MAX_TITLE",
     "MAX_FRAME_BYTES",
     "MAX_DOM_FRAME_BYTES",
 )

@@ -64,6 +64,7 @@ export const MAX_DOM_EVENTS = 500;
 export const MAX_TEXT = 2000;
 export const MAX_VALUE = 10000;
 export const MAX_URL = 2048;
+export const MAX_TITLE = 300;
 export const MAX_FRAME_BYTES = 262144;
 export const MAX_DOM_FRAME_BYTES = 4194304;
 
