@@ -68,6 +68,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/python manage.py protocol_files --check
 
 # The benchmark (docs/performance.md): starts its own Redis (port 6390) and server processes,
 # uses the database cobrowse_bench on the PostgreSQL of `make services`. BENCH_QUICK=1: short.

@@ -6,7 +6,7 @@ It does what docs/protocol.md asks of a client, and what static/cobrowse/transpo
   its first seq and never journals it twice);
 - it connects with `?last_seq=N`, N the last seq it applied, to whichever server is up;
 - it drops any seq it has already applied, and answers a seq jump with `resume`;
-- `rate_limited` errors are re-sent later; `unavailable` (close 1013) means reconnect.
+- `rate_limited` errors are re-sent later; `unavailable` (close TRY_AGAIN) means reconnect.
 
 Besides what a browser keeps, it records what a checker needs: every op frame it applied, every
 ack, and every protocol anomaly it saw on a connection (a frame out of shape, a duplicate or a
@@ -30,10 +30,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Origin
 
-from cobrowse.policy import DELIVERY
-from cobrowse.protocol import server_frame_problems
+from cobrowse.protocol import DELIVERY, FINAL_CLOSE_CODES, server_frame_problems
 
-FINAL_CLOSE_CODES = {4403, 4410}
 _markers = itertools.count(1)
 
 
@@ -354,7 +352,7 @@ class ChaosClient:
             if cid is not None:
                 self._resend_later(cid, 0.2 + self.rng.random() * 0.5)
         elif code == "unavailable":
-            pass  # the server closes with 1013; the ops are sent again after reconnecting
+            pass  # the server closes with TRY_AGAIN; the ops are sent again after reconnecting
         elif cid is not None and cid in self.pending:
             # Refused for good: the server says it will never journal it.
             self.refused.append(frame)

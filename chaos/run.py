@@ -27,7 +27,8 @@ from django.test import Client
 from cobrowse import sequencer
 from cobrowse.audit import journal_verify
 from cobrowse.models import Operation, Session
-from cobrowse.policy import CUSTOMER_SESSIONS_KEY, DELIVERY
+from cobrowse.policy import CUSTOMER_SESSIONS_KEY
+from cobrowse.protocol import DELIVERY
 
 from .client import ChaosClient
 from .cluster import ROOT, Cluster

@@ -11,6 +11,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from . import protocol
+
 GENESIS_HASH = "0" * 64
 
 
@@ -32,8 +34,8 @@ class Role(models.TextChoices):
 
 
 class Delivery(models.TextChoices):
-    ALL = "all", "Every participant"
-    OTHERS = "others", "Every participant except the sender"
+    ALL = protocol.Delivery.ALL.value, "Every participant"
+    OTHERS = protocol.Delivery.OTHERS.value, "Every participant except the sender"
 
 
 class Session(models.Model):

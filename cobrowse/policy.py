@@ -2,6 +2,7 @@
 
 - DELIVERY: for each kind, whether a journaled op goes to every participant (`all`) or to every
   participant except its sender (`others`). The server decides this; clients cannot choose it.
+  It is part of the wire format, so it is written down in `protocol.KIND_TABLE`.
 - SEND_RULES: which role may send which kind, and for `control`/`session` which actions.
 - NEEDS_CONTROL: operator kinds that act on the customer's page and so need granted control.
 - Who may open which WebSocket: `may_connect`.
@@ -13,22 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .models import Delivery, Role
+from .models import Role
+from .protocol import DELIVERY, KINDS
 
-DELIVERY: Mapping[str, str] = {
-    "dom": Delivery.OTHERS,
-    "pointer": Delivery.OTHERS,
-    "scroll": Delivery.OTHERS,
-    "input": Delivery.OTHERS,
-    "click": Delivery.ALL,
-    "navigate": Delivery.ALL,
-    "highlight": Delivery.ALL,
-    "chat": Delivery.ALL,
-    "control": Delivery.ALL,
-    "session": Delivery.ALL,
-}
-
-KINDS = frozenset(DELIVERY)
+__all__ = ["DELIVERY", "KINDS"]  # the rules below are written for these kinds
 
 # kind -> allowed actions (payload["action"]) or None when the kind has no action field.
 _ANY = None

@@ -1,9 +1,11 @@
-"""What goes over the wire: frame types, payload shapes per kind, and error codes.
+"""What goes over the wire: kinds and their delivery, payload shapes, limits, error codes and
+close codes, written down here once.
 
-`docs/protocol.md` is the prose version of this module. Incoming frames are parsed with
-`parse_frame`, which either returns a typed frame or raises `ProtocolError` carrying the error
-code the client receives. Outgoing frames are built by the `*_frame` functions, so the shape of
-every frame the server sends is written down here once.
+Incoming frames are parsed with `parse_frame`, which either returns a typed frame or raises
+`ProtocolError` carrying the error code the client receives. Outgoing frames are built by the
+`*_frame` functions and checked against `SERVER_FRAMES`. Everything else is generated from this
+module by `python manage.py protocol_files`: the browser's constants (`static/cobrowse/protocol.js`)
+and the tables of `docs/protocol.md`; `tests/test_protocol_files.py` fails when they disagree.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from typing import Any, TypedDict
 import orjson
 
 from .masking import scrub_text
-from .policy import KINDS
 
 MAX_CLIENT_OP_ID = 64
 # client_op_ids of ops the server journals itself; clients may not use the prefix.
@@ -28,35 +29,80 @@ MAX_DOM_EVENTS = 500
 MAX_TEXT = 2000
 MAX_VALUE = 10_000
 MAX_URL = 2048
+MAX_TITLE = 300  # navigate.title
 # Larger floats come back from PostgreSQL's jsonb as integers (1e16 is stored as
 # 10000000000000000), which would change the journal's hashes; no page needs them.
 MAX_FLOAT = 1e15
+# Defaults of COBROWSE_MAX_FRAME_BYTES and COBROWSE_MAX_DOM_FRAME_BYTES (config/settings.py); the
+# widget sizes its dom ops below the latter. dom ops carry rrweb full snapshots, which real
+# pages make larger than any other frame.
+MAX_FRAME_BYTES = 256 * 1024
+MAX_DOM_FRAME_BYTES = 4 * 1024 * 1024
 
 
 class CloseCode(enum.IntEnum):
-    """Every WebSocket close code the server sends, with what the client should do."""
+    """Every WebSocket close code the server sends (CLOSE_CODES says when)."""
 
     TRY_AGAIN = 1013  # the database or channel layer failed: reconnect and re-send
     ABUSIVE = 4400  # nothing but refused frames: fix the client
     FORBIDDEN = 4403  # not a participant of this session: do not retry
     TOO_SLOW = 4408  # the reader fell too far behind: reconnect and resume
     ENDED = 4410  # the session has ended: do not retry
+    # Sent by the WebSocket layer (config/websocket.py, uvicorn), RFC 6455.
+    INVALID_UTF8 = 1007
+    TOO_BIG = 1009
 
 
-ERROR_CODES = frozenset(
-    {
-        "bad_json",
-        "bad_frame",
-        "unknown_kind",
-        "forbidden_kind",
-        "control_required",
-        "invalid_payload",
-        "too_large",
-        "rate_limited",
-        "session_ended",
-        "unavailable",
-    }
-)
+# A client that sees one of these does not reconnect; it reports the lower-case name as its
+# status ("forbidden", "ended").
+FINAL_CLOSE_CODES = frozenset({CloseCode.FORBIDDEN, CloseCode.ENDED})
+
+CLOSE_CODES: Mapping[CloseCode, str] = {
+    CloseCode.ABUSIVE: "the client sent frames abusively (100 refused frames in a row)",
+    CloseCode.FORBIDDEN: "not allowed into this session",
+    CloseCode.TOO_SLOW: (
+        "the client did not read fast enough: more than `COBROWSE_SEND_QUEUE_LIMIT` frames or "
+        "`COBROWSE_SEND_QUEUE_BYTES` bytes were waiting for it; reconnect with `?last_seq=` and "
+        "resume from the journal. A client that reads nothing at all may see its TCP connection "
+        "reset instead (the close frame cannot reach it)"
+    ),
+    CloseCode.ENDED: "the session has ended",
+    CloseCode.TRY_AGAIN: (
+        "the server could not journal or read the journal (database or channel layer "
+        "unavailable), also while admitting the connection; reconnect and re-send"
+    ),
+    CloseCode.INVALID_UTF8: (
+        "a text frame was not valid UTF-8 (closed by the WebSocket layer, RFC 6455)"
+    ),
+    CloseCode.TOO_BIG: (
+        "a frame was larger than the server accepts at all (5 MiB with the production command, "
+        "see docs/reliability.md)"
+    ),
+}
+assert set(CLOSE_CODES) == set(CloseCode)
+
+# code -> when the server answers with it
+ERROR_CODES: Mapping[str, str] = {
+    "bad_json": "the frame is not JSON, or is binary",
+    "bad_frame": "not an object, unknown `type`, missing or extra fields, wrong field types",
+    "unknown_kind": "`kind` is not in the table above",
+    "forbidden_kind": "the sender's role may not send that kind or action",
+    "control_required": "an operator action that needs control, without control",
+    "invalid_payload": "the payload does not match its kind",
+    "too_large": (
+        "the frame is over the size limit, whatever else is wrong with it "
+        "(`COBROWSE_MAX_FRAME_BYTES`, 256 KiB; `dom` ops, which carry rrweb snapshots, "
+        "`COBROWSE_MAX_DOM_FRAME_BYTES`, 4 MiB)"
+    ),
+    "rate_limited": (
+        "more frames (of any type: ops, `ping`, `resume`) than `COBROWSE_RATE_PER_SECOND` "
+        "(burst `COBROWSE_RATE_BURST`); the op was not journaled, re-send it later"
+    ),
+    "session_ended": "the session has ended; nothing more is journaled",
+    "unavailable": (
+        f"the journal could not be written; the socket closes with {CloseCode.TRY_AGAIN.value}"
+    ),
+}
 
 
 class ProtocolError(Exception):
@@ -127,7 +173,9 @@ def parse_frame(data: Any) -> Frame:
 def _parse_op(data: dict[str, Any]) -> OpFrame:
     client_op_id = data.get("client_op_id")
     if not isinstance(client_op_id, str) or not 1 <= len(client_op_id) <= MAX_CLIENT_OP_ID:
-        raise ProtocolError("bad_frame", "op.client_op_id must be a string of 1-64 characters")
+        raise ProtocolError(
+            "bad_frame", f"op.client_op_id must be a string of 1-{MAX_CLIENT_OP_ID} characters"
+        )
     if client_op_id.startswith(SERVER_OP_PREFIX):
         raise ProtocolError("bad_frame", f"op.client_op_id may not start with {SERVER_OP_PREFIX!r}")
     if not _is_clean_key(client_op_id):
@@ -148,7 +196,7 @@ def _parse_op(data: dict[str, Any]) -> OpFrame:
         not isinstance(element, str) or not 1 <= len(element) <= MAX_ELEMENT
     ):
         raise ProtocolError(
-            "bad_frame", "op.element must be a string of 1-200 characters", client_op_id
+            "bad_frame", f"op.element must be a string of 1-{MAX_ELEMENT} characters", client_op_id
         )
     if element is not None and not _is_clean_key(element):
         raise ProtocolError(
@@ -297,19 +345,79 @@ def _check_action(kind: str, actions: frozenset[str]) -> Callable[[dict[str, Any
 
 CONTROL_ACTIONS = frozenset({"request", "grant", "revoke", "release"})
 
-PAYLOAD_CHECKS: Mapping[str, Callable[[dict[str, Any]], None]] = {
-    "dom": _check_dom,
-    "pointer": _shape("pointer", {"x": _is_number, "y": _is_number}, {"id": _is_int}),
-    "scroll": _shape("scroll", {"x": _is_number, "y": _is_number}, {"id": _is_int}),
-    "input": _shape("input", {"value": _is_str(MAX_VALUE)}, {"id": _is_int, "checked": _is_bool}),
-    "click": _shape("click", {"id": _is_int}, {"x": _is_number, "y": _is_number}),
-    "navigate": _shape("navigate", {"url": _is_str(MAX_URL, 1)}, {"title": _is_str(300)}),
-    "highlight": _check_highlight,
-    "chat": _shape("chat", {"text": _is_str(MAX_TEXT, 1)}, {}),
-    "control": _check_action("control", CONTROL_ACTIONS),
-    "session": _check_action("session", frozenset({"end"})),
+
+class Delivery(enum.StrEnum):
+    """Who gets a journaled op; the server decides it per kind, clients cannot choose it."""
+
+    ALL = "all"  # every participant, the sender too (its op comes back after its ack)
+    OTHERS = "others"  # every participant except the sender
+
+
+@dataclass(frozen=True)
+class Kind:
+    delivery: Delivery
+    check: Callable[[dict[str, Any]], None]  # raises ProtocolError when the payload is wrong
+    shape: str  # the payload, as docs/protocol.md shows it
+
+
+KIND_TABLE: Mapping[str, Kind] = {
+    "dom": Kind(
+        Delivery.OTHERS,
+        _check_dom,
+        f'`{{"events": [rrweb event, ...]}}` (1-{MAX_DOM_EVENTS} events)',
+    ),
+    "pointer": Kind(
+        Delivery.OTHERS,
+        _shape("pointer", {"x": _is_number, "y": _is_number}, {"id": _is_int}),
+        '`{"x": number, "y": number}` plus optional `"id"` (rrweb node)',
+    ),
+    "scroll": Kind(
+        Delivery.OTHERS,
+        _shape("scroll", {"x": _is_number, "y": _is_number}, {"id": _is_int}),
+        '`{"x": number, "y": number}` plus optional `"id"`',
+    ),
+    "input": Kind(
+        Delivery.OTHERS,
+        _shape("input", {"value": _is_str(MAX_VALUE)}, {"id": _is_int, "checked": _is_bool}),
+        '`{"value": string}` plus optional `"id"`, `"checked"`',
+    ),
+    "click": Kind(
+        Delivery.ALL,
+        _shape("click", {"id": _is_int}, {"x": _is_number, "y": _is_number}),
+        '`{"id": int}` plus optional `"x"`, `"y"`',
+    ),
+    "navigate": Kind(
+        Delivery.ALL,
+        _shape("navigate", {"url": _is_str(MAX_URL, 1)}, {"title": _is_str(MAX_TITLE)}),
+        '`{"url": string}` plus optional `"title"`',
+    ),
+    "highlight": Kind(
+        Delivery.ALL,
+        _check_highlight,
+        '`{"id": int}` or `{"x", "y", "w", "h"}`, optional `"label"`',
+    ),
+    "chat": Kind(
+        Delivery.ALL,
+        _shape("chat", {"text": _is_str(MAX_TEXT, 1)}, {}),
+        f'`{{"text": string}}` (1-{MAX_TEXT} characters)',
+    ),
+    "control": Kind(
+        Delivery.ALL,
+        _check_action("control", CONTROL_ACTIONS),
+        '`{"action": ..., "participant"?: int}`',
+    ),
+    "session": Kind(
+        Delivery.ALL,
+        _check_action("session", frozenset({"end"})),
+        '`{"action": "end"}`',
+    ),
 }
-assert set(PAYLOAD_CHECKS) == KINDS
+
+KINDS = frozenset(KIND_TABLE)
+DELIVERY: Mapping[str, Delivery] = {name: kind.delivery for name, kind in KIND_TABLE.items()}
+PAYLOAD_CHECKS: Mapping[str, Callable[[dict[str, Any]], None]] = {
+    name: kind.check for name, kind in KIND_TABLE.items()
+}
 
 
 # --- Outgoing frames -------------------------------------------------------------------------
@@ -468,7 +576,7 @@ SERVER_FRAMES: Mapping[str, tuple[Mapping[str, Callable[[Any], bool]], frozenset
             "kind": lambda v: v in KINDS,
             "element": _is_optional(_is_str(MAX_ELEMENT, 1)),
             "element_seq": _is_optional(lambda v: _is_int(v) and v >= 1),
-            "delivery": lambda v: v in ("all", "others"),
+            "delivery": lambda v: v in {d.value for d in Delivery},
             "sender": _is_sender,
             "payload": lambda v: isinstance(v, dict),
             "ts": _is_seq,

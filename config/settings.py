@@ -14,6 +14,8 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from cobrowse import protocol
+
 # Lets classes such as ModelAdmin[Model] be subscripted at run time, as the type stubs say.
 django_stubs_ext.monkeypatch()
 
@@ -184,9 +186,9 @@ STATICFILES_DIRS = [
 ]
 
 # --- Co-browsing limits ----------------------------------------------------------------------
-COBROWSE_MAX_FRAME_BYTES = env_int("COBROWSE_MAX_FRAME_BYTES", 256 * 1024)
+COBROWSE_MAX_FRAME_BYTES = env_int("COBROWSE_MAX_FRAME_BYTES", protocol.MAX_FRAME_BYTES)
 # dom ops carry rrweb full snapshots, which real pages make larger than any other frame.
-COBROWSE_MAX_DOM_FRAME_BYTES = env_int("COBROWSE_MAX_DOM_FRAME_BYTES", 4 * 1024 * 1024)
+COBROWSE_MAX_DOM_FRAME_BYTES = env_int("COBROWSE_MAX_DOM_FRAME_BYTES", protocol.MAX_DOM_FRAME_BYTES)
 COBROWSE_RATE_PER_SECOND = env_int("COBROWSE_RATE_PER_SECOND", 200)
 COBROWSE_RATE_BURST = env_int("COBROWSE_RATE_BURST", 400)
 # Frames (and their bytes) waiting to be written to one socket before the server gives up on that

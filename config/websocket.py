@@ -52,6 +52,7 @@ from websockets.frames import CTRL_OPCODES, Frame, Opcode
 from websockets.protocol import State
 from websockets.typing import ExtensionParameter
 
+from cobrowse.protocol import CloseCode
 from cobrowse.server_extensions import DIRECT_RECEIVE, DIRECT_WRITE
 
 WS = "config.websocket:WebSocketProtocol"
@@ -190,7 +191,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             text = data.decode()
         except UnicodeDecodeError:
             self.logger.info("invalid UTF-8 in a text frame from a client; closing with 1007")
-            self.conn.send_close(1007)
+            self.conn.send_close(CloseCode.INVALID_UTF8)
             self.handle_parser_exception()
             return
         receiver = self.text_receiver

@@ -12,6 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from cobrowse.models import Operation, Participant, Session
+from cobrowse.protocol import CloseCode
 from tests.conftest import Peer, customer_cookie, make_operator, open_session, operator_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -515,10 +516,10 @@ async def test_ended_session_refuses_ops_and_closes(pair):
     await customer.send_op("session", {"action": "end"})
     frames = await operator.recv_until(lambda f: f["type"] == "op")
     assert frames[-1]["payload"] == {"action": "end"}
-    assert (await operator.comm.receive_output(timeout=5))["code"] == 4410
+    assert (await operator.comm.receive_output(timeout=5))["code"] == CloseCode.ENDED
     await sync_to_async(session.refresh_from_db)()
     assert session.status == "ended"
-    assert await refusal(session, customer.cookie) == 4410
+    assert await refusal(session, customer.cookie) == CloseCode.ENDED
 
 
 async def test_full_snapshot_position_is_announced_to_late_joiners(pair):
@@ -557,13 +558,13 @@ async def refusal(session: Session, cookie: str | None, **kwargs: Any) -> int | 
 
 async def test_anonymous_browser_is_refused(transactional_db):
     session = await sync_to_async(open_session)()
-    assert await refusal(session, None) == 4403
-    assert await refusal(session, await sync_to_async(customer_cookie)(None)) == 4403
+    assert await refusal(session, None) == CloseCode.FORBIDDEN
+    assert await refusal(session, await sync_to_async(customer_cookie)(None)) == CloseCode.FORBIDDEN
 
 
 async def test_customer_of_another_session_is_refused(transactional_db):
     mine, other = await sync_to_async(open_session)(), await sync_to_async(open_session)()
-    assert await refusal(other, await sync_to_async(customer_cookie)(mine)) == 4403
+    assert await refusal(other, await sync_to_async(customer_cookie)(mine)) == CloseCode.FORBIDDEN
     assert await refusal(mine, await sync_to_async(customer_cookie)(mine)) is False
 
 
@@ -578,15 +579,20 @@ async def test_staff_without_permission_and_plain_users_are_refused(transactiona
     session = await sync_to_async(open_session)()
     no_perm = await sync_to_async(make_operator)(permission=False)
     not_staff = await sync_to_async(make_operator)(staff=False)
-    assert await refusal(session, await sync_to_async(operator_cookie)(no_perm)) == 4403
-    assert await refusal(session, await sync_to_async(operator_cookie)(not_staff)) == 4403
+    assert (
+        await refusal(session, await sync_to_async(operator_cookie)(no_perm)) == CloseCode.FORBIDDEN
+    )
+    assert (
+        await refusal(session, await sync_to_async(operator_cookie)(not_staff))
+        == CloseCode.FORBIDDEN
+    )
 
 
 async def test_unknown_session_id_is_refused(transactional_db):
     session = await sync_to_async(open_session)()
     cookie = await sync_to_async(customer_cookie)(session)
     await sync_to_async(Session.objects.filter(pk=session.pk).delete)()
-    assert await refusal(session, cookie) == 4403
+    assert await refusal(session, cookie) == CloseCode.FORBIDDEN
 
 
 async def test_dom_ops_may_be_larger_than_other_frames(pair, settings):

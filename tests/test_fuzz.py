@@ -26,10 +26,11 @@ from cobrowse import sequencer
 from cobrowse.audit import journal_verify
 from cobrowse.masking import SessionMasker, luhn_valid
 from cobrowse.models import Operation, Participant, Session
-from cobrowse.policy import KINDS
 from cobrowse.protocol import (
     ERROR_CODES,
+    KINDS,
     MAX_ERROR_MESSAGE,
+    CloseCode,
     OpFrame,
     PingFrame,
     ProtocolError,
@@ -353,7 +354,7 @@ async def test_nothing_but_refused_frames_closes_with_4400(pair):
     await customer.comm.send_to(text_data="{nope")
     assert (await customer.recv())["code"] == "bad_json"
     closing = await customer.comm.receive_output(timeout=5)
-    assert closing == {"type": "websocket.close", "code": 4400}
+    assert closing == {"type": "websocket.close", "code": CloseCode.ABUSIVE}
 
 
 async def test_a_participant_id_of_another_session_is_refused_as_control_target(fuzz_pair):
@@ -405,7 +406,7 @@ async def test_raw_frames_invalid_utf8_binary_and_oversized(transactional_db, tm
         await sync_to_async(raw.send)(b'{"type": "ping", "x": "\xc3\x28"}')
         with pytest.raises(Closed) as closed:
             await sync_to_async(raw.recv)()
-        assert closed.value.code == 1007
+        assert closed.value.code == CloseCode.INVALID_UTF8
         raw.close()
         # A frame over the server's WebSocket limit (5 MiB): closed with 1009.
         raw = await sync_to_async(connect)()
@@ -414,7 +415,7 @@ async def test_raw_frames_invalid_utf8_binary_and_oversized(transactional_db, tm
         await sync_to_async(raw.sock.sendall)(header + b"x" * 1024)
         with pytest.raises(Closed) as closed:
             await sync_to_async(raw.recv)()
-        assert closed.value.code == 1009
+        assert closed.value.code == CloseCode.TOO_BIG
         raw.close()
         assert "Traceback" not in server.log.read_text()
     rows = await sync_to_async(lambda: Operation.objects.filter(session=session).count())()

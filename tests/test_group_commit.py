@@ -16,6 +16,7 @@ from django.db import DatabaseError, connection
 from cobrowse import selectors, sequencer
 from cobrowse import writer as writer_module
 from cobrowse.models import Operation, Participant, Session
+from cobrowse.protocol import CloseCode
 from cobrowse.sequencer import (
     Accepted,
     Duplicate,
@@ -346,7 +347,7 @@ async def test_an_unwritable_journal_answers_unavailable_and_closes(
     assert error["type"] == "error" and error["code"] == "unavailable"
     assert error["client_op_id"] == cid
     closed = await customer.comm.receive_output(timeout=5)
-    assert closed == {"type": "websocket.close", "code": 1013}
+    assert closed == {"type": "websocket.close", "code": CloseCode.TRY_AGAIN}
 
 
 def _generic_plan(sql: str, types: list[str], settings: str) -> str:

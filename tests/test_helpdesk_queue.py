@@ -11,6 +11,7 @@ from channels.testing import WebsocketCommunicator
 
 from cobrowse import lifecycle, sequencer
 from cobrowse.models import Session, Status
+from cobrowse.protocol import CloseCode
 from tests.conftest import ORIGIN, make_operator, open_session, operator_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -114,14 +115,14 @@ async def test_refresh_sends_the_queue_again():
 
 
 @pytest.mark.parametrize("kind", ["anonymous", "no-permission"])
-async def test_non_operators_are_closed_with_4403(kind):
+async def test_non_operators_are_closed_as_forbidden(kind):
     cookie = None
     if kind == "no-permission":
         user = await sync_to_async(make_operator)(permission=False)
         cookie = await sync_to_async(operator_cookie)(user)
     client = QueueClient(cookie)
     ok, code = await client.connect()
-    assert not ok and code == 4403
+    assert not ok and code == CloseCode.FORBIDDEN
 
 
 async def test_a_foreign_origin_is_refused_at_the_handshake():

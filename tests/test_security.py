@@ -28,6 +28,7 @@ from django.utils import timezone
 from cobrowse import sequencer
 from cobrowse.masking import MASKED_VALUE
 from cobrowse.models import Operation, Participant, Session, Status
+from cobrowse.protocol import CloseCode
 from tests.conftest import Peer, customer_cookie, make_operator, open_session, operator_cookie
 from tests.live import ROOT, RawSocket, live_server_process
 from tests.test_consumer import refusal
@@ -155,9 +156,9 @@ async def test_a_customer_reaches_only_their_own_session_and_only_while_it_is_op
     mine, theirs = await sync_to_async(open_session)(), await sync_to_async(open_session)()
     cookie = await sync_to_async(customer_cookie)(mine)
     assert await refusal(mine, cookie) is False
-    assert await refusal(theirs, cookie) == 4403
+    assert await refusal(theirs, cookie) == CloseCode.FORBIDDEN
     await end(mine)
-    assert await refusal(mine, cookie) == 4410
+    assert await refusal(mine, cookie) == CloseCode.ENDED
 
 
 @pytest.mark.django_db
@@ -179,12 +180,15 @@ async def test_operators_need_the_permission_staff_status_and_an_active_account(
         await sync_to_async(make_operator)(permission=False),
         await sync_to_async(make_operator)(staff=False),
     ):
-        assert await refusal(session, await sync_to_async(operator_cookie)(user)) == 4403
+        assert (
+            await refusal(session, await sync_to_async(operator_cookie)(user))
+            == CloseCode.FORBIDDEN
+        )
     # Signed in while active, then deactivated: the login no longer counts.
     leaver = await sync_to_async(make_operator)()
     cookie = await sync_to_async(operator_cookie)(leaver)
     await sync_to_async(User.objects.filter(pk=leaver.pk).update)(is_active=False)
-    assert await refusal(session, cookie) == 4403
+    assert await refusal(session, cookie) == CloseCode.FORBIDDEN
     ok = await sync_to_async(make_operator)()
     assert await refusal(session, await sync_to_async(operator_cookie)(ok)) is False
 

@@ -16,12 +16,14 @@
 //     When the recording tab goes away (closed, or gone to another site) and no page of the
 //     session started recording within HAND_BACK_MS, a waiting tab records. Chat works from
 //     every tab.
-//   - When the session ends (either side, or close code 4410/4403) recording stops, nothing
-//     more is sent, and everything kept for the session in sessionStorage is removed.
+//   - When the session ends (either side, or a final close code: ENDED, FORBIDDEN) recording
+//     stops, nothing more is sent, and everything kept for the session in sessionStorage is
+//     removed.
 
 import { actionVerdict, Actions, isForCurrentPage } from "./actions.js";
 import { socketUrl } from "./api.js";
 import { Inbox } from "./inbox.js";
+import { MAX_TEXT, MAX_TITLE, MAX_URL } from "./protocol.js";
 import { Recorder } from "./recorder.js";
 import { Scheduler } from "./scheduler.js";
 import * as S from "./session-state.js";
@@ -160,8 +162,8 @@ export class CustomerSession {
 
   chat(text) {
     if (this.#over) return;
-    const cid = this.#sendNow("chat", { text: text.slice(0, 2000) });
-    this.#update(S.onChatSent(this.#state, cid, text.slice(0, 2000)));
+    const cid = this.#sendNow("chat", { text: text.slice(0, MAX_TEXT) });
+    this.#update(S.onChatSent(this.#state, cid, text.slice(0, MAX_TEXT)));
   }
 
   /** End the session: recording stops at once; the socket stays until the server has the end. */
@@ -253,7 +255,7 @@ export class CustomerSession {
   /** Show this page to the operator from now on: navigate, then a fresh full snapshot. */
   #record() {
     const win = this.#window;
-    const page = { url: win.location.href.slice(0, 2048), title: win.document.title.slice(0, 300) };
+    const page = { url: win.location.href.slice(0, MAX_URL), title: win.document.title.slice(0, MAX_TITLE) };
     this.#pageSeq = null;
     this.#pageCid = this.#sendNow("navigate", page);
     this.#recorder.start();

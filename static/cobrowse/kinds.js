@@ -1,8 +1,10 @@
-// The one table of op kinds for the browser: how the server delivers each kind (mirrors
-// cobrowse/policy.py and docs/protocol.md) and how the Scheduler may pace it on the way out.
+// The one table of op kinds for the browser: how the server delivers each kind (from the
+// generated protocol.js, so from cobrowse/protocol.py) and how the Scheduler may pace it on the
+// way out (this file's own business).
 //
-// Guarantees: every kind of the protocol is listed exactly once, and nothing else is; the
-// table is frozen, so the Scheduler, Transport and Inbox all read the same numbers.
+// Guarantees: every kind of the protocol is listed exactly once, and nothing else is (a kind
+// paced here that the protocol does not know, or one it knows without pacing, fails at load);
+// the table is frozen, so the Scheduler, Transport and Inbox all read the same numbers.
 //
 // Policies:
 //   immediate  sent at once, after everything pushed before it (causality).
@@ -13,6 +15,8 @@
 //   batch      events concatenated into one payload {"events": [...]}, sent at most
 //              maxDelayMs after the first one; split at maxEvents events or maxBytes.
 
+import { DELIVERY, Delivery, KINDS as PROTOCOL_KINDS, MAX_DOM_EVENTS, MAX_DOM_FRAME_BYTES } from "./protocol.js";
+
 export const Policy = Object.freeze({
   IMMEDIATE: "immediate",
   COALESCE: "coalesce",
@@ -21,32 +25,44 @@ export const Policy = Object.freeze({
   BATCH: "batch",
 });
 
-const immediate = Object.freeze({ delivery: "all", policy: Policy.IMMEDIATE });
+const immediate = { policy: Policy.IMMEDIATE };
 
-export const KINDS = Object.freeze({
+const PACING = {
   click: immediate,
   navigate: immediate,
   control: immediate,
   chat: immediate,
   highlight: immediate,
   session: immediate,
-  pointer: Object.freeze({ delivery: "others", policy: Policy.COALESCE, intervalMs: 50 }),
-  scroll: Object.freeze({ delivery: "others", policy: Policy.THROTTLE, intervalMs: 100 }),
-  input: Object.freeze({ delivery: "others", policy: Policy.DEBOUNCE, delayMs: 300 }),
+  pointer: { policy: Policy.COALESCE, intervalMs: 50 },
+  scroll: { policy: Policy.THROTTLE, intervalMs: 100 },
+  input: { policy: Policy.DEBOUNCE, delayMs: 300 },
   // maxBytes keeps one dom op under the server's 4 MiB limit for dom frames (rrweb snapshots of
   // real pages with their inlined CSS), with room for the envelope. Every other kind stays under
   // the 256 KiB limit of all other frames by its payload shape.
-  dom: Object.freeze({
-    delivery: "others",
+  dom: {
     policy: Policy.BATCH,
     maxDelayMs: 100,
-    maxEvents: 500,
+    maxEvents: MAX_DOM_EVENTS,
     maxBytes: 4_000_000,
     // A group of events that must travel together (Meta + FullSnapshot) larger than this could
     // not be sent at all: the server refuses dom frames over 4 MiB (64 KiB left for the rest).
-    maxGroupBytes: 4 * 1024 * 1024 - 64 * 1024,
-  }),
-});
+    maxGroupBytes: MAX_DOM_FRAME_BYTES - 64 * 1024,
+  },
+};
+
+for (const kind of Object.keys(PACING)) {
+  if (!PROTOCOL_KINDS.includes(kind)) throw new Error(`kinds.js paces ${kind}, not a kind of the protocol`);
+}
+
+export const KINDS = Object.freeze(
+  Object.fromEntries(
+    PROTOCOL_KINDS.map((kind) => {
+      if (!Object.hasOwn(PACING, kind)) throw new Error(`kinds.js has no pacing for kind ${kind}`);
+      return [kind, Object.freeze({ delivery: DELIVERY[kind], ...PACING[kind] })];
+    }),
+  ),
+);
 
 /** The table row of `kind`; throws on a kind the protocol does not know. */
 export function kindSpec(kind) {
@@ -57,5 +73,5 @@ export function kindSpec(kind) {
 
 /** True when the server sends the sender's own op back as an `op` frame after its `ack`. */
 export function echoesToSender(kind) {
-  return Object.hasOwn(KINDS, kind) && KINDS[kind].delivery === "all";
+  return Object.hasOwn(KINDS, kind) && KINDS[kind].delivery === Delivery.ALL;
 }

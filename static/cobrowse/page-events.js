@@ -13,9 +13,8 @@
 //     reported to onTooLarge(bytes) (the recorder tries again without inlined stylesheets).
 
 import { redactEvent } from "./masking.js";
+import { MAX_VALUE } from "./protocol.js";
 import { EventType, eventToOp } from "./rrweb-ops.js";
-
-const MAX_VALUE = 10_000;
 
 export class PageEvents {
   #scheduler;

@@ -9,13 +9,14 @@
 //     this page's start) are taken in at the first welcome, ahead of this page's own.
 //   - It connects with ?last_seq=N, N the last seen seq kept in storage (markSeen), and
 //     batch=1: a catch-up comes in batch frames, unpacked here frame by frame.
-//   - Closes other than 4410 (ended) and 4403 (forbidden) reconnect after a capped exponential
+//   - Closes other than the final ones (ENDED, FORBIDDEN) reconnect after a capped exponential
 //     backoff with jitter; a socket silent for one ping interval after a ping is replaced.
 //   - A pong whose head_seq is beyond last seen means missed ops: it sends a resume.
 //   - Storage keys are namespaced by session: cobrowse:<session>:last_seq and :outbox.
 // WebSocketImpl, storage, timers and random are injected so tests drive them by hand.
 
 import { echoesToSender } from "./kinds.js";
+import { CloseCode, FINAL_CLOSE_CODES } from "./protocol.js";
 
 const DEFAULTS = {
   WebSocketImpl: globalThis.WebSocket,
@@ -30,7 +31,8 @@ const DEFAULTS = {
   retryDelayMs: 1_000,
 };
 
-const FINAL_CLOSE_CODES = new Map([[4410, "ended"], [4403, "forbidden"]]);
+// Not a code of the server: the one this file closes with when no pong came.
+const NO_PONG = 4000;
 const RETRYABLE_ERRORS = new Set(["rate_limited", "unavailable"]); // not journaled yet, may be later
 
 export class Transport {
@@ -178,10 +180,10 @@ export class Transport {
     if (ws !== this.#ws) return;
     this.#detach();
     if (this.#stopped) return;
-    if (FINAL_CLOSE_CODES.has(code)) {
+    if (Object.hasOwn(FINAL_CLOSE_CODES, code)) {
       this.#stopped = true;
-      if (code === 4410) this.#setPending([]); // nothing more is journaled
-      this.#o.onStatus(FINAL_CLOSE_CODES.get(code), { code });
+      if (code === CloseCode.ENDED) this.#setPending([]); // nothing more is journaled
+      this.#o.onStatus(FINAL_CLOSE_CODES[code], { code });
       return;
     }
     const capped = Math.min(this.#o.backoffCapMs, this.#o.backoffBaseMs * 2 ** this.#attempt);
@@ -202,7 +204,7 @@ export class Transport {
     }
     // Nothing came for a whole interval after a ping: the connection is dead but not closed.
     ws.close();
-    this.#closed(ws, 4000); // our own code for "no pong"
+    this.#closed(ws, NO_PONG);
   }
 
   #detach() {

@@ -1,6 +1,7 @@
 // The chat panel: messages both ways, shown when their op comes back from the server (so the
 // log is the journal's order for everyone), and a form that sends `chat` ops.
 
+import { MAX_TEXT } from "../cobrowse/protocol.js";
 import { clock, h } from "./format.js";
 
 export class Chat {
@@ -18,7 +19,7 @@ export class Chat {
       event.preventDefault();
       const text = input.value.trim();
       if (!text) return;
-      send(text.slice(0, 2000));
+      send(text.slice(0, MAX_TEXT));
       input.value = "";
       input.focus();
     });

@@ -1,8 +1,8 @@
 // A JSON WebSocket that comes back after a drop (capped exponential backoff with jitter) and
-// stops for good on the close codes that mean "do not retry" (4403 forbidden, 4410 ended).
+// stops for good on the close codes that mean "do not retry" (FINAL_CLOSE_CODES: forbidden, ended).
 // Used by the queue, whose frames are whole states: nothing needs resuming, only reconnecting.
 
-const FINAL = new Map([[4403, "forbidden"], [4410, "ended"]]);
+import { FINAL_CLOSE_CODES } from "../cobrowse/protocol.js";
 
 export class LiveSocket {
   #url;
@@ -55,9 +55,9 @@ export class LiveSocket {
     if (ws !== this.#ws) return;
     this.#ws = null;
     if (this.#stopped) return;
-    if (FINAL.has(code)) {
+    if (Object.hasOwn(FINAL_CLOSE_CODES, code)) {
       this.#stopped = true;
-      this.#onStatus(FINAL.get(code));
+      this.#onStatus(FINAL_CLOSE_CODES[code]);
       return;
     }
     const capped = Math.min(15_000, 500 * 2 ** this.#attempt);

@@ -11,7 +11,7 @@
 //   - A page the customer's browser found too large to send (rrweb-ops.js saysTooLarge) ends
 //     the current Replayer: onTooLarge() says so; the next full snapshot starts a new one.
 
-import { Replayer } from "/static/vendor/rrweb/rrweb.js";
+import { Replayer } from "../vendor/rrweb/rrweb.js";
 import { carriesFullSnapshot, opToEvents, saysTooLarge } from "../cobrowse/rrweb-ops.js";
 
 export class Mirror {

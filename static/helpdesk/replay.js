@@ -8,7 +8,7 @@
 //     Custom event at its own ts, cast by the Replayer in time with the page.
 //   - Events are ordered by ts, ties by seq: the journal's order.
 
-import { Replayer } from "/static/vendor/rrweb/rrweb.js";
+import { Replayer } from "../vendor/rrweb/rrweb.js";
 import { opToEvents, saysTooLarge } from "../cobrowse/rrweb-ops.js";
 
 const CUSTOM = 5; // rrweb EventType.Custom

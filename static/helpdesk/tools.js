@@ -12,6 +12,7 @@
 //     it are cancelled and become `click` ops for the customer's page instead.
 
 import { Decision, describeElement, maskDecision } from "../cobrowse/masking.js";
+import { MAX_VALUE } from "../cobrowse/protocol.js";
 
 const TEXT_TYPES = new Set(["text", "email", "number", "tel", "search", "url", "password", "date", "time", "month", "week", "datetime-local"]);
 
@@ -171,7 +172,7 @@ export class Tools {
     if (field.type === "checkbox" || field.type === "radio") return; // the click carries it
     const id = this.#mirror.idOf(field);
     if (id <= 0) return;
-    this.#send("input", { id, value: String(field.value).slice(0, 10_000) }, `node:${id}`);
+    this.#send("input", { id, value: String(field.value).slice(0, MAX_VALUE) }, `node:${id}`);
   }
 
   #blurMirror() {

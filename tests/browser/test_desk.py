@@ -9,6 +9,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from cobrowse.models import Session
+from cobrowse.protocol import CloseCode
 from tests.browser.conftest import login_context
 from tests.conftest import make_operator
 
@@ -96,7 +97,7 @@ def test_a_request_the_customer_ends_leaves_the_queue(new_context: Any, live_url
         })""",
         request["ws_url"],
     )
-    assert code == 4410
+    assert code == CloseCode.ENDED
     expect(entry).to_have_count(0)
 
 
@@ -144,7 +145,7 @@ def test_a_signed_in_non_operator_is_refused(new_context: Any, live_url: str, sh
     response = page.goto("/helpdesk/")
     assert response is not None and response.status == 403
     shot(page, "refused")
-    # The queue socket closes at once with 4403, which a page can read.
+    # The queue socket closes at once with FORBIDDEN, which a page can read.
     code = page.evaluate(
         """() => new Promise((resolve) => {
           const ws = new WebSocket(`ws://${location.host}/ws/helpdesk/queue/`);
@@ -152,4 +153,4 @@ def test_a_signed_in_non_operator_is_refused(new_context: Any, live_url: str, sh
           ws.onclose = (event) => resolve(event.code);
         })"""
     )
-    assert code == 4403
+    assert code == CloseCode.FORBIDDEN

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 
 import { Transport } from "../../static/cobrowse/transport.js";
 import { Inbox } from "../../static/cobrowse/inbox.js";
+import { CloseCode, FINAL_CLOSE_CODES } from "../../static/cobrowse/protocol.js";
 import { FakeTimers } from "./fake-timers.mjs";
 
 const SESSION = "9a1c1f9e-5b7e-4a53-9d2c-0f1e2d3c4b5a";
@@ -233,13 +234,15 @@ test("the backoff starts over after a welcome", () => {
   last().serverCloses(1006);
   timers.advance(60_000);
   last().welcome();
-  last().serverCloses(4408);
+  last().serverCloses(CloseCode.TOO_SLOW);
   const delays = statuses.filter(([status]) => status === "reconnecting").map(([, info]) => info.delay);
   assert.deepEqual(delays, [375, 750, 375]);
 });
 
-test("close codes 1006, 1013, 4400 and 4408 reconnect", () => {
-  for (const code of [1006, 1013, 4400, 4408]) {
+test("1006 and every close code of the server that is not final reconnect", () => {
+  const retried = Object.values(CloseCode).filter((code) => !Object.hasOwn(FINAL_CLOSE_CODES, code));
+  assert.ok(retried.includes(CloseCode.TRY_AGAIN) && retried.includes(CloseCode.TOO_SLOW));
+  for (const code of [1006, ...retried]) {
     const { transport, timers, sockets, last } = setup();
     transport.connect();
     last().welcome();
@@ -249,27 +252,27 @@ test("close codes 1006, 1013, 4400 and 4408 reconnect", () => {
   }
 });
 
-test("close code 4410 ends the session: no reconnect and the unacked ops are dropped", () => {
+test("close code ENDED ends the session: no reconnect and the unacked ops are dropped", () => {
   const { transport, timers, sockets, statuses, storage, last } = setup();
   transport.connect();
   last().welcome();
   transport.send({ kind: "chat", payload: { text: "bye" } });
-  last().serverCloses(4410);
+  last().serverCloses(CloseCode.ENDED);
   timers.advance(600_000);
   assert.equal(sockets.length, 1);
-  assert.deepEqual(statuses.at(-1), ["ended", { code: 4410 }]);
+  assert.deepEqual(statuses.at(-1), ["ended", { code: CloseCode.ENDED }]);
   assert.deepEqual(storedPending(storage), []);
   transport.connect();
   assert.equal(sockets.length, 1, "connect() after the end does nothing");
 });
 
-test("close code 4403 stops reconnecting", () => {
+test("close code FORBIDDEN stops reconnecting", () => {
   const { transport, timers, sockets, statuses, last } = setup();
   transport.connect();
-  last().serverCloses(4403);
+  last().serverCloses(CloseCode.FORBIDDEN);
   timers.advance(600_000);
   assert.equal(sockets.length, 1);
-  assert.deepEqual(statuses.at(-1), ["forbidden", { code: 4403 }]);
+  assert.deepEqual(statuses.at(-1), ["forbidden", { code: CloseCode.FORBIDDEN }]);
 });
 
 test("close() stops for good and keeps the unacked ops for the next page", () => {
