@@ -71,9 +71,14 @@ lint: $(VENV)/.installed
 	$(BIN)/python manage.py protocol_files --check
 
 # The benchmark (docs/performance.md): starts its own Redis (port 6390) and server processes,
-# uses the database cobrowse_bench on the PostgreSQL of `make services`. BENCH_QUICK=1: short.
-bench: bootstrap services
+# uses the databases cobrowse_bench and cobrowse_bench_sharedb on the PostgreSQL of `make
+# services`, and ShareDB from npm (bench/sharedb/package-lock.json). BENCH_QUICK=1: short.
+bench/sharedb/node_modules/.installed: bench/sharedb/package.json bench/sharedb/package-lock.json
+	npm ci --prefix bench/sharedb --no-audit --no-fund --loglevel=error
+	touch $@
+
+bench: bootstrap services bench/sharedb/node_modules/.installed
 	set -a && . ./$(SERVICES_ENV) && set +a && $(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules $(SERVICES_ENV) .test-db.sqlite3* artifacts/chaos .hypothesis
+	rm -rf $(VENV) node_modules bench/sharedb/node_modules $(SERVICES_ENV) .test-db.sqlite3* artifacts/chaos .hypothesis

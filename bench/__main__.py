@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from .stack import LOG_DIR, ROOT, Redis, bench_database_url, ensure_database
+from .stack import LOG_DIR, REDIS_PORT, ROOT, Redis, bench_database_url, ensure_database
 
 
 def parse_args() -> argparse.Namespace:
@@ -59,14 +59,21 @@ def parse_args() -> argparse.Namespace:
         help="with several workers: spread connections over them regardless of their session "
         "(default), or send every connection of a session to one worker",
     )
+    p.add_argument(
+        "--redis-port",
+        type=int,
+        default=REDIS_PORT,
+        help="port of the bench's own Redis (BENCH_REDIS_PORT, default 6390)",
+    )
     p.add_argument("--sessions", type=int, default=40, help="sessions under load")
     p.add_argument("--operators", type=int, default=2, help="operators per session (K)")
     p.add_argument("--clients", type=int, default=2, help="client processes")
     p.add_argument(
         "--systems",
         default=None,
-        help="comma-separated systems to measure (default: the four of the targets; a full run "
-        "adds ours_other_server and relay_other_server, which justify the server choice)",
+        help="comma-separated systems to measure (default: the four of the targets and "
+        "sharedb, the closest real peer; a full run adds ours_other_server and "
+        "relay_other_server, which justify the server choice)",
     )
     p.add_argument("--start-load", type=float, default=None, help="first step, ops/s")
     p.add_argument(
@@ -90,7 +97,7 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def machine_info(redis: Redis) -> dict[str, Any]:
+def machine_info(redis: Redis, *, sharedb: bool) -> dict[str, Any]:
     from importlib.metadata import version
 
     cpu = "unknown"
@@ -133,6 +140,10 @@ def machine_info(redis: Redis) -> dict[str, Any]:
             packages[name] = version(name)
         except Exception:
             packages[name] = "?"
+    if sharedb:
+        from .sharedb_peer import versions
+
+        packages.update(versions())
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -175,7 +186,7 @@ def main() -> int:
         print(report.table(document))
         return 0
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    redis = Redis()
+    redis = Redis(args.redis_port)
     _one_run_at_a_time(redis.port)
     started = time.time()
     database_url = bench_database_url()
@@ -250,13 +261,31 @@ def main() -> int:
             args.layer,
             "relay-production",
         ),
+        # The closest real peer: ordered ops per document, journaled in PostgreSQL, fanned out
+        # through Redis, driven by its own client (bench/sharedb_peer.py).
+        "sharedb": System(
+            "sharedb",
+            "ShareDB (sharedb-postgres + sharedb-redis-pubsub, Node)",
+            "sharedb",
+            "redis-pubsub",
+            "sharedb",
+        ),
     }
     names = args.systems
     if names is None:
-        names = "ours,production_relay,tutorial_relay,save_per_message"
+        names = "ours,production_relay,tutorial_relay,save_per_message,sharedb"
         if not quick:
             names += ",ours_other_server,relay_other_server"
+    unknown = [k for k in names.split(",") if k and k not in systems]
+    if unknown:
+        raise SystemExit(
+            f"bench: unknown system(s) {', '.join(unknown)}; known: {', '.join(systems)}"
+        )
     chosen = [systems[k] for k in names.split(",") if k]
+    if any(system.path == "sharedb" for system in chosen):
+        from .sharedb_peer import check_installed
+
+        check_installed()
     command = "BENCH_QUICK=1 make bench" if quick else "make bench"
     if len(sys.argv) > 1:
         command = "python -m bench " + shlex.join(sys.argv[1:])
@@ -268,7 +297,7 @@ def main() -> int:
     results: dict[str, Any] = {}
     try:
         fixtures.prepare_database()
-        info = machine_info(redis)
+        info = machine_info(redis, sharedb=any(system.path == "sharedb" for system in chosen))
         for system in chosen:
             print(f"- {system.label}")
             results[system.key] = run_system(

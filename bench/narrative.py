@@ -112,6 +112,102 @@ def _late(doc: dict[str, Any]) -> str:
     )
 
 
+PEER = """\
+[ShareDB](https://github.com/share/sharedb) does for a document what our server does for a
+session: one order of ops per document, each op journaled in PostgreSQL (sharedb-postgres: the
+op and the new snapshot in one statement, committed before the op is acknowledged), fanned
+out to the other processes through Redis (sharedb-redis-pubsub), JSON over WebSockets. The
+bench installs it from npm (`bench/sharedb/package.json` and its lock, `npm ci --prefix
+bench/sharedb`), serves it as its own examples do (`bench/sharedb/server.js`: `ws` and
+@teamwork/websocket-json-stream, one Node process per worker, the pg pool's default size) on
+a database of its own (`<bench database>_sharedb`, the tables of sharedb-postgres's
+`structure.sql`, emptied before the run) and the bench's Redis, and drives it with the same
+load: one document per session, 1 + K participants each on its own WebSocket, each sending at
+the same rate from its own phase, the same steps. The participants are ShareDB's own client
+(`sharedb/lib/client`: a `Connection` and a `Doc` each) in Node processes the bench starts and
+paces (`bench/sharedb/load.js`); each user action is one `submitOp` replacing the
+participant's pointer (`{p: ['pointers', id], od: old, oi: {x: send time, y: index, id}}`).
+
+So ShareDB's client behaves as it does for any application: one op in flight per document,
+and the actions that pile up meanwhile composed into the next op, of which a receiver sees
+only the latest position. An action counts as delivered to a receiver when that receiver gets
+it or a later position of the same sender (the *composed* column counts the actions that came
+only that way), and its latency runs from its own send time to that receipt; our server
+delivers every op on its own. Everything else is counted the same way for both: *missing* is
+what had not reached a receiver by the end of the step's drain time, *delivered ops/s* counts
+each action once however many receivers it reached, *per receiver* is what one participant
+received per second.\
+"""
+
+
+def _peer(doc: dict[str, Any]) -> str:
+    from .report import peer_comparison
+
+    comparison = peer_comparison(doc)
+    if comparison is None:
+        return (
+            "Not measured in this run (`python -m bench --systems ours,sharedb` measures ours "
+            "and ShareDB alone)."
+        )
+    m, limit = doc["machine"], comparison["max_p99_ms"]
+    packages = m["packages"]
+    where = (
+        f"{m['cpu']}, {m['cores']} cores, {doc['date'][:16].replace('T', ' ')} UTC, "
+        f"ShareDB {packages.get('sharedb', '?')} with sharedb-postgres "
+        f"{packages.get('sharedb-postgres', '?')} and sharedb-redis-pubsub "
+        f"{packages.get('sharedb-redis-pubsub', '?')} on Node {packages.get('node', '?')}"
+    )
+    ours, theirs = comparison["ours_ops_per_s"], comparison["sharedb_ops_per_s"]
+    floor = "at least " if comparison["ours_is_floor"] else ""
+    if comparison["ratio"] is not None:
+        line = (
+            f"**Ours / ShareDB: {floor}{comparison['ratio']:.2f}x** the delivered throughput "
+            f"sustained with p99 <= {limit:g} ms and nothing missing: ours {floor}"
+            f"{ours:,.0f} ops/s, ShareDB {theirs:,.0f} ops/s ({where})."
+        )
+    else:
+        line = (
+            f"**Ours / ShareDB: no ratio in this run**: with p99 <= {limit:g} ms and nothing "
+            f"missing, ours sustained {'no step' if ours is None else f'{floor}{ours:,.0f} ops/s'}"
+            f", ShareDB {'no step' if theirs is None else f'{theirs:,.0f} ops/s'} "
+            f"({where})."
+        )
+    rows = [
+        "| offered ops/s | ours: p50 / p99 / p999 ms | ShareDB: p50 / p99 / p999 ms |",
+        "| ---: | --- | --- |",
+    ]
+    for both in comparison["both_sustained"]:
+        a, b = both["ours"]["latency_ms"], both["sharedb"]["latency_ms"]
+        rows.append(
+            f"| {both['offered_ops_per_s']:,.0f} | {a['p50']} / **{a['p99']}** / "
+            f"{a.get('p999', '-')} | {b['p50']} / **{b['p99']}** / {b.get('p999', '-')} |"
+        )
+    side_by_side = (
+        "\n".join(rows)
+        if comparison["both_sustained"]
+        else "No offered load of this run was sustained by both."
+    )
+    steps = [
+        "| system | offered ops/s | delivered ops/s | per receiver /s | p50 | p99 | p999 | "
+        "missing | composed | server CPU us/op |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key, name in (("ours", "ours"), ("sharedb", "ShareDB")):
+        for st in doc["systems"][key]["steps"]:
+            lat = st["latency_ms"]
+            steps.append(
+                f"| {name} | {st['offered_ops_per_s']:,.0f} | {st['ops_per_s']:,.0f} | "
+                f"{st.get('delivered_per_receiver_per_s', '-')} | {lat['p50']} | {lat['p99']} | "
+                f"{lat.get('p999', '-')} | {st['undelivered_at_deadline']} | "
+                f"{st.get('composed', '-')} | {st.get('server_cpu_us_per_op', '-')} |"
+            )
+    return (
+        f"{line}\n\nAt the loads both sustained:\n\n{side_by_side}\n\n"
+        "![ours and ShareDB against offered load](../bench/results/sharedb.png)\n\n"
+        f"Every step of both:\n\n" + "\n".join(steps) + f"\n\n{PEER}"
+    )
+
+
 def _choice(doc: dict[str, Any]) -> str:
     opts = doc["options"]
     s = {k: _sat(doc, k) for k in doc["systems"]}
@@ -412,7 +508,8 @@ def render(doc: dict[str, Any], table: str, steps: str) -> str:
     return f"""# Performance
 
 How fast the co-browsing server delivers journaled, ordered operations, compared with relays
-that journal and order nothing, measured by `make bench` (code in `bench/`, raw numbers in
+that journal and order nothing and with ShareDB, which journals and orders as we do, measured
+by `make bench` (code in `bench/`, raw numbers in
 `bench/results/latest.json`, plot in `bench/results/latency.png`). This page is written by the
 bench itself at the end of every run; the numbers below are from the last run.
 
@@ -440,6 +537,10 @@ operators, which systems).
 ### Every step
 
 {steps}
+
+### ShareDB, the closest real peer
+
+{_peer(doc)}
 
 ### 1,000 idle sessions in one process
 

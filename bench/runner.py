@@ -13,12 +13,12 @@ import multiprocessing
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
 
-from . import fixtures
+from . import fixtures, sharedb_peer
 from .load import Spec, _chunks, client_process, idle_process
 from .rawws import RawWebSocket
 from .stack import Servers, server_env
@@ -54,14 +54,26 @@ class Options:
 
 def percentiles(values: np.ndarray) -> dict[str, float | None]:
     if values.size == 0:
-        return {"p50": None, "p95": None, "p99": None, "max": None}
-    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+        return {"p50": None, "p95": None, "p99": None, "p999": None, "max": None}
+    p50, p95, p99, p999 = np.percentile(values, [50, 95, 99, 99.9])
     return {
         "p50": round(float(p50), 2),
         "p95": round(float(p95), 2),
         "p99": round(float(p99), 2),
+        "p999": round(float(p999), 2),
         "max": round(float(values.max()), 2),
     }
+
+
+class Pool(Protocol):
+    """What `run_step` and `run_system` need of the processes that hold the participants:
+    `ClientPool` (ours and the relays) or `sharedb_peer.NodeLoadPool` (ShareDB)."""
+
+    ready: list[dict[str, Any]]
+
+    def ask(self, command: str, timeout: float, **params: Any) -> list[dict[str, Any]]: ...
+
+    def stop(self) -> None: ...
 
 
 class ClientPool:
@@ -162,7 +174,7 @@ def wait_until_quiet(
 
 def run_step(
     servers: Servers,
-    pool: ClientPool,
+    pool: Pool,
     load: float,
     n_participants: int,
     fanout: int,
@@ -195,11 +207,12 @@ def run_step(
     sent_by: dict[int, int] = {}
     for p in parts:
         sent_by.update(p["sent_by"])
-    return {
+    step = {
         "offered_ops_per_s": round(load, 1),
         "sent": sum(p["sent"] for p in parts),
         "ops_per_s": round(received / fanout / span, 1),
         "deliveries_per_s": round(received / span, 1),
+        "delivered_per_receiver_per_s": round(received / n_participants / span, 1),
         "expected_deliveries": expected,
         "received_deliveries": received,
         "undelivered_at_deadline": expected - received,
@@ -219,6 +232,12 @@ def run_step(
         "_sent_by": sent_by,
         "_deliveries": deliveries,
     }
+    # ShareDB's client composes the actions that pile up behind its op in flight: how many
+    # reached their receivers only inside a later op, and how many op messages they received.
+    for key in ("composed", "op_messages"):
+        if any(key in p for p in parts):
+            step[key] = sum(p.get(key, 0) for p in parts)
+    return step
 
 
 def run_system(
@@ -232,13 +251,21 @@ def run_system(
 ) -> dict[str, Any]:
     """Start `system`'s servers, connect every participant, and step the offered load up until
     the system saturates. With `half_load_of` (ops/s), also one step at half of it."""
-    bench_sessions = fixtures.sessions(opts.sessions)
-    operator_cookies = fixtures.operators(opts.operators)
-    fixtures.vacuum()
-    env = server_env(database_url=database_url, redis_url=redis_url, layer=system.layer, extra={})
+    if system.path == "sharedb":
+        sharedb_url = sharedb_peer.database_url(database_url)
+        sharedb_peer.prepare_database(sharedb_url)
+        env = sharedb_peer.server_env(database_url=sharedb_url, redis_url=redis_url)
+        bench_sessions, operator_cookies = [], []
+    else:
+        bench_sessions = fixtures.sessions(opts.sessions)
+        operator_cookies = fixtures.operators(opts.operators)
+        fixtures.vacuum()
+        env = server_env(
+            database_url=database_url, redis_url=redis_url, layer=system.layer, extra={}
+        )
     servers = Servers(system.server, opts.workers, env, system.key)
     servers.start()
-    pool: ClientPool | None = None
+    pool: Pool | None = None
     steps: list[dict[str, Any]] = []
     rss_peak = [0.0] * opts.workers
     result: dict[str, Any] = {
@@ -251,11 +278,17 @@ def run_system(
     }
     try:
         rss_start = servers.rss_mb()
-        specs, peers = participant_specs(
-            system, servers.ports, bench_sessions, operator_cookies, opts.route
-        )
         fanout = opts.operators  # each op reaches every other member: K of K + 1
-        pool = ClientPool(specs, peers, opts.clients)
+        if system.path == "sharedb":
+            specs, peers = sharedb_peer.participant_specs(
+                servers.ports, opts.sessions, opts.operators, opts.route
+            )
+            pool = sharedb_peer.NodeLoadPool(specs, peers, opts.clients)
+        else:
+            specs, peers = participant_specs(
+                system, servers.ports, bench_sessions, operator_cookies, opts.route
+            )
+            pool = ClientPool(specs, peers, opts.clients)
         connected = sum(r["connected"] for r in pool.ready)
         if connected != len(specs):
             failures = [f for r in pool.ready for f in r["failures"]]
@@ -277,9 +310,11 @@ def run_system(
             log(
                 f"  {system.key}: offered {step['offered_ops_per_s']:>7.0f} ops/s -> "
                 f"{step['ops_per_s']:>7.0f} ops/s delivered, p50 {lat['p50']} ms, "
-                f"p99 {lat['p99']} ms, undelivered {step['undelivered_at_deadline']}, "
+                f"p99 {lat['p99']} ms, p999 {lat['p999']} ms, "
+                f"undelivered {step['undelivered_at_deadline']}, "
                 f"errors {step['errors'] or 0}, server CPU {step['server_cpu_us_per_op']} us/op, "
                 f"clients {step['client_cpu_us_per_op']} us/op"
+                + (f", composed {step['composed']}" if "composed" in step else "")
             )
             saturated = (
                 step["undelivered_at_deadline"] > 0
@@ -303,7 +338,10 @@ def run_system(
             # do now the vacuum and analyze that the burst of inserts calls for (autovacuum
             # would otherwise do it during the step and take a core from it).
             pool.ask("finish", timeout=120, sent_by=sent_by, wait=60)
-            fixtures.vacuum()
+            if system.path == "sharedb":
+                sharedb_peer.vacuum(sharedb_peer.database_url(database_url))
+            else:
+                fixtures.vacuum()
             # A step past saturation can leave the server working for a while after its
             # clients have given up waiting (queued frames, the writer's queue): measured then,
             # the half step would show that recovery, not that load.

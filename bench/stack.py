@@ -1,6 +1,7 @@
 """The bench's own stack: a Redis on port 6390, the `cobrowse_bench` database on the running
-PostgreSQL, and server processes (daphne or uvicorn), all on loopback and all torn down at the
-end (`Stack.close`)."""
+PostgreSQL, and server processes (daphne, uvicorn, or ShareDB's Node server), all on loopback
+and all torn down at the end (`Stack.close`). BENCH_DB and BENCH_REDIS_PORT pick another
+database name and Redis port (two runs side by side on one machine)."""
 
 from __future__ import annotations
 
@@ -19,15 +20,16 @@ from urllib.parse import urlsplit, urlunsplit
 from config.websocket import WS, production_command
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_PORT = 6390
-BENCH_DB = "cobrowse_bench"
+REDIS_PORT = int(os.environ.get("BENCH_REDIS_PORT", "6390"))
+BENCH_DB = os.environ.get("BENCH_DB", "cobrowse_bench")
 LOG_DIR = ROOT / "bench" / "results"
 # uvicorn's WebSocket implementation (BENCH_UVICORN_WS): production's (config/websocket.py)
 UVICORN_WS = WS
 
 
 def bench_database_url() -> str:
-    """The running PostgreSQL of DATABASE_URL (make services), database `cobrowse_bench`."""
+    """The running PostgreSQL of DATABASE_URL (make services), database `cobrowse_bench`
+    (BENCH_DB)."""
     base = os.environ.get("DATABASE_URL") or "postgres://postgres:cobrowse@127.0.0.1:5432/cobrowse"
     parts = urlsplit(base)
     if not parts.scheme.startswith("postgres"):
@@ -36,14 +38,17 @@ def bench_database_url() -> str:
 
 
 def ensure_database(url: str) -> None:
+    """Create the database of `url` on its server unless it exists."""
     import psycopg
+    from psycopg import sql
 
     parts = urlsplit(url)
+    name = parts.path.lstrip("/")
     admin = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("select 1 from pg_database where datname = %s", [BENCH_DB]).fetchone()
+        exists = conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone()
         if not exists:
-            conn.execute(f'create database "{BENCH_DB}"')
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
 
 
 def wait_port(port: int, timeout: float = 30, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -130,7 +135,7 @@ class Redis:
 class Servers:
     """`workers` server processes of one kind, each on its own port."""
 
-    kind: str  # daphne | uvicorn
+    kind: str  # daphne | uvicorn | sharedb
     workers: int
     env: dict[str, str]
     name: str
@@ -153,7 +158,9 @@ class Servers:
             ws = os.environ.get("BENCH_UVICORN_WS", UVICORN_WS)
             command = production_command("bench.asgi:application", port, ws=ws)
             return [*command, "--log-level", "warning"]
-        raise ValueError(f"unknown ASGI server {self.kind!r}")
+        if self.kind == "sharedb":  # ShareDB's Node server (bench/sharedb_peer.py)
+            return ["node", str(ROOT / "bench" / "sharedb" / "server.js"), str(port)]
+        raise ValueError(f"unknown server {self.kind!r}")
 
     def start(self) -> None:
         for index in range(self.workers):
