@@ -5,7 +5,9 @@
     python -m bench --help        # options (ASGI server, workers, sessions, operators, ...)
 
 Needs the running PostgreSQL of DATABASE_URL (`make services`); starts and stops everything
-else itself. Writes bench/results/latest.json, bench/results/latency.png, docs/performance.md.
+else itself (ShareDB, the peer it is compared with, from bench/sharedb/node_modules: `npm ci
+--prefix bench/sharedb`, which `make bench` runs). Writes bench/results/latest.json,
+bench/results/latency.png, bench/results/sharedb.png, docs/performance.md.
 """
 
 from __future__ import annotations

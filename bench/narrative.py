@@ -119,14 +119,17 @@ op and the new snapshot in one statement, committed before the op is acknowledge
 out to the other processes through Redis (sharedb-redis-pubsub), JSON over WebSockets. The
 bench installs it from npm (`bench/sharedb/package.json` and its lock, `npm ci --prefix
 bench/sharedb`), serves it as its own examples do (`bench/sharedb/server.js`: `ws` and
-@teamwork/websocket-json-stream, one Node process per worker, the pg pool's default size) on
+@teamwork/websocket-json-stream, one Node process per worker, the pg pool's default size of
+10 connections per process, `SHAREDB_PG_POOL` to change it) on
 a database of its own (`<bench database>_sharedb`, the tables of sharedb-postgres's
 `structure.sql`, emptied before the run) and the bench's Redis, and drives it with the same
 load: one document per session, 1 + K participants each on its own WebSocket, each sending at
 the same rate from its own phase, the same steps. The participants are ShareDB's own client
 (`sharedb/lib/client`: a `Connection` and a `Doc` each) in Node processes the bench starts and
 paces (`bench/sharedb/load.js`); each user action is one `submitOp` replacing the
-participant's pointer (`{p: ['pointers', id], od: old, oi: {x: send time, y: index, id}}`).
+participant's pointer (`{p: ['pointers', id], od: old, oi: {x: send time, y: index, id}}`),
+where on ours the observers send chat ops; every participant writes to the document, as every
+participant of a session writes to its journal on ours.
 
 So ShareDB's client behaves as it does for any application: one op in flight per document,
 and the actions that pile up meanwhile composed into the next op, of which a receiver sees

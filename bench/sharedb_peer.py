@@ -80,8 +80,7 @@ def vacuum(url: str) -> None:
 
 def server_env(*, database_url: str, redis_url: str) -> dict[str, str]:
     return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", ""),
+        **os.environ,  # NODE_OPTIONS and the like reach it, as they reach our servers
         "NODE_ENV": "production",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,

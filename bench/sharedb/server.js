@@ -27,8 +27,12 @@ for (const name of ['DATABASE_URL', 'REDIS_URL']) {
   }
 }
 
-// sharedb-postgres hands its options to pg.Pool: the pool's default size (10).
-const db = ShareDBPostgres({connectionString: process.env.DATABASE_URL});
+// sharedb-postgres hands its options to pg.Pool: the pool's default size (10) unless
+// SHAREDB_PG_POOL says otherwise.
+const db = ShareDBPostgres({
+  connectionString: process.env.DATABASE_URL,
+  max: Number(process.env.SHAREDB_PG_POOL) || undefined,
+});
 const pubsub = ShareDBRedisPubSub({url: process.env.REDIS_URL});
 const backend = new ShareDB({db, pubsub});
 backend.on('error', (error) => console.error('sharedb:', error));
