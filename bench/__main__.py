@@ -14,6 +14,7 @@ bench/results/latency.png, bench/results/sharedb.png, docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import fcntl
 import os
@@ -86,6 +87,13 @@ def parse_args() -> argparse.Namespace:
         help="load of a step over the one before (1 for a fixed load: --start-load each step)",
     )
     p.add_argument("--max-steps", type=int, default=None, help="steps per system at most")
+    p.add_argument(
+        "--peer-lower-steps",
+        type=int,
+        default=4,
+        help="ShareDB saturates far below ours: its steps start this many steps below the "
+        "first one, on the same steps (default 4)",
+    )
     p.add_argument("--step-seconds", type=float, default=None, help="length of a step")
     p.add_argument("--idle-sessions", type=int, default=1000)
     p.add_argument("--late-join-ops", type=int, default=50_000)
@@ -228,6 +236,17 @@ def main() -> int:
         max_steps=args.max_steps or (8 if quick else 15),
         max_p99_ms=1000,
     )
+    # The same steps for ShareDB, and a few lower ones where it still keeps up.
+    lower = max(0, args.peer_lower_steps) if opts.factor > 1 else 0
+    peer_opts = dataclasses.replace(
+        opts,
+        start_load=opts.start_load / opts.factor**lower,
+        max_steps=opts.max_steps + lower,
+        # Its first ops after the connections open are much slower than the rest (Node's JIT,
+        # the statements each pooled PostgreSQL connection prepares on first use), and the
+        # conflicts of the backlog they leave behind make the first step saturate.
+        warm_up_seconds=5.0,
+    )
     other = "daphne" if args.server == "uvicorn" else "uvicorn"
     systems = {
         "ours": System(
@@ -304,7 +323,10 @@ def main() -> int:
         for system in chosen:
             print(f"- {system.label}")
             results[system.key] = run_system(
-                system, opts, database_url=database_url, redis_url=redis.url
+                system,
+                peer_opts if system.path == "sharedb" else opts,
+                database_url=database_url,
+                redis_url=redis.url,
             )
         idle = None
         if not args.skip_idle:
@@ -336,7 +358,12 @@ def main() -> int:
         "quick": quick,
         "seconds": round(time.time() - started, 1),
         "machine": info,
-        "options": {**opts.__dict__, "server": args.server, "layer": args.layer},
+        "options": {
+            **opts.__dict__,
+            "server": args.server,
+            "layer": args.layer,
+            "peer_start_load": round(peer_opts.start_load, 1),
+        },
         "systems": results,
         "idle": idle,
         "late_join": late,

@@ -115,31 +115,34 @@ def _late(doc: dict[str, Any]) -> str:
 PEER = """\
 [ShareDB](https://github.com/share/sharedb) does for a document what our server does for a
 session: one order of ops per document, each op journaled in PostgreSQL (sharedb-postgres: the
-op and the new snapshot in one statement, committed before the op is acknowledged), fanned
-out to the other processes through Redis (sharedb-redis-pubsub), JSON over WebSockets. The
-bench installs it from npm (`bench/sharedb/package.json` and its lock, `npm ci --prefix
+op and the new snapshot in one statement, committed before the op is acknowledged), fanned out
+to the other processes through Redis (sharedb-redis-pubsub), JSON over WebSockets. The bench
+installs it from npm (`bench/sharedb/package.json` and its lock, `npm ci --prefix
 bench/sharedb`), serves it as its own examples do (`bench/sharedb/server.js`: `ws` and
-@teamwork/websocket-json-stream, one Node process per worker, the pg pool's default size of
-10 connections per process, `SHAREDB_PG_POOL` to change it) on
-a database of its own (`<bench database>_sharedb`, the tables of sharedb-postgres's
-`structure.sql`, emptied before the run) and the bench's Redis, and drives it with the same
-load: one document per session, 1 + K participants each on its own WebSocket, each sending at
-the same rate from its own phase, the same steps. The participants are ShareDB's own client
+@teamwork/websocket-json-stream, one Node process per worker, the pg pool's default size of 10
+connections per process, `SHAREDB_PG_POOL` to change it) on a database of its own (`<bench
+database>_sharedb`, the tables of sharedb-postgres's `structure.sql`, emptied before the run)
+and the bench's Redis, and drives it with the same load: one document per session, 1 + K
+participants each on its own WebSocket, each sending at the same rate from its own phase, the
+same steps, and a few lower ones before them, as ShareDB saturates far below ours
+(`--peer-lower-steps`, 4 by default). The participants are ShareDB's own client
 (`sharedb/lib/client`: a `Connection` and a `Doc` each) in Node processes the bench starts and
-paces (`bench/sharedb/load.js`); each user action is one `submitOp` replacing the
-participant's pointer (`{p: ['pointers', id], od: old, oi: {x: send time, y: index, id}}`),
-where on ours the observers send chat ops; every participant writes to the document, as every
-participant of a session writes to its journal on ours.
+paces (`bench/sharedb/load.js`); each user action is one `submitOp` replacing the participant's
+pointer (`{p: ['pointers', id], od: old, oi: {x: send time, y: index, id}}`), where on ours the
+observers send chat ops; every participant writes to the document, as every participant of a
+session writes to its journal on ours. Before its first step ShareDB gets 5 s of the first
+step's load, not counted: its first ops after the connections open are many times slower than
+the rest (Node's JIT, the statement each pooled PostgreSQL connection prepares on first use),
+and the conflicts of the backlog they leave make the first step saturate; ours gets no warm-up.
 
-So ShareDB's client behaves as it does for any application: one op in flight per document,
-and the actions that pile up meanwhile composed into the next op, of which a receiver sees
-only the latest position. An action counts as delivered to a receiver when that receiver gets
-it or a later position of the same sender (the *composed* column counts the actions that came
-only that way), and its latency runs from its own send time to that receipt; our server
-delivers every op on its own. Everything else is counted the same way for both: *missing* is
-what had not reached a receiver by the end of the step's drain time, *delivered ops/s* counts
-each action once however many receivers it reached, *per receiver* is what one participant
-received per second.\
+So ShareDB's client behaves as it does for any application: one op in flight per document, and
+the actions that pile up meanwhile composed into the next op, of which a receiver sees only the
+latest position. An action counts as delivered to a receiver when that receiver gets it or a
+later position of the same sender (the *composed* column counts the actions that came only that
+way), and its latency runs from its own send time to that receipt; our server delivers every op
+on its own. Everything else is counted the same way for both: *missing* is what had not reached
+a receiver by the end of the step's drain time, *delivered ops/s* counts each action once
+however many receivers it reached, *per receiver* is what one participant received per second.\
 """
 
 

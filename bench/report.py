@@ -138,14 +138,20 @@ def peer_comparison(doc: dict[str, Any], peer: str = "sharedb") -> dict[str, Any
         rates = [s["ops_per_s"] for s in system["steps"] if sustains(s)]
         return max(rates) if rates else None
 
+    def same_load(step: dict[str, Any]) -> dict[str, Any] | None:
+        """ShareDB's step at the offered load of one of ours (the same steps, computed on
+        their own: equal within rounding)."""
+        load = step["offered_ops_per_s"]
+        for other in theirs["steps"]:
+            if abs(other["offered_ops_per_s"] - load) <= 0.001 * load + 0.1:
+                return dict(other)
+        return None
+
     ours_best, theirs_best = best(ours), best(theirs)
-    theirs_by_load = {s["offered_ops_per_s"]: s for s in theirs["steps"]}
     both = [
-        {"offered_ops_per_s": s["offered_ops_per_s"], "ours": s, peer: theirs_by_load[load]}
+        {"offered_ops_per_s": s["offered_ops_per_s"], "ours": s, peer: other}
         for s in ours["steps"]
-        if (load := s["offered_ops_per_s"]) in theirs_by_load
-        and sustains(s)
-        and sustains(theirs_by_load[load])
+        if (other := same_load(s)) is not None and sustains(s) and sustains(other)
     ]
     return {
         "max_p99_ms": SUSTAINED_P99_MS,

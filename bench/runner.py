@@ -50,6 +50,7 @@ class Options:
     max_steps: int
     max_p99_ms: float
     route: str = "connection"  # how connections are spread over workers (participant_specs)
+    warm_up_seconds: float = 0.0  # an unmeasured step at the first load before the first step
 
 
 def percentiles(values: np.ndarray) -> dict[str, float | None]:
@@ -299,6 +300,18 @@ def run_system(
         )
         sent_by: dict[int, int] = {}
         load = opts.start_load
+        if opts.warm_up_seconds > 0:
+            step = run_step(
+                servers, pool, load, len(specs), fanout, opts, duration=opts.warm_up_seconds
+            )
+            sent_by = step.pop("_sent_by")
+            lat = step["latency_ms"]
+            result["warm_up"] = {k: step[k] for k in ("offered_ops_per_s", "ops_per_s", "seconds")}
+            result["warm_up"]["latency_ms"] = lat
+            log(
+                f"  {system.key}: warm-up, {opts.warm_up_seconds:g} s at {load:.0f} ops/s "
+                f"(not counted): p50 {lat['p50']} ms, p99 {lat['p99']} ms"
+            )
         saturated = False
         for _ in range(opts.max_steps):
             step = run_step(servers, pool, load, len(specs), fanout, opts)

@@ -110,7 +110,9 @@ def _doc() -> dict[str, Any]:
             },
             "sharedb": {
                 "steps": [
-                    _step(200, 199, 50),
+                    _step(88.9, 88.9, 30),
+                    _step(133.3, 133.3, 40),
+                    _step(200.1, 199, 50),  # the same step, computed in another order
                     _step(300, 290, 80, missing=3),
                     _step(450, 300, 900),
                 ]
