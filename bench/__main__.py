@@ -29,6 +29,9 @@ import orjson
 
 from .stack import LOG_DIR, REDIS_PORT, ROOT, Redis, bench_database_url, ensure_database
 
+# A step of ShareDB below the first one is measured only if every participant sends this many.
+MIN_OPS_PER_PARTICIPANT = 3
+
 
 def parse_args() -> argparse.Namespace:
     quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
@@ -91,8 +94,9 @@ def parse_args() -> argparse.Namespace:
         "--peer-lower-steps",
         type=int,
         default=4,
-        help="ShareDB saturates far below ours: its steps start this many steps below the "
-        "first one, on the same steps (default 4)",
+        help="ShareDB saturates far below ours: its steps start up to this many steps below "
+        "the first one, on the same steps, as long as each participant sends at least "
+        f"{MIN_OPS_PER_PARTICIPANT} ops a step (default 4)",
     )
     p.add_argument("--step-seconds", type=float, default=None, help="length of a step")
     p.add_argument("--idle-sessions", type=int, default=1000)
@@ -236,8 +240,17 @@ def main() -> int:
         max_steps=args.max_steps or (8 if quick else 15),
         max_p99_ms=1000,
     )
-    # The same steps for ShareDB, and a few lower ones where it still keeps up.
-    lower = max(0, args.peer_lower_steps) if opts.factor > 1 else 0
+    # The same steps for ShareDB, and a few lower ones where it still keeps up: as many as
+    # --peer-lower-steps, as long as each participant still sends a few ops in a step.
+    participants = opts.sessions * (1 + opts.operators)
+    lower = 0
+    while (
+        opts.factor > 1
+        and lower < args.peer_lower_steps
+        and opts.start_load / opts.factor ** (lower + 1) / participants * opts.step_seconds
+        >= MIN_OPS_PER_PARTICIPANT
+    ):
+        lower += 1
     peer_opts = dataclasses.replace(
         opts,
         start_load=opts.start_load / opts.factor**lower,

@@ -124,16 +124,17 @@ connections per process, `SHAREDB_PG_POOL` to change it) on a database of its ow
 database>_sharedb`, the tables of sharedb-postgres's `structure.sql`, emptied before the run)
 and the bench's Redis, and drives it with the same load: one document per session, 1 + K
 participants each on its own WebSocket, each sending at the same rate from its own phase, the
-same steps, and a few lower ones before them, as ShareDB saturates far below ours
-(`--peer-lower-steps`, 4 by default). The participants are ShareDB's own client
-(`sharedb/lib/client`: a `Connection` and a `Doc` each) in Node processes the bench starts and
-paces (`bench/sharedb/load.js`); each user action is one `submitOp` replacing the participant's
-pointer (`{p: ['pointers', id], od: old, oi: {x: send time, y: index, id}}`), where on ours the
-observers send chat ops; every participant writes to the document, as every participant of a
-session writes to its journal on ours. Before its first step ShareDB gets 5 s of the first
-step's load, not counted: its first ops after the connections open are many times slower than
-the rest (Node's JIT, the statement each pooled PostgreSQL connection prepares on first use),
-and the conflicts of the backlog they leave make the first step saturate; ours gets no warm-up.
+same steps, and a few lower ones before them, as ShareDB saturates far below ours (up to
+`--peer-lower-steps`, 4 by default, while every participant still sends 3 ops a step). The
+participants are ShareDB's own client (`sharedb/lib/client`: a `Connection` and a `Doc` each)
+in Node processes the bench starts and paces (`bench/sharedb/load.js`); each user action is one
+`submitOp` replacing the participant's pointer (`{p: ['pointers', id], od: old, oi: {x: send
+time, y: index, id}}`), where on ours the observers send chat ops; every participant writes to
+the document, as every participant of a session writes to its journal on ours. Before its first
+step ShareDB gets 5 s of the first step's load, not counted: its first ops after the
+connections open are many times slower than the rest (Node's JIT, the statement each pooled
+PostgreSQL connection prepares on first use), and the conflicts of the backlog they leave make
+the first step saturate; ours gets no warm-up.
 
 So ShareDB's client behaves as it does for any application: one op in flight per document, and
 the actions that pile up meanwhile composed into the next op, of which a receiver sees only the
