@@ -165,19 +165,27 @@ def _peer(doc: dict[str, Any]) -> str:
         f"{packages.get('sharedb-redis-pubsub', '?')} on Node {packages.get('node', '?')}"
     )
     ours, theirs = comparison["ours_ops_per_s"], comparison["sharedb_ops_per_s"]
-    floor = "at least " if comparison["ours_is_floor"] else ""
+    ours_floor, theirs_floor = comparison["ours_is_floor"], comparison["sharedb_is_floor"]
+
+    def rate(value: float | None, floor: bool) -> str:
+        return "no step" if value is None else f"{'at least ' if floor else ''}{value:,.0f} ops/s"
+
+    figures = f"ours {rate(ours, ours_floor)}, ShareDB {rate(theirs, theirs_floor)}"
     if comparison["ratio"] is not None:
-        line = (
-            f"**Ours / ShareDB: {floor}{comparison['ratio']:.2f}x** the delivered throughput "
-            f"sustained with p99 <= {limit:g} ms and nothing missing: ours {floor}"
-            f"{ours:,.0f} ops/s, ShareDB {theirs:,.0f} ops/s ({where})."
+        bound = {(True, False): "at least ", (False, True): "at most "}.get(
+            (ours_floor, theirs_floor), ""
         )
+        line = (
+            f"**Ours / ShareDB: {bound}{comparison['ratio']:.2f}x** the delivered throughput "
+            f"sustained with p99 <= {limit:g} ms and nothing missing: {figures} ({where})."
+        )
+        if ours_floor and theirs_floor:
+            line += " Both figures are floors (the last step of each still kept up): more "
+            line += "steps (`--max-steps`) would tell the ratio."
     else:
         line = (
             f"**Ours / ShareDB: no ratio in this run**: with p99 <= {limit:g} ms and nothing "
-            f"missing, ours sustained {'no step' if ours is None else f'{floor}{ours:,.0f} ops/s'}"
-            f", ShareDB {'no step' if theirs is None else f'{theirs:,.0f} ops/s'} "
-            f"({where})."
+            f"missing, {figures} ({where})."
         )
     rows = [
         "| offered ops/s | ours: p50 / p99 / p999 ms | ShareDB: p50 / p99 / p999 ms |",

@@ -158,8 +158,9 @@ def peer_comparison(doc: dict[str, Any], peer: str = "sharedb") -> dict[str, Any
         "ours_ops_per_s": ours_best,
         f"{peer}_ops_per_s": theirs_best,
         "ratio": ours_best / theirs_best if ours_best and theirs_best else None,
-        # Every step of ours sustained its load: its figure is a floor (more steps go higher).
-        "ours_is_floor": all(sustains(s) for s in ours["steps"]),
+        # The last step still sustained its load: the figure is a floor (more steps go higher).
+        "ours_is_floor": bool(ours["steps"]) and sustains(ours["steps"][-1]),
+        f"{peer}_is_floor": bool(theirs["steps"]) and sustains(theirs["steps"][-1]),
         "both_sustained": both,
     }
 

@@ -143,3 +143,14 @@ def test_without_sharedb_the_page_says_how_to_measure_it() -> None:
     del doc["systems"]["sharedb"]
     assert report.peer_comparison(doc) is None
     assert "--systems ours,sharedb" in _peer(doc)
+
+
+def test_a_figure_whose_last_step_still_kept_up_is_a_floor() -> None:
+    doc = _doc()
+    doc["systems"]["ours"]["steps"][-1] = _step(450, 449, 60)
+    comparison = report.peer_comparison(doc)
+    assert comparison is not None
+    assert comparison["ours_is_floor"] is True
+    assert comparison["sharedb_is_floor"] is False
+    assert "**Ours / ShareDB: at least 2.26x**" in _peer(doc)
+    assert "ours at least 449 ops/s, ShareDB 199 ops/s" in _peer(doc)

@@ -110,7 +110,9 @@ def browser(live_url: str) -> Iterator[Any]:
     expect.set_options(timeout=10_000)
 
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: run bash scripts/browser.sh or set CHROMIUM")
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: run bash scripts/browser.sh or set CHROMIUM"
+        )
     # Playwright's sync API keeps an event loop in this thread; the tests' own ORM calls are
     # synchronous and safe, so Django's async-safety check is lifted while it runs.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
