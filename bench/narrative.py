@@ -147,14 +147,29 @@ however many receivers it reached, *per receiver* is what one participant receiv
 """
 
 
+def _peer_steps(doc: dict[str, Any]) -> str:
+    """Where ShareDB's steps started, and its warm-up."""
+    system = doc["systems"]["sharedb"]
+    start = doc["options"].get("peer_start_load")
+    warm = system.get("warm_up")
+    text = f" (ShareDB's from {start:,.0f} ops/s" if start else " (ShareDB's"
+    if warm:
+        lat = warm["latency_ms"]
+        text += (
+            f", after {warm['duration_s']:g} s of warm-up not counted, p50 / p99 {lat['p50']} / "
+            f"{lat['p99']} ms"
+        )
+    return text + ")" if start or warm else ""
+
+
 def _peer(doc: dict[str, Any]) -> str:
     from .report import peer_comparison
 
     comparison = peer_comparison(doc)
     if comparison is None:
         return (
-            "Not measured in this run (`python -m bench --systems ours,sharedb` measures ours "
-            "and ShareDB alone)."
+            "Not compared in this run: it did not measure both ours and ShareDB (`python -m "
+            "bench --systems ours,sharedb` measures those two alone)."
         )
     m, limit = doc["machine"], comparison["max_p99_ms"]
     packages = m["packages"]
@@ -219,7 +234,7 @@ def _peer(doc: dict[str, Any]) -> str:
     return (
         f"{line}\n\nAt the loads both sustained:\n\n{side_by_side}\n\n"
         "![ours and ShareDB against offered load](../bench/results/sharedb.png)\n\n"
-        f"Every step of both:\n\n" + "\n".join(steps) + f"\n\n{PEER}"
+        f"Every step of both{_peer_steps(doc)}:\n\n" + "\n".join(steps) + f"\n\n{PEER}"
     )
 
 

@@ -307,7 +307,7 @@ def run_system(
             sent_by = step.pop("_sent_by")
             lat = step["latency_ms"]
             result["warm_up"] = {k: step[k] for k in ("offered_ops_per_s", "ops_per_s", "seconds")}
-            result["warm_up"]["latency_ms"] = lat
+            result["warm_up"].update(duration_s=opts.warm_up_seconds, latency_ms=lat)
             log(
                 f"  {system.key}: warm-up, {opts.warm_up_seconds:g} s at {load:.0f} ops/s "
                 f"(not counted): p50 {lat['p50']} ms, p99 {lat['p99']} ms"
