@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import threading
 import time
@@ -322,7 +323,9 @@ async def _step(
         for i, client in enumerate(clients):
             if sent[i] >= count or client.closed is not None:
                 continue
-            due = min(count, int((elapsed - phases[i]) * rate) + 1)
+            # floor, not int(): before its phase a participant has nothing due (int() rounds
+            # toward zero, and every participant sent its first op at once at the start).
+            due = min(count, math.floor((elapsed - phases[i]) * rate) + 1)
             while sent[i] < due:
                 client.send_one(time.time())
                 sent[i] += 1

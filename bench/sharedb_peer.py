@@ -157,7 +157,11 @@ class NodeLoadPool:
             self.procs.append(proc)
             self._buffers.append(b"")
             self._send(index, {"participants": participants})
-        self.ready = [self._recv(i, "ready", 180) for i in range(len(self.procs))]
+        try:
+            self.ready = [self._recv(i, "ready", 180) for i in range(len(self.procs))]
+        except BaseException:
+            self.stop()
+            raise
 
     def _send(self, index: int, message: Any) -> None:
         stdin = self.procs[index].stdin
@@ -203,7 +207,7 @@ class NodeLoadPool:
         for index, proc in enumerate(self.procs):
             with contextlib.suppress(Exception):
                 self._send(index, ["stop", {}])
-                self._recv(index, "stopped", 30)
+                self._recv(index, "stopped", 30 if proc.poll() is None else 0)
             with contextlib.suppress(Exception):
                 proc.wait(10)
             if proc.poll() is None:

@@ -243,7 +243,8 @@ async function step(participants, {start_at: startAt, rate, duration, drain}) {
     let busy = false;
     participants.forEach((participant, i) => {
       if (sent[i] >= count || participant.closed !== null) return;
-      const due = Math.min(count, Math.trunc((elapsed - phases[i]) * rate) + 1);
+      // floor: before its phase a participant has nothing due (as in bench/load.py).
+      const due = Math.min(count, Math.floor((elapsed - phases[i]) * rate) + 1);
       while (sent[i] < due) {
         participant.sendOne();
         sent[i] += 1;
