@@ -6,6 +6,8 @@
 //
 // DATABASE_URL: the PostgreSQL database, its tables made by structure.sql (the bench runs it);
 // REDIS_URL: the Redis. The bench (bench/sharedb_peer.py) starts one such process per worker.
+// sharedb-postgres and sharedb-redis-pubsub ask for sharedb ^1 to ^5 for their DB and PubSub
+// base classes; package.json's `overrides` gives them this ShareDB (7.0.0), so one runs.
 'use strict';
 
 const http = require('http');
