@@ -207,7 +207,9 @@ async function connectAll(participants) {
   // Creators first: every document exists before its other participants subscribe.
   const started = now();
   const failures = [];
-  for (const group of [participants.filter((p) => p.creator), participants.filter((p) => !p.creator)]) {
+  const creators = participants.filter((p) => p.creator);
+  const others = participants.filter((p) => !p.creator);
+  for (const group of [creators, others]) {
     let next = 0;
     const worker = async () => {
       while (next < group.length) {
@@ -260,10 +262,19 @@ async function step(participants, {start_at: startAt, rate, duration, drain}) {
     const remaining = deadline - now();
     if (remaining <= 0 || participant.closed !== null) break;
     let timer;
-    await Promise.race([participant.done, new Promise((resolve) => (timer = setTimeout(resolve, remaining)))]);
+    const timeout = new Promise((resolve) => (timer = setTimeout(resolve, remaining)));
+    await Promise.race([participant.done, timeout]);
     clearTimeout(timer);
   }
-  const totals = {expected: 0, received: 0, duplicates: 0, reordered: 0, stale: 0, composed: 0, op_messages: 0};
+  const totals = {
+    expected: 0,
+    received: 0,
+    duplicates: 0,
+    reordered: 0,
+    stale: 0,
+    composed: 0,
+    op_messages: 0,
+  };
   const deliveries = [];
   const acks = [];
   const errors = {};
