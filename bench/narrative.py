@@ -143,7 +143,16 @@ later position of the same sender (the *composed* column counts the actions that
 way), and its latency runs from its own send time to that receipt; our server delivers every op
 on its own. Everything else is counted the same way for both: *missing* is what had not reached
 a receiver by the end of the step's drain time, *delivered ops/s* counts each action once
-however many receivers it reached, *per receiver* is what one participant received per second.\
+however many receivers it reached, *per receiver* is what one participant received per second.
+
+Where ShareDB's time goes: each op makes at least two PostgreSQL round trips in turn, through
+its pg pool (read the snapshot, then commit the op with the new snapshot in one statement, each
+commit its own transaction and its own fsync), and a commit that lost the race to another
+writer of the document is retried after a third (the ops it missed, to transform against); with
+1 + K writers to a document, many commits do. So a stall of PostgreSQL or of the machine queues
+the writers of a document behind one another, and their conflicts add round trips when they are
+slowest; our server journals the ops of every session that arrived meanwhile in one
+transaction.\
 """
 
 
