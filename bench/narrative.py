@@ -147,10 +147,11 @@ however many receivers it reached, *per receiver* is what one participant receiv
 
 Where ShareDB's time goes: each op makes at least two PostgreSQL round trips in turn, through
 its pg pool (read the snapshot, then commit the op with the new snapshot in one statement, each
-commit its own transaction and its own fsync), and a commit that lost the race to another
-writer of the document is retried after a third (the ops it missed, to transform against); with
-1 + K writers to a document, many commits do. So a stall of PostgreSQL or of the machine queues
-the writers of a document behind one another, and their conflicts add round trips when they are
+commit its own transaction and its own fsync), and an op written against an older version of
+the document first reads the ops it missed, to transform against, while a commit that lost the
+race to another writer is tried again from the start (snapshot, missed ops, commit); with 1 + K
+writers to a document, many ops do both. So a stall of PostgreSQL or of the machine queues the
+writers of a document behind one another, and their conflicts add round trips when they are
 slowest; our server journals the ops of every session that arrived meanwhile in one
 transaction.\
 """
