@@ -1,5 +1,7 @@
-"""A session's life: opened by a customer, joined and left by participants, ended; and the
-events that tell whoever watches the list of sessions (the help desk queue) about it.
+"""A session's life: opened by a customer, joined and left by participants, ended when nobody
+used it for a while (an end sent by a participant is an op like any other: the sequencer
+journals it); and the events that tell whoever watches the list of sessions (the help desk
+queue) about it.
 
 Writes are keyword-only `<noun>_<verb>` services; each states its transaction and locks. The
 ops the server journals in a participant's name (`participant_join_submission`) go through the
@@ -25,7 +27,7 @@ from channels.layers import get_channel_layer
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import policy, protocol
+from . import policy, protocol, selectors, sequencer, writer
 from .models import Participant, Role, Session, Status
 from .sequencer import Submission
 
@@ -142,6 +144,59 @@ def participant_leave(*, participant_id: int, connected_at: datetime | None) -> 
     Participant.objects.filter(pk=participant_id, connected_at=connected_at).update(
         left_at=timezone.now()
     )
+
+
+IDLE_END_OP_ID = f"{protocol.SERVER_OP_PREFIX}idle-end"
+
+
+def sessions_end_idle(*, idle_since: datetime, dry_run: bool = False) -> list[tuple[str, str]]:
+    """End every open session that saw no activity since `idle_since` (a customer who asked for
+    help and went away leaves a waiting session in every operator's queue); returns the (id,
+    code) of each. Activity is what the journal shows: a customer who only reads, with nobody
+    writing to them, is idle too.
+
+    A session with participants gets a journaled `session` `end` op with `"reason": "idle"`,
+    sent in the name of its customer (else its first participant) and decided under the session
+    row's lock like every op, so a session that saw an op meanwhile stays open; one nobody ever
+    joined is only marked ended. Each session in a transaction of its own; the processes
+    serving it are rung afterwards."""
+    ended: list[tuple[str, str]] = []
+    rung: dict[str, tuple[int, int]] = {}
+    for pk, code in selectors.sessions_idle_since(cutoff=idle_since).values_list("pk", "code"):
+        if dry_run:
+            ended.append((str(pk), code))
+            continue
+        with transaction.atomic():
+            session = Session.objects.select_for_update().filter(pk=pk).first()
+            # Checked again under the lock: an op journaled since the first look keeps it open.
+            idle = selectors.sessions_idle_since(cutoff=idle_since)
+            if session is None or not idle.filter(pk=pk).exists():
+                continue
+            by = (
+                Participant.objects.filter(session=session, role=Role.CUSTOMER).first()
+                or Participant.objects.filter(session=session).order_by("joined_at").first()
+            )
+            if by is None:
+                Session.objects.filter(pk=pk).update(status=Status.ENDED, ended_at=timezone.now())
+            else:
+                end = Submission(
+                    participant_id=by.pk,
+                    role=by.role,
+                    client_op_id=IDLE_END_OP_ID,
+                    kind="session",
+                    element=None,
+                    payload={"action": "end", "reason": "idle"},
+                    trusted=True,
+                )
+                (outcome,) = sequencer.operations_append(session_id=pk, batch=[end]).outcomes
+                if isinstance(outcome, sequencer.Accepted):
+                    seq = outcome.entry["seq"]
+                    rung[str(pk)] = (seq, seq)
+            publish_on_commit(session_id=pk, status=Status.ENDED)
+        ended.append((str(pk), code))
+    if rung:
+        writer.ring_from_elsewhere(rung)
+    return ended
 
 
 # --- Session events for watchers ---------------------------------------------------------------

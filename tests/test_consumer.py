@@ -386,7 +386,7 @@ async def test_a_session_ended_as_idle_reaches_its_connected_participants(pair):
     from channels.layers import InMemoryChannelLayer, get_channel_layer
     from django.utils import timezone
 
-    from cobrowse.audit import sessions_end_idle
+    from cobrowse.lifecycle import sessions_end_idle
 
     session, _customer, operator = pair
     later = timezone.now() + timedelta(minutes=1)  # everything open counts as idle
