@@ -65,7 +65,6 @@ def session_open(*, site: str, customer_session_key: str) -> Session:
 @dataclass(frozen=True)
 class Joined:
     participant: Participant
-    created: bool
     claimed: bool = False  # this operator has just claimed a waiting session
 
 
@@ -93,11 +92,11 @@ def participant_join(*, session_id: uuid.UUID | str, user: Any, owns_as_customer
             )
             if not created:
                 _connected(participant, now)
-            return Joined(participant, created)
+            return Joined(participant)
         existing = Participant.objects.filter(session=session, user=user).first()
         if existing is not None:
             _connected(existing, now)
-            return Joined(existing, False)
+            return Joined(existing)
         claimed = Participant.objects.filter(session=session, role=Role.OPERATOR).exists()
         participant = Participant.objects.create(
             session=session,
@@ -110,7 +109,7 @@ def participant_join(*, session_id: uuid.UUID | str, user: Any, owns_as_customer
             Session.objects.filter(pk=session.pk).update(
                 status=Status.ACTIVE, started_at=timezone.now()
             )
-        return Joined(participant, True, claimed=not claimed)
+        return Joined(participant, claimed=not claimed)
 
 
 def _connected(participant: Participant, now: datetime) -> None:
