@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
-from cobrowse import sequencer
+from cobrowse import lifecycle, sequencer
 from cobrowse.policy import CUSTOMER_SESSIONS_KEY
 from cobrowse.sequencer import Submission
 
@@ -75,7 +75,7 @@ class BenchSession:
 def sessions(count: int) -> list[BenchSession]:
     made = []
     for _ in range(count):
-        session = sequencer.session_open(site="shop", customer_session_key="")
+        session = lifecycle.session_open(site="shop", customer_session_key="")
         made.append(BenchSession(str(session.pk), customer_cookie(str(session.pk))))
     return made
 
@@ -158,18 +158,18 @@ def late_join_session(
     one full snapshot, then ordinary ops. Written through `sequencer.operations_append` (hash
     chain, element seqs, masking), as the product writes them. Returns its id, its customer's
     cookie, and the cookies of `joiners` operators who have not joined it yet."""
-    session = sequencer.session_open(site="shop", customer_session_key="")
+    session = lifecycle.session_open(site="shop", customer_session_key="")
     sid = str(session.pk)
-    customer = sequencer.participant_join(session_id=sid, user=None, owns_as_customer=True)
+    customer = lifecycle.participant_join(session_id=sid, user=None, owns_as_customer=True)
     operator_user = User.objects.get(username="bench-operator-0")
-    operator = sequencer.participant_join(
+    operator = lifecycle.participant_join(
         session_id=sid, user=operator_user, owns_as_customer=False
     )
     sequencer.operations_append(
         session_id=sid,
         batch=[
-            sequencer.joined_submission(customer.participant),
-            sequencer.joined_submission(operator.participant),
+            lifecycle.participant_join_submission(participant=customer.participant),
+            lifecycle.participant_join_submission(participant=operator.participant),
         ],
     )
     cid = customer.participant.pk

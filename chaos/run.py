@@ -24,7 +24,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 from django.test import Client
 
-from cobrowse import sequencer
+from cobrowse import lifecycle
 from cobrowse.audit import journal_verify
 from cobrowse.models import Operation, Session
 from cobrowse.policy import CUSTOMER_SESSIONS_KEY
@@ -129,7 +129,7 @@ def prepare(config: Config, run_id: str) -> list[Seat]:
     permission = Permission.objects.get(codename="operate_session")
     seats: list[Seat] = []
     for s in range(config.sessions):
-        session = sequencer.session_open(site="shop", customer_session_key="")
+        session = lifecycle.session_open(site="shop", customer_session_key="")
         store = SessionStore()
         store[CUSTOMER_SESSIONS_KEY] = [str(session.pk)]
         store.create()

@@ -8,11 +8,8 @@
   retention: ended sessions that ended before the cutoff, and abandoned open ones, which never
   ended but saw no activity since before the cutoff. It never deletes single journal rows, so
   what remains still verifies.
-- `sessions_end_idle` ends open sessions that saw no activity since a cutoff (a customer who
-  asked for help and went away leaves a waiting session in every operator's queue): each end is
-  journaled as the server's `session` `end` op with `"reason": "idle"`, decided under the session
-  row's lock like every op, so a session that saw an op meanwhile stays open. Activity is what
-  the journal shows: a customer who only reads, with nobody writing to them, is idle too.
+
+Ending idle sessions is part of a session's life: `lifecycle.sessions_end_idle`.
 """
 
 from __future__ import annotations
@@ -22,14 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Max, Q, QuerySet
-from django.db.models.functions import Coalesce, Greatest
-from django.utils import timezone
+from django.db.models import Q
 
-from . import lifecycle, protocol
-from .models import GENESIS_HASH, Operation, Participant, Role, Session, Status
-from .sequencer import Accepted, Submission, op_hash, operations_append
-from .writer import ring_from_elsewhere
+from . import selectors
+from .models import GENESIS_HASH, Operation, Session, Status
+from .sequencer import op_hash
 
 VERIFY_CHUNK = 2000
 
@@ -109,7 +103,7 @@ def sessions_purge(*, cutoff: datetime, dry_run: bool = False) -> Purged:
     ended = Session.objects.filter(status=Status.ENDED).filter(
         Q(ended_at__lt=cutoff) | Q(ended_at__isnull=True, created_at__lt=cutoff)
     )
-    abandoned = _open_and_idle_since(cutoff)
+    abandoned = selectors.sessions_idle_since(cutoff=cutoff)
     result = Purged(
         ended=[(str(pk), code) for pk, code in ended.values_list("pk", "code")],
         abandoned=[(str(pk), code) for pk, code in abandoned.values_list("pk", "code")],
@@ -122,64 +116,3 @@ def sessions_purge(*, cutoff: datetime, dry_run: bool = False) -> Purged:
             Operation.objects.filter(session_id__in=ids).delete()
             Session.objects.filter(pk__in=ids).delete()
     return result
-
-
-def _open_and_idle_since(cutoff: datetime) -> QuerySet[Session]:
-    """Open sessions with no activity (created, started, an op journaled) since `cutoff`."""
-    return (
-        Session.objects.exclude(status=Status.ENDED)
-        .annotate(
-            last_activity=Greatest(
-                "created_at",
-                Coalesce("started_at", "created_at"),
-                Coalesce(Max("operations__received_at"), "created_at"),
-            )
-        )
-        .filter(last_activity__lt=cutoff)
-    )
-
-
-IDLE_END_OP_ID = f"{protocol.SERVER_OP_PREFIX}idle-end"
-
-
-def sessions_end_idle(*, idle_since: datetime, dry_run: bool = False) -> list[tuple[str, str]]:
-    """End every open session idle since `idle_since` (see the module docstring); returns the
-    (id, code) of each. A session with participants gets a journaled `end`, sent in the name of
-    its customer (else its first participant); one nobody ever joined is only marked ended.
-    Each session in a transaction of its own; the processes serving it are rung afterwards."""
-    ended: list[tuple[str, str]] = []
-    rung: dict[str, tuple[int, int]] = {}
-    for pk, code in _open_and_idle_since(idle_since).values_list("pk", "code"):
-        if dry_run:
-            ended.append((str(pk), code))
-            continue
-        with transaction.atomic():
-            session = Session.objects.select_for_update().filter(pk=pk).first()
-            # Checked again under the lock: an op journaled since the first look keeps it open.
-            if session is None or not _open_and_idle_since(idle_since).filter(pk=pk).exists():
-                continue
-            by = (
-                Participant.objects.filter(session=session, role=Role.CUSTOMER).first()
-                or Participant.objects.filter(session=session).order_by("joined_at").first()
-            )
-            if by is None:
-                Session.objects.filter(pk=pk).update(status=Status.ENDED, ended_at=timezone.now())
-            else:
-                end = Submission(
-                    participant_id=by.pk,
-                    role=by.role,
-                    client_op_id=IDLE_END_OP_ID,
-                    kind="session",
-                    element=None,
-                    payload={"action": "end", "reason": "idle"},
-                    trusted=True,
-                )
-                (outcome,) = operations_append(session_id=pk, batch=[end]).outcomes
-                if isinstance(outcome, Accepted):
-                    seq = outcome.entry["seq"]
-                    rung[str(pk)] = (seq, seq)
-            lifecycle.publish_on_commit(session_id=pk, status=Status.ENDED)
-        ended.append((str(pk), code))
-    if rung:
-        ring_from_elsewhere(rung)
-    return ended

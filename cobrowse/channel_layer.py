@@ -9,7 +9,8 @@ fault-injection suite, `make chaos`). This layer:
   with a capped backoff and subscribes again to everything this process listens to;
 - then puts a repair message (`{"type": "journal.repair"}`) in the queue of every channel that
   belongs to a group: doorbells published while the connection was down are lost, so each
-  connection reads what it missed from the journal (`CobrowseConsumer.journal_repair`);
+  connection reads what it missed from the journal (the journal writer calls each
+  connection's `Delivery.catch_up`);
 - keeps subscribing and unsubscribing usable while Redis is down (they are replayed once it is
   back), so a Redis outage slows cross-process delivery but refuses no connection;
 - retries a publish once on a fresh connection (the first command after a restart fails on the

@@ -1,7 +1,13 @@
-"""Session lifecycle events (opened, claimed by an operator, ended) for whoever watches the list
-of sessions, such as the help desk queue.
+"""A session's life: opened by a customer, joined and left by participants, ended when nobody
+used it for a while (an end sent by a participant is an op like any other: the sequencer
+journals it); and the events that tell whoever watches the list of sessions (the help desk
+queue) about it.
 
-Published after commit on the channel-layer group `SESSIONS_GROUP` as
+Writes are keyword-only `<noun>_<verb>` services; each states its transaction and locks. The
+ops the server journals in a participant's name (`participant_join_submission`) go through the
+journal writer like every op, in the session's one order.
+
+Session events are published after commit on the channel-layer group `SESSIONS_GROUP` as
 `{"type": "sessions.changed", "session": "<uuid>", "status": "waiting|active|ended"}`.
 Like every channel-layer message this is a doorbell: a watcher re-reads the sessions from the
 database when it rings, and on (re)connect.
@@ -10,15 +16,189 @@ database when it rings, and on (re)connect.
 from __future__ import annotations
 
 import logging
+import random
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import policy, protocol, selectors, sequencer, writer
+from .models import Participant, Role, Session, Status
+from .sequencer import Submission
 
 logger = logging.getLogger(__name__)
 
 SESSIONS_GROUP = "cobrowse.sessions"
+
+
+class Refused(Exception):
+    """A connection or request that may not reach a session (`ended`: it may, but the session
+    is over)."""
+
+    def __init__(self, reason: str, *, ended: bool = False) -> None:
+        super().__init__(reason)
+        self.ended = ended
+
+
+def _new_code() -> str:
+    return f"{random.SystemRandom().randrange(1_000_000):06d}"
+
+
+def session_open(*, site: str, customer_session_key: str) -> Session:
+    """Open a session with a fresh 6-digit code, unique among open sessions."""
+    for _ in range(20):
+        try:
+            with transaction.atomic():
+                return Session.objects.create(
+                    site=site, code=_new_code(), customer_session_key=customer_session_key
+                )
+        except IntegrityError:
+            continue
+    raise RuntimeError("no free join code")
+
+
+@dataclass(frozen=True)
+class Joined:
+    participant: Participant
+    claimed: bool = False  # this operator has just claimed a waiting session
+
+
+def participant_join(*, session_id: uuid.UUID | str, user: Any, owns_as_customer: bool) -> Joined:
+    """Find or create the participant for this connection and decide its role.
+
+    Runs inside one transaction holding the session row lock, so two operators who join at the
+    same moment cannot both claim the session: the first becomes its operator, the next an
+    observer. Raises Refused when the session is ended or the caller may not join.
+    """
+    with transaction.atomic():
+        session = Session.objects.select_for_update().filter(pk=session_id).first()
+        if session is None:
+            raise Refused("no such session")
+        if not owns_as_customer and not policy.is_operator_user(user):
+            raise Refused("not allowed")
+        if not session.is_open:
+            raise Refused("the session has ended", ended=True)
+        now = timezone.now()
+        if owns_as_customer:
+            participant, created = Participant.objects.get_or_create(
+                session=session,
+                role=Role.CUSTOMER,
+                defaults={"display_name": "Customer", "connected_at": now},
+            )
+            if not created:
+                _connected(participant, now)
+            return Joined(participant)
+        existing = Participant.objects.filter(session=session, user=user).first()
+        if existing is not None:
+            _connected(existing, now)
+            return Joined(existing)
+        claimed = Participant.objects.filter(session=session, role=Role.OPERATOR).exists()
+        participant = Participant.objects.create(
+            session=session,
+            user=user,
+            role=Role.OBSERVER if claimed else Role.OPERATOR,
+            display_name=user.get_full_name() or user.get_username(),
+            connected_at=now,
+        )
+        if not claimed:
+            Session.objects.filter(pk=session.pk).update(
+                status=Status.ACTIVE, started_at=timezone.now()
+            )
+        return Joined(participant, claimed=not claimed)
+
+
+def _connected(participant: Participant, now: datetime) -> None:
+    participant.left_at = None
+    participant.connected_at = now
+    participant.save(update_fields=["left_at", "connected_at"])
+
+
+def participant_join_submission(*, participant: Participant) -> Submission:
+    """The `session` op the server journals when a participant first joins (a repeat is a
+    duplicate: the same client_op_id every time)."""
+    return Submission(
+        participant_id=participant.pk,
+        role=participant.role,
+        client_op_id=f"{protocol.SERVER_OP_PREFIX}joined-{participant.pk}",
+        kind="session",
+        element=None,
+        payload={
+            "action": "joined",
+            "participant": participant.pk,
+            "role": participant.role,
+            "name": participant.display_name,
+        },
+        trusted=True,
+    )
+
+
+def participant_leave(*, participant_id: int, connected_at: datetime | None) -> None:
+    """Note when a participant's connection closed, unless a newer connection of theirs joined
+    meanwhile (`connected_at`: when the closing one joined). One UPDATE; no lock."""
+    Participant.objects.filter(pk=participant_id, connected_at=connected_at).update(
+        left_at=timezone.now()
+    )
+
+
+IDLE_END_OP_ID = f"{protocol.SERVER_OP_PREFIX}idle-end"
+
+
+def sessions_end_idle(*, idle_since: datetime, dry_run: bool = False) -> list[tuple[str, str]]:
+    """End every open session that saw no activity since `idle_since` (a customer who asked for
+    help and went away leaves a waiting session in every operator's queue); returns the (id,
+    code) of each. Activity is what the journal shows: a customer who only reads, with nobody
+    writing to them, is idle too.
+
+    A session with participants gets a journaled `session` `end` op with `"reason": "idle"`,
+    sent in the name of its customer (else its first participant) and decided under the session
+    row's lock like every op, so a session that saw an op meanwhile stays open; one nobody ever
+    joined is only marked ended. Each session in a transaction of its own; the processes
+    serving it are rung afterwards."""
+    ended: list[tuple[str, str]] = []
+    rung: dict[str, tuple[int, int]] = {}
+    for pk, code in selectors.sessions_idle_since(cutoff=idle_since).values_list("pk", "code"):
+        if dry_run:
+            ended.append((str(pk), code))
+            continue
+        with transaction.atomic():
+            session = Session.objects.select_for_update().filter(pk=pk).first()
+            # Checked again under the lock: an op journaled since the first look keeps it open.
+            idle = selectors.sessions_idle_since(cutoff=idle_since)
+            if session is None or not idle.filter(pk=pk).exists():
+                continue
+            by = (
+                Participant.objects.filter(session=session, role=Role.CUSTOMER).first()
+                or Participant.objects.filter(session=session).order_by("joined_at").first()
+            )
+            if by is None:
+                Session.objects.filter(pk=pk).update(status=Status.ENDED, ended_at=timezone.now())
+            else:
+                end = Submission(
+                    participant_id=by.pk,
+                    role=by.role,
+                    client_op_id=IDLE_END_OP_ID,
+                    kind="session",
+                    element=None,
+                    payload={"action": "end", "reason": "idle"},
+                    trusted=True,
+                )
+                (outcome,) = sequencer.operations_append(session_id=pk, batch=[end]).outcomes
+                if isinstance(outcome, sequencer.Accepted):
+                    seq = outcome.entry["seq"]
+                    rung[str(pk)] = (seq, seq)
+            publish_on_commit(session_id=pk, status=Status.ENDED)
+        ended.append((str(pk), code))
+    if rung:
+        writer.ring_from_elsewhere(rung)
+    return ended
+
+
+# --- Session events for watchers ---------------------------------------------------------------
 
 
 async def publish(*, session_id: uuid.UUID | str, status: str) -> None:

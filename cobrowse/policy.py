@@ -5,13 +5,17 @@
   It is part of the wire format, so it is written down in `protocol.KIND_TABLE`.
 - SEND_RULES: which role may send which kind, and for `control`/`session` which actions.
 - NEEDS_CONTROL: operator kinds that act on the customer's page and so need granted control.
-- Who may open which WebSocket: `may_connect`.
+- Control: who may take, hand over and give back control (`check_control_held`,
+  `control_change`), decided by the sequencer under the session row lock.
+- Who may join a session (and so open its WebSocket): its customer, recognised by the browser's
+  Django session (`customer_owns`), and operator users (`is_operator_user`); the rest of the
+  decision (an observer when the session is already claimed, a refusal once it ended) is
+  `lifecycle.participant_join`'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .models import Role
@@ -53,23 +57,12 @@ SEND_RULES: Mapping[str, Mapping[str, frozenset[str] | None]] = {
 # An operator may send these only while the customer has granted control to them.
 NEEDS_CONTROL = frozenset({"input", "click", "navigate"})
 
-# Actions the server itself journals (never accepted from a client).
-SERVER_SESSION_ACTIONS = frozenset({"joined"})
-
 
 class PolicyError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-@dataclass(frozen=True)
-class Actor:
-    """The sender of an op as the sequencer sees it."""
-
-    participant_id: int
-    role: str
 
 
 def check_may_send(*, role: str, kind: str, payload: Mapping[str, Any]) -> None:
@@ -85,8 +78,40 @@ def check_may_send(*, role: str, kind: str, payload: Mapping[str, Any]) -> None:
         )
 
 
-def needs_control(*, role: str, kind: str) -> bool:
-    return role == Role.OPERATOR and kind in NEEDS_CONTROL
+def check_control_held(*, role: str, kind: str, participant_id: int, control: int | None) -> None:
+    """Raise PolicyError unless the sender holds control where `kind` needs it; `control` is
+    the participant who holds it now (read under the session row lock)."""
+    if role == Role.OPERATOR and kind in NEEDS_CONTROL and control != participant_id:
+        raise PolicyError("control_required", "the customer has not granted you control")
+
+
+def control_change(
+    *,
+    payload: dict[str, Any],
+    participant_id: int,
+    control: int | None,
+    operators: Sequence[int],
+) -> tuple[dict[str, Any], int | None]:
+    """A `control` op of `participant_id` applied to the session's holder of control
+    (`control`): the payload as it is journaled, naming the participant it concerns, and who
+    holds control after it. A grant names an operator of the session (`operators`, first
+    joined first; the first one when it names nobody); only the holder may release. Raises
+    PolicyError when the op may not change control."""
+    action = payload["action"]
+    if action == "grant":
+        target = payload.get("participant")
+        if target is None:
+            target = operators[0] if operators else None
+        if target is None or target not in operators:
+            raise PolicyError(
+                "invalid_payload", "control can be granted to an operator of this session only"
+            )
+        return {**payload, "participant": target}, target
+    if action in ("revoke", "release"):
+        if action == "release" and control != participant_id:
+            raise PolicyError("control_required", "you do not hold control")
+        return {**payload, "participant": control}, None
+    return payload, control
 
 
 def is_operator_user(user: Any) -> bool:

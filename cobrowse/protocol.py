@@ -471,6 +471,20 @@ def pong_frame(*, head_seq: int) -> dict[str, Any]:
     return {"type": "pong", "head_seq": head_seq}
 
 
+def welcome_frame(
+    *, state: Mapping[str, Any], role: str, participant: int, position: int
+) -> dict[str, Any]:
+    """The first frame of a connection: the session's `state` (`selectors.session_state`), who
+    the connection is, and `position`, the seq after which its delivery starts."""
+    return {
+        "type": "welcome",
+        **state,
+        "role": role,
+        "participant": participant,
+        "position": position,
+    }
+
+
 _BATCH_HEAD = '{"type":"batch","frames":['
 _BATCH_TAIL = "]}"
 
@@ -532,14 +546,6 @@ def _is_participant_list(value: Any) -> bool:
     )
 
 
-def _is_limits(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and set(value) == {"max_frame_bytes", "rate_per_second"}
-        and all(_is_int(v) and v > 0 for v in value.values())
-    )
-
-
 ROLES = frozenset({"customer", "operator", "observer"})
 MAX_ERROR_MESSAGE = 200
 
@@ -558,7 +564,6 @@ SERVER_FRAMES: Mapping[str, tuple[Mapping[str, Callable[[Any], bool]], frozenset
             "role": lambda v: v in ROLES,
             "participant": _is_int,
             "position": _is_seq,
-            "limits": _is_limits,
         },
         frozenset(),
     ),

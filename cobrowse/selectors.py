@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import orjson
 import psycopg
 from django.db import connection
+from django.db.models import Max, QuerySet
+from django.db.models.functions import Coalesce, Greatest
 
 from . import protocol
-from .models import Operation, Participant, Session
+from .models import Operation, Participant, Session, Status
 from .sequencer import Entry
 
 
@@ -201,6 +204,21 @@ def _ranges_found(
 def session_head(*, session_id: uuid.UUID | str) -> int:
     head = Session.objects.filter(pk=session_id).values_list("head_seq", flat=True).first()
     return int(head or 0)
+
+
+def sessions_idle_since(*, cutoff: datetime) -> QuerySet[Session]:
+    """Open sessions with no activity (created, started, an op journaled) since `cutoff`."""
+    return (
+        Session.objects.exclude(status=Status.ENDED)
+        .annotate(
+            last_activity=Greatest(
+                "created_at",
+                Coalesce("started_at", "created_at"),
+                Coalesce(Max("operations__received_at"), "created_at"),
+            )
+        )
+        .filter(last_activity__lt=cutoff)
+    )
 
 
 def session_state(*, session_id: uuid.UUID | str) -> dict[str, Any]:

@@ -7,7 +7,10 @@ Guarantees (tested in tests/test_sequencer.py and tests/test_consumer.py):
 - An op that names an element gets that element's next element_seq, under the same lock.
 - The same client_op_id from the same participant is journaled once; a resend gets the first
   seq back (`Duplicate`).
-- The delivery attribute comes from `policy.DELIVERY`, never from the client.
+- Whether an op may be journaled at all is `policy`'s decision (send rules, control), applied
+  here under the same lock, so it follows the journal's order; so is the delivery attribute
+  (`policy.DELIVERY`), never the client's. Sessions and participants come and go in
+  `lifecycle`; reads of the journal are in `selectors`.
 - Payloads are redacted (`masking.SessionMasker`, which also remembers the session's sensitive
   rrweb nodes) before they are hashed and stored; each row's hash chains over the previous
   row's, so any later change to the journal is detectable.
@@ -17,7 +20,6 @@ Guarantees (tested in tests/test_sequencer.py and tests/test_consumer.py):
 from __future__ import annotations
 
 import hashlib
-import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -26,13 +28,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import orjson
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from . import journal_sql, policy, protocol
 from .journal_sql import Row
 from .masking import SessionMasker
-from .models import Participant, Role, Session, Status
+from .models import Status
 
 if TYPE_CHECKING:
     import psycopg
@@ -394,42 +396,24 @@ def _append_session(
             result.outcomes.append(Rejected("session_ended", "the session has ended"))
             continue
         payload = sub.payload
-        if not sub.trusted:
-            try:
+        try:
+            if not sub.trusted:
                 policy.check_may_send(role=sub.role, kind=sub.kind, payload=payload)
-            except policy.PolicyError as exc:
-                result.outcomes.append(Rejected(exc.code, exc.message))
-                continue
-            if policy.needs_control(role=sub.role, kind=sub.kind) and control != sub.participant_id:
-                result.outcomes.append(
-                    Rejected("control_required", "the customer has not granted you control")
+                policy.check_control_held(
+                    role=sub.role, kind=sub.kind, participant_id=sub.participant_id, control=control
                 )
-                continue
-
-        # Session state changes carried by control and session ops.
-        if sub.kind == "control":
-            action = payload["action"]
-            if action == "grant":
-                target = payload.get("participant")
-                if target is None:
-                    target = operators[0] if operators else None
-                if target is None or target not in operators:
-                    result.outcomes.append(
-                        Rejected(
-                            "invalid_payload",
-                            "control can be granted to an operator of this session only",
-                        )
-                    )
-                    continue
-                payload = {**payload, "participant": target}
-                control = target
-            elif action in ("revoke", "release"):
-                if action == "release" and control != sub.participant_id:
-                    result.outcomes.append(Rejected("control_required", "you do not hold control"))
-                    continue
-                payload = {**payload, "participant": control}
-                control = None
-        elif sub.kind == "session" and payload.get("action") == "end":
+            # Session state changes carried by control and session ops.
+            if sub.kind == "control":
+                payload, control = policy.control_change(
+                    payload=payload,
+                    participant_id=sub.participant_id,
+                    control=control,
+                    operators=operators,
+                )
+        except policy.PolicyError as exc:
+            result.outcomes.append(Rejected(exc.code, exc.message))
+            continue
+        if sub.kind == "session" and payload.get("action") == "end":
             status = Status.ENDED
             control = None
 
@@ -505,115 +489,3 @@ def _append_session(
     if masker.changed:
         state["sensitive_nodes"] = masker.stored()
     return rows
-
-
-# --- Sessions and participants ---------------------------------------------------------------
-
-
-class Refused(Exception):
-    """A connection or request that may not reach a session (`ended`: it may, but the session
-    is over)."""
-
-    def __init__(self, reason: str, *, ended: bool = False) -> None:
-        super().__init__(reason)
-        self.ended = ended
-
-
-def _new_code() -> str:
-    return f"{random.SystemRandom().randrange(1_000_000):06d}"
-
-
-def session_open(*, site: str, customer_session_key: str) -> Session:
-    """Open a session with a fresh 6-digit code, unique among open sessions."""
-    for _ in range(20):
-        try:
-            with transaction.atomic():
-                return Session.objects.create(
-                    site=site, code=_new_code(), customer_session_key=customer_session_key
-                )
-        except IntegrityError:
-            continue
-    raise RuntimeError("no free join code")
-
-
-@dataclass(frozen=True)
-class Joined:
-    participant: Participant
-    created: bool
-    claimed: bool = False  # this operator has just claimed a waiting session
-
-
-def participant_join(*, session_id: uuid.UUID | str, user: Any, owns_as_customer: bool) -> Joined:
-    """Find or create the participant for this connection and decide its role.
-
-    Runs inside one transaction holding the session row lock, so two operators who join at the
-    same moment cannot both claim the session: the first becomes its operator, the next an
-    observer. Raises Refused when the session is ended or the caller may not join.
-    """
-    with transaction.atomic():
-        session = Session.objects.select_for_update().filter(pk=session_id).first()
-        if session is None:
-            raise Refused("no such session")
-        if not owns_as_customer and not policy.is_operator_user(user):
-            raise Refused("not allowed")
-        if not session.is_open:
-            raise Refused("the session has ended", ended=True)
-        now = timezone.now()
-        if owns_as_customer:
-            participant, created = Participant.objects.get_or_create(
-                session=session,
-                role=Role.CUSTOMER,
-                defaults={"display_name": "Customer", "connected_at": now},
-            )
-            if not created:
-                _connected(participant, now)
-            return Joined(participant, created)
-        existing = Participant.objects.filter(session=session, user=user).first()
-        if existing is not None:
-            _connected(existing, now)
-            return Joined(existing, False)
-        claimed = Participant.objects.filter(session=session, role=Role.OPERATOR).exists()
-        participant = Participant.objects.create(
-            session=session,
-            user=user,
-            role=Role.OBSERVER if claimed else Role.OPERATOR,
-            display_name=user.get_full_name() or user.get_username(),
-            connected_at=now,
-        )
-        if not claimed:
-            Session.objects.filter(pk=session.pk).update(
-                status=Status.ACTIVE, started_at=timezone.now()
-            )
-        return Joined(participant, True, claimed=not claimed)
-
-
-def _connected(participant: Participant, now: datetime) -> None:
-    participant.left_at = None
-    participant.connected_at = now
-    participant.save(update_fields=["left_at", "connected_at"])
-
-
-def participant_leave(*, participant_id: int, connected_at: datetime | None) -> None:
-    """Note when a participant's connection closed, unless a newer connection of theirs joined
-    meanwhile (`connected_at`: when the closing one joined)."""
-    Participant.objects.filter(pk=participant_id, connected_at=connected_at).update(
-        left_at=timezone.now()
-    )
-
-
-def joined_submission(participant: Participant) -> Submission:
-    """The `session` op the server journals when a participant first joins."""
-    return Submission(
-        participant_id=participant.pk,
-        role=participant.role,
-        client_op_id=f"{protocol.SERVER_OP_PREFIX}joined-{participant.pk}",
-        kind="session",
-        element=None,
-        payload={
-            "action": "joined",
-            "participant": participant.pk,
-            "role": participant.role,
-            "name": participant.display_name,
-        },
-        trusted=True,
-    )

@@ -12,7 +12,7 @@ import orjson
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from . import lifecycle, sequencer
+from . import lifecycle
 from .models import Session, Site, Status
 from .policy import CUSTOMER_SESSIONS_KEY
 
@@ -56,7 +56,7 @@ def sessions_create(request: HttpRequest) -> JsonResponse:
         return JsonResponse(_body(existing, request), status=200)
     if request.session.session_key is None:
         request.session.save()
-    session = sequencer.session_open(
+    session = lifecycle.session_open(
         site=site, customer_session_key=request.session.session_key or ""
     )
     lifecycle.publish_on_commit(session_id=session.pk, status=session.status)

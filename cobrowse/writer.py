@@ -114,7 +114,7 @@ Reply = asyncio.Future[Outcome] | Answer
 class Listener(Protocol):
     def deliver_entries(self, entries: list[Entry]) -> None: ...
 
-    def repair_from_journal(self) -> None: ...
+    def catch_up(self) -> None: ...
 
 
 class JournalWriter:
@@ -237,7 +237,7 @@ class JournalWriter:
                 # meanwhile are lost, so every connection reads what it missed.
                 for listeners in list(self._listeners.values()):
                     for listener in list(listeners):
-                        listener.repair_from_journal()
+                        listener.catch_up()
                 continue
             rung = layer_message_heads(message)
             # Several processes ring for one session: their ranges are joined.

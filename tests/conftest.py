@@ -19,7 +19,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.db import connections
 from django.test import Client
 
-from cobrowse import sequencer
+from cobrowse import lifecycle
 from cobrowse.models import Session
 from cobrowse.policy import CUSTOMER_SESSIONS_KEY
 from cobrowse.protocol import server_frame_problems
@@ -89,7 +89,7 @@ def operator_cookie(user: User) -> str:
 
 
 def open_session(site: str = "shop") -> Session:
-    return sequencer.session_open(site=site, customer_session_key="")
+    return lifecycle.session_open(site=site, customer_session_key="")
 
 
 class Peer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 
-from cobrowse import sequencer
+from cobrowse import lifecycle, sequencer
 from cobrowse.sequencer import Submission
 from tests.conftest import open_session
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def journaled():
     session = open_session()
-    customer = sequencer.participant_join(
+    customer = lifecycle.participant_join(
         session_id=session.pk, user=None, owns_as_customer=True
     ).participant
     sequencer.operations_append(

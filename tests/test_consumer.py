@@ -237,7 +237,7 @@ async def test_a_gap_waits_briefly_for_the_doorbell_before_the_journal_is_read(p
     It holds them for that moment instead of reading the journal at once (a read per connection
     per batch overwhelmed the server); a gap that no doorbell fills is read from the journal
     once the grace is over. Either way every op arrives once, in seq order."""
-    from cobrowse import consumers, selectors
+    from cobrowse import delivery, selectors
     from cobrowse.models import Participant
     from cobrowse.sequencer import Submission, operations_append
     from cobrowse.writer import JournalWriter
@@ -252,8 +252,9 @@ async def test_a_gap_waits_briefly_for_the_doorbell_before_the_journal_is_read(p
 
     monkeypatch.setattr(selectors, "operations_after", counting)
     # Long enough that a busy test machine cannot run out the grace while the test looks.
-    monkeypatch.setattr(consumers, "GAP_GRACE_SECONDS", 30.0)
+    monkeypatch.setattr(delivery, "GAP_GRACE_SECONDS", 30.0)
     customer = await sync_to_async(Participant.objects.get)(session=session, role="customer")
+    op = await sync_to_async(Participant.objects.get)(session=session, role="operator")
 
     def journal_elsewhere(cid: str) -> Any:
         """An op journaled by another process: nothing here hands it over."""
@@ -263,7 +264,7 @@ async def test_a_gap_waits_briefly_for_the_doorbell_before_the_journal_is_read(p
 
     a, b, c, d, e = [await sync_to_async(journal_elsewhere)(cid) for cid in "abcde"]
     listeners = JournalWriter.get()._listeners[str(session.pk)]
-    (listener,) = [x for x in listeners if x.participant.role == "operator"]
+    (listener,) = [x for x in listeners if x.participant_id == op.pk]
 
     listener.deliver_entries([b, c])  # seq a is still on its way
     assert await operator.nothing(timeout=0.1)
@@ -271,7 +272,7 @@ async def test_a_gap_waits_briefly_for_the_doorbell_before_the_journal_is_read(p
     texts = [(await operator.recv())["payload"]["text"] for _ in range(3)]
     assert texts == ["a", "b", "c"] and reads == []
 
-    monkeypatch.setattr(consumers, "GAP_GRACE_SECONDS", 0.05)
+    monkeypatch.setattr(delivery, "GAP_GRACE_SECONDS", 0.05)
     listener.deliver_entries([e])  # d's doorbell never comes
     frames = [await operator.recv(timeout=5) for _ in range(2)]
     assert [f["payload"]["text"] for f in frames] == ["d", "e"]
@@ -386,7 +387,7 @@ async def test_a_session_ended_as_idle_reaches_its_connected_participants(pair):
     from channels.layers import InMemoryChannelLayer, get_channel_layer
     from django.utils import timezone
 
-    from cobrowse.audit import sessions_end_idle
+    from cobrowse.lifecycle import sessions_end_idle
 
     session, _customer, operator = pair
     later = timezone.now() + timedelta(minutes=1)  # everything open counts as idle

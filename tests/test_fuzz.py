@@ -22,7 +22,7 @@ from asgiref.sync import sync_to_async
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cobrowse import sequencer
+from cobrowse import lifecycle, sequencer
 from cobrowse.audit import journal_verify
 from cobrowse.masking import SessionMasker, luhn_valid
 from cobrowse.models import Operation, Participant, Session
@@ -185,7 +185,7 @@ pointer_payloads = st.fixed_dictionaries(
 )
 def test_journaled_payloads_verify_on_every_backend(payloads: list[dict[str, Any]]) -> None:
     session = Session.objects.order_by("created_at").first() or open_session()
-    customer = sequencer.participant_join(
+    customer = lifecycle.participant_join(
         session_id=session.pk, user=None, owns_as_customer=True
     ).participant
     batch: list[sequencer.Submission] = []

@@ -13,7 +13,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, connection
 
-from cobrowse import selectors, sequencer
+from cobrowse import lifecycle, selectors, sequencer
 from cobrowse import writer as writer_module
 from cobrowse.models import Operation, Participant, Session
 from cobrowse.protocol import CloseCode
@@ -30,7 +30,7 @@ from tests.conftest import Peer, customer_cookie, make_operator, open_session
 
 
 def customer_of(session: Session) -> Participant:
-    return sequencer.participant_join(
+    return lifecycle.participant_join(
         session_id=session.pk, user=None, owns_as_customer=True
     ).participant
 
@@ -442,7 +442,7 @@ async def test_the_writer_decides_from_its_cache_in_one_round_trip_and_rereads_w
     customer = await sync_to_async(customer_of)(session)
     user = await sync_to_async(make_operator)()
     operator = (
-        await sync_to_async(sequencer.participant_join)(
+        await sync_to_async(lifecycle.participant_join)(
             session_id=session.pk, user=user, owns_as_customer=False
         )
     ).participant

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from cobrowse import sequencer
+from cobrowse import lifecycle, sequencer
 from cobrowse.models import Session, Status
 from cobrowse.sequencer import Submission
 from helpdesk import selectors
@@ -60,7 +60,7 @@ def test_dashboard_lists_waiting_sessions_oldest_first(operator_client):
 def test_queue_separates_waiting_from_claimed_sessions_with_their_operator():
     waiting, claimed = open_session(), open_session()
     user = make_operator()
-    sequencer.participant_join(session_id=claimed.pk, user=user, owns_as_customer=False)
+    lifecycle.participant_join(session_id=claimed.pk, user=user, owns_as_customer=False)
     queue = selectors.queue_sessions()
     assert [s["id"] for s in queue["waiting"]] == [str(waiting.pk)]
     assert [(s["id"], s["operator"]) for s in queue["active"]] == [(str(claimed.pk), "Olga")]
@@ -120,7 +120,7 @@ def test_unknown_session_page_is_404(operator_client):
 
 def test_history_returns_chat_and_session_ops_up_to_a_seq(operator_client):
     session = open_session()
-    customer = sequencer.participant_join(
+    customer = lifecycle.participant_join(
         session_id=session.pk, user=None, owns_as_customer=True
     ).participant
 
@@ -153,7 +153,7 @@ def test_presence_says_whether_the_customer_is_connected_and_since_when(operator
     session = open_session()
     url = f"/helpdesk/sessions/{session.pk}/presence/"
     assert operator_client.get(url).json() == {"connected": False, "since": None}
-    customer = sequencer.participant_join(
+    customer = lifecycle.participant_join(
         session_id=session.pk, user=None, owns_as_customer=True
     ).participant
     assert customer.connected_at is not None
@@ -161,7 +161,7 @@ def test_presence_says_whether_the_customer_is_connected_and_since_when(operator
         "connected": True,
         "since": customer.connected_at.isoformat(),
     }
-    sequencer.participant_leave(participant_id=customer.pk, connected_at=customer.connected_at)
+    lifecycle.participant_leave(participant_id=customer.pk, connected_at=customer.connected_at)
     customer.refresh_from_db()
     assert customer.left_at is not None
     assert operator_client.get(url).json() == {

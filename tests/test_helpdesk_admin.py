@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from cobrowse import sequencer
+from cobrowse import lifecycle, sequencer
 from cobrowse.models import Session
 from cobrowse.sequencer import Submission
 from tests.conftest import make_operator, open_session
@@ -17,10 +17,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def journaled() -> Session:
     session = open_session()
-    customer = sequencer.participant_join(
+    customer = lifecycle.participant_join(
         session_id=session.pk, user=None, owns_as_customer=True
     ).participant
-    operator = sequencer.participant_join(
+    operator = lifecycle.participant_join(
         session_id=session.pk, user=make_operator(), owns_as_customer=False
     ).participant
     sequencer.operations_append(

@@ -9,7 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from cobrowse import lifecycle, sequencer
+from cobrowse import lifecycle
 from cobrowse.models import Session, Status
 from cobrowse.protocol import CloseCode
 from tests.conftest import ORIGIN, make_operator, open_session, operator_cookie
@@ -86,7 +86,7 @@ async def test_a_claimed_session_leaves_every_queue():
     one, _ = await operator_queue()
     two, _ = await operator_queue()
     claimer = await sync_to_async(make_operator)("claimer")
-    await sync_to_async(sequencer.participant_join)(
+    await sync_to_async(lifecycle.participant_join)(
         session_id=session.pk, user=claimer, owns_as_customer=False
     )
     await lifecycle.publish(session_id=session.pk, status="active")

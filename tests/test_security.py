@@ -25,7 +25,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.utils import timezone
 
-from cobrowse import sequencer
+from cobrowse import lifecycle, sequencer
 from cobrowse.masking import MASKED_VALUE
 from cobrowse.models import Operation, Participant, Session, Status
 from cobrowse.protocol import CloseCode
@@ -458,7 +458,7 @@ async def test_masked_values_never_reach_the_database_whatever_a_raw_client_send
 
 def journal_of(count: int) -> Session:
     session = open_session()
-    customer = sequencer.participant_join(
+    customer = lifecycle.participant_join(
         session_id=session.pk, user=None, owns_as_customer=True
     ).participant
     sequencer.operations_append(
@@ -721,7 +721,7 @@ def _append(
 @pytest.mark.django_db
 def test_sensitive_nodes_are_remembered_across_transactions_until_the_next_full_snapshot():
     session = open_session()
-    customer = sequencer.participant_join(
+    customer = lifecycle.participant_join(
         session_id=session.pk, user=None, owns_as_customer=True
     ).participant
     _append(session, customer, "snap", "dom", {"events": [_snapshot()]})

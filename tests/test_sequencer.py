@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from cobrowse import sequencer
+from cobrowse import lifecycle, sequencer
 from cobrowse.models import Operation, Participant, Role, Session
 from cobrowse.sequencer import Accepted, Duplicate, Rejected, Submission, operations_append
 from tests.conftest import make_operator, open_session
 
 
 def customer_of(session: Session) -> Participant:
-    return sequencer.participant_join(
+    return lifecycle.participant_join(
         session_id=session.pk, user=None, owns_as_customer=True
     ).participant
 
@@ -109,10 +109,10 @@ def test_grant_to_a_participant_who_is_not_an_operator_is_rejected():
 @pytest.mark.django_db
 def test_second_operator_joins_as_observer_and_session_becomes_active():
     session = open_session()
-    first = sequencer.participant_join(
+    first = lifecycle.participant_join(
         session_id=session.pk, user=make_operator(), owns_as_customer=False
     )
-    second = sequencer.participant_join(
+    second = lifecycle.participant_join(
         session_id=session.pk, user=make_operator(), owns_as_customer=False
     )
     assert (first.participant.role, second.participant.role) == (Role.OPERATOR, Role.OBSERVER)

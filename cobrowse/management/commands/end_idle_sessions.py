@@ -1,5 +1,5 @@
 """`manage.py end_idle_sessions --idle-minutes N [--dry-run]`: end open sessions nobody has
-used for N minutes (cobrowse/audit.py), and say which. Meant for cron, e.g. every 5 minutes."""
+used for N minutes (cobrowse/lifecycle.py), and say which. Meant for cron, e.g. every 5 minutes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from cobrowse.audit import sessions_end_idle
+from cobrowse.lifecycle import sessions_end_idle
 
 
 class Command(BaseCommand):
