@@ -78,10 +78,15 @@ def check_may_send(*, role: str, kind: str, payload: Mapping[str, Any]) -> None:
         )
 
 
+def needs_control(*, role: str, kind: str) -> bool:
+    """Whether `role` may send `kind` only while holding control."""
+    return role == Role.OPERATOR and kind in NEEDS_CONTROL
+
+
 def check_control_held(*, role: str, kind: str, participant_id: int, control: int | None) -> None:
     """Raise PolicyError unless the sender holds control where `kind` needs it; `control` is
     the participant who holds it now (read under the session row lock)."""
-    if role == Role.OPERATOR and kind in NEEDS_CONTROL and control != participant_id:
+    if needs_control(role=role, kind=kind) and control != participant_id:
         raise PolicyError("control_required", "the customer has not granted you control")
 
 

@@ -607,7 +607,7 @@ _JOINED = _shape(
     {"action": lambda v: v == "joined", "participant": _is_int, "role": lambda v: v in ROLES},
     {"name": _is_str(150)},
 )
-# The end the server journals for a session nobody used for a while (audit.sessions_end_idle).
+# The end the server journals for a session nobody used for a while (lifecycle.sessions_end_idle).
 _ENDED_IDLE = _shape(
     "session", {"action": lambda v: v == "end", "reason": lambda v: v == "idle"}, {}
 )
