@@ -4,6 +4,7 @@ catch-up, and the per-process doorbell, on whichever database the run uses."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.db import DatabaseError, connection
 
 from cobrowse import selectors, sequencer
 from cobrowse import writer as writer_module
+from cobrowse.head_cache import HeadCache
 from cobrowse.models import Operation, Participant, Session
 from cobrowse.sequencer import (
     Accepted,
@@ -37,6 +39,11 @@ def customer_of(session: Session) -> Participant:
 def sub(p: Participant, cid: str, kind: str = "chat", **extra: Any) -> Submission:
     payload = extra.pop("payload", None) or {"text": cid}
     return Submission(p.pk, p.role, cid, kind, extra.pop("element", None), payload)
+
+
+pg_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the writer's own connection is PostgreSQL's"
+)
 
 
 @pytest.mark.django_db
@@ -254,11 +261,50 @@ async def test_the_writer_logs_its_batches_when_asked(settings: Any, caplog: Any
         if lines():
             break
         await asyncio.sleep(0.05)
-    per_second, ops_per_second, per_batch, largest, _decide, waiting, _hand_over = lines()[0].args
+    (per_second, ops_per_second, per_batch, largest, tried_again, _decide, waiting, _hand_over) = (
+        lines()[0].args
+    )
     assert round(ops_per_second * 0.3) == 5  # every op of the period, once
     assert 1 <= largest <= 5 and per_batch == pytest.approx(5 / round(per_second * 0.3))
+    assert tried_again == 0
     assert waiting > 0
     assert "ops a batch" in lines()[0].getMessage()
+
+
+@pg_only
+@pytest.mark.django_db(transaction=True)
+async def test_a_batch_refused_as_stale_is_logged_as_one_batch_tried_again(
+    settings: Any, caplog: Any
+) -> None:
+    """A batch decided from the writer's copy of the heads and refused because another
+    process appended meanwhile is decided again from a read: the statistics count it once as
+    a batch, and once as tried again."""
+    settings.COBROWSE_WRITER_STATS_SECONDS = 0.2
+    caplog.set_level("INFO", logger="cobrowse.writer.stats")
+    session = await sync_to_async(open_session)()
+    customer = await sync_to_async(customer_of)(session)
+    writer = JournalWriter.get()
+    assert isinstance(await writer.submit(str(session.pk), sub(customer, "a")), Accepted)
+    await sync_to_async(sequencer.operations_append)(  # another process: the copy is stale
+        session_id=session.pk, batch=[sub(customer, "elsewhere")]
+    )
+    outcome = await writer.submit(str(session.pk), sub(customer, "b"))
+    assert isinstance(outcome, Accepted) and outcome.entry["seq"] == 3
+
+    def totals() -> tuple[int, int, int]:
+        batches = ops = tried_again = 0
+        for record in caplog.records:
+            if record.name == "cobrowse.writer.stats":
+                batches += round(record.args[0] * 0.2)
+                ops += round(record.args[1] * 0.2)
+                tried_again += record.args[4]
+        return batches, ops, tried_again
+
+    for _ in range(60):
+        if totals()[1] == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert totals() == (2, 2, 1)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -284,7 +330,8 @@ async def test_doorbells_the_layer_refuses_are_kept_merged_and_rung_when_it_is_b
             tries += 1
             if not up.is_set():
                 raise ConnectionError("Redis is down")
-            rung.append(message["heads"])
+            assert message["type"] == writer_module.DOORBELL
+            rung.append(message["ranges"])
 
     monkeypatch.setattr(writer, "_layer", Layer())
     for i in range(20):  # twenty batches, one op each
@@ -298,11 +345,6 @@ async def test_doorbells_the_layer_refuses_are_kept_merged_and_rung_when_it_is_b
     assert rung == [{str(session.pk): (1, 20)}]
     assert len([w for w in warnings if w.startswith("doorbells failing")]) == 1
     assert "doorbells ring again" in warnings
-
-
-pg_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="the writer's own connection is PostgreSQL's"
-)
 
 
 @pg_only
@@ -338,7 +380,6 @@ async def test_an_unwritable_journal_answers_unavailable_and_closes(
         raise psycopg.OperationalError("the database went away")
 
     monkeypatch.setattr(writer_module, "operations_append_many", fail)
-    monkeypatch.setattr(writer_module, "operations_append", fail)
     monkeypatch.setattr(writer_module, "operations_append_many_async", fail_async)
     _, customer, _ = pair
     cid = await customer.send_op("chat", {"text": "lost?"})
@@ -352,10 +393,14 @@ async def test_an_unwritable_journal_answers_unavailable_and_closes(
 def _generic_plan(sql: str, types: list[str], settings: str) -> str:
     """The plan PostgreSQL keeps for `sql` once prepared (its generic plan), made under the
     writer's planner settings (`settings`: a statement run first in the same transaction)."""
-    placeholders = iter(range(1, 100))
-    prepared = sql
-    while "%b" in prepared:
-        prepared = prepared.replace("%b", f"${next(placeholders)}", 1)
+    numbers: dict[str, int] = {}
+
+    def number(match: re.Match[str]) -> str:
+        # A named parameter keeps its number wherever it appears again; each `%b` is a new one.
+        name = match.group(1) or f"#{len(numbers)}"
+        return f"${numbers.setdefault(name, len(numbers) + 1)}"
+
+    prepared = re.sub(r"%(?:\((\w+)\))?b", number, sql)
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")
         try:
@@ -385,13 +430,10 @@ def test_the_writers_plans_look_up_keys_even_when_made_on_an_empty_journal() -> 
         "known": (journal_sql._PG_KNOWN, ["json"]),
         "elements": (journal_sql._PG_ELEMENTS, ["json"]),
         "lock": (journal_sql._PG_LOCK, ["uuid[]"]),
-        "write": (
-            journal_sql._PG_WRITE,
-            ["timestamptz", "jsonb", "text", "timestamptz", "jsonb"],
-        ),
+        "write": (journal_sql._PG_WRITE, ["timestamptz", "jsonb", "text", "jsonb"]),
         "write if heads": (
             journal_sql._PG_WRITE_IF_HEADS,
-            ["uuid[]", "timestamptz", "jsonb", "text", "timestamptz", "jsonb", "bigint"],
+            ["uuid[]", "jsonb", "bigint", "timestamptz", "jsonb", "text", "jsonb"],
         ),
         "doorbell ranges": (
             selectors._PG_RANGES.replace("%s", "%b"),
@@ -445,7 +487,7 @@ async def test_the_writer_decides_from_its_cache_in_one_round_trip_and_rereads_w
             session_id=session.pk, user=user, owns_as_customer=False
         )
     ).participant
-    cache = sequencer.HeadCache()
+    cache = HeadCache()
     conn = await JournalWriter.get()._pg_connection()
 
     async def append(*subs: Submission) -> list[Any]:
@@ -502,7 +544,7 @@ async def test_a_commit_that_fails_in_a_one_statement_append_journals_nothing() 
     raises that error, journals nothing, and the connection takes the next append."""
     session = await sync_to_async(open_session)()
     customer = await sync_to_async(customer_of)(session)
-    cache = sequencer.HeadCache()
+    cache = HeadCache()
     conn = await JournalWriter.get()._pg_connection()
 
     async def append(*subs: Submission) -> Any:
@@ -548,7 +590,7 @@ async def test_a_session_another_writer_appends_to_is_decided_from_reads_for_a_w
         return await write_if_heads(*args, **kwargs)
 
     monkeypatch.setattr(journal_sql, "write_if_heads", counting)
-    cache = sequencer.HeadCache(clock=lambda: clock[0])
+    cache = HeadCache(clock=lambda: clock[0])
     conn = await JournalWriter.get()._pg_connection()
 
     async def append(cid: str) -> int:
@@ -571,7 +613,7 @@ async def test_a_session_another_writer_appends_to_is_decided_from_reads_for_a_w
         await elsewhere(f"y{i}")
         await append(f"d{i}")
     assert tries == 2
-    clock[0] += sequencer.HeadCache.CONTENDED_SECONDS - 0.01
+    clock[0] += HeadCache.CONTENDED_SECONDS - 0.01
     await elsewhere("z")  # still within the window
     assert await append("e") == 12 and tries == 2
     clock[0] += 0.02  # and now quiet for longer than the window
@@ -596,7 +638,7 @@ async def test_two_writers_deciding_from_their_caches_never_deadlock() -> None:
     params = writer_module._pg_connection_params()
     assert params is not None
     conns = [await psycopg.AsyncConnection.connect(**params, autocommit=True) for _ in range(2)]
-    caches = [sequencer.HeadCache(), sequencer.HeadCache()]
+    caches = [HeadCache(), HeadCache()]
     try:
         for round_ in range(12):
 
