@@ -34,7 +34,7 @@ from channels_redis.pubsub import (
     RedisPubSubLoopLayer,
     RedisSingleShardConnection,
 )
-from channels_redis.utils import _close_redis, _wrap_close
+from channels_redis.utils import _wrap_close
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class _Shard(RedisSingleShardConnection):
                 await pubsub.aclose()
         if redis is not None:
             with contextlib.suppress(Exception):
-                await _close_redis(redis)
+                await redis.aclose(close_connection_pool=True)
 
 
 class _LoopLayer(RedisPubSubLoopLayer):
