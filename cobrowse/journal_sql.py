@@ -7,13 +7,13 @@ every value is a bound parameter.
 
 - PostgreSQL: set-based statements over arrays (a uuid array, or a JSON array of rows),
   parameters in binary (`%b`, `%(name)b`: text arrays in text format are quoted element by
-  element, a cost that showed in profiles), sent in pipeline mode. On the journal writer's own connection
-  (`AsyncTransaction`, from its event loop): BEGIN and the reads travel together, then the
-  writes and the COMMIT: two round trips for any number of sessions and ops. When the writer
-  decided from its copy of the heads: one statement, a transaction of its own, which locks the
-  session rows and writes only if they still hold those heads (`write_if_heads`). On Django's
-  connection (`read_heads`, `write`, inside the sequencer's `atomic`): three, the COMMIT being
-  Django's.
+  element, a cost that showed in profiles), sent in pipeline mode. On the journal writer's own
+  connection (`AsyncTransaction`, from its event loop): BEGIN and the reads travel together,
+  then the writes and the COMMIT: two round trips for any number of sessions and ops. When
+  the writer decided from its copy of the heads: one statement, a transaction of its own,
+  which locks the session rows and writes only if they still hold those heads
+  (`write_if_heads`). On Django's connection (`read_heads`, `write`, inside the sequencer's
+  `atomic`): three, the COMMIT being Django's.
 - Elsewhere (SQLite, the embedded default): the same statements in portable SQL, one after
   the other (the IMMEDIATE transaction already holds the database write lock).
 

@@ -463,14 +463,7 @@ class JournalWriter:
         if self._pg_params is None:
             return await self._loop.run_in_executor(self._executor, _append_in_thread, work)
         try:
-            return list(
-                await operations_append_many_async(
-                    conn=await self._pg_connection(),
-                    batches=work,
-                    cache=self._heads,
-                    times=self._times,
-                )
-            )
+            return await self._append_on_pg(work)
         except psycopg.OperationalError as exc:
             # The connection broke (a restarted database, a killed backend). Once more on a
             # fresh one: safe, since a resent client_op_id is never journaled twice (what did
@@ -479,17 +472,19 @@ class JournalWriter:
             self.retries += 1
             await self._drop_pg()
         try:
-            return list(
-                await operations_append_many_async(
-                    conn=await self._pg_connection(),
-                    batches=work,
-                    cache=self._heads,
-                    times=self._times,
-                )
-            )
+            return await self._append_on_pg(work)
         except psycopg.OperationalError:
             await self._drop_pg()
             raise
+
+    async def _append_on_pg(
+        self, work: list[tuple[str, list[Submission]]]
+    ) -> list[AppendResult | BaseException]:
+        return list(
+            await operations_append_many_async(
+                conn=await self._pg_connection(), batches=work, cache=self._heads, times=self._times
+            )
+        )
 
     async def _pg_reader(self) -> psycopg.AsyncConnection[Any]:
         """The connection the doorbell reader reads other processes' entries on (opened on
@@ -609,11 +604,13 @@ def _pg_connection_params() -> dict[str, Any] | None:
     return params
 
 
-def _append_in_thread(work: list[tuple[str, list[Submission]]]) -> list[AppendResult]:
+def _append_in_thread(
+    work: list[tuple[str, list[Submission]]],
+) -> list[AppendResult | BaseException]:
     """`JournalWriter._append_many` in the writer's thread, on Django's connection (SQLite)."""
     close_old_connections()
     try:
-        return operations_append_many(batches=work)
+        return list(operations_append_many(batches=work))
     except DatabaseError:
         _drop_connection()  # in doubt: a new connection for the next append
         raise

@@ -241,6 +241,28 @@ async def test_answers_come_from_the_hand_over_in_batch_order_and_one_failing_sp
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_a_batch_that_fails_is_tried_again_session_by_session() -> None:
+    """On either database: when a batch's one transaction fails for another reason than the
+    connection, each of its sessions is tried alone, so one session's bad op does not keep the
+    other sessions' ops out of the journal."""
+    good, bad = [await sync_to_async(open_session)() for _ in range(2)]
+    customer = await sync_to_async(customer_of)(good)
+    # A sender that does not exist: the deferred foreign key fails the commit.
+    ghost = Submission(customer.pk + 10_000, "customer", "g", "chat", None, {"text": "g"})
+    writer = JournalWriter.get()
+    submitted = [  # queued together: one batch
+        writer.submit(str(bad.pk), ghost),
+        writer.submit(str(good.pk), sub(customer, "a")),
+    ]
+    failed, accepted = await asyncio.gather(*submitted, return_exceptions=True)
+    assert isinstance(failed, DatabaseError | psycopg.Error), failed
+    assert isinstance(accepted, Accepted) and accepted.entry["seq"] == 1, accepted
+    assert writer.batches == 1 and writer.retries == 2  # one batch, each session alone again
+    count = sync_to_async(lambda s: Operation.objects.filter(session=s).count())
+    assert (await count(good), await count(bad)) == (1, 0)
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_the_writer_logs_its_batches_when_asked(settings: Any, caplog: Any) -> None:
     """COBROWSE_WRITER_STATS_SECONDS: a log line per period on what the writer journaled (how
     many batches and ops, how large, and where a batch's time went)."""
