@@ -34,6 +34,8 @@ class TryAgainOnFailure:
                 state["accepted"] = True
             elif message["type"] in ("websocket.close", "websocket.http.response.start"):
                 state["closed"] = True
+                if "code" in message:  # a CloseCode: ASGI servers take plain ints (daphne insists)
+                    message = {**message, "code": int(message["code"])}
             await send(message)
 
         try:
