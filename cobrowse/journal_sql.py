@@ -148,27 +148,32 @@ _PG_INSERT_ROWS = f"""
                (r->>6)::bigint, r->>7, r->8, r->>9, %(received_at)b
         FROM jsonb_array_elements(%(rows)b::jsonb) AS r
 """
-_PG_NEW_HEADS = """
-        SELECT (e->>0)::uuid AS id, (e->>1)::bigint AS head_seq, e->>2 AS head_hash,
+# The new head of a session, from one element `e` of the heads' JSON array.
+_PG_NEW_HEAD_COLUMNS = """
+               (e->>0)::uuid AS id, (e->>1)::bigint AS head_seq, e->>2 AS head_hash,
                (e->>3)::bigint AS snapshot_seq, (e->>4)::bigint AS control,
                (e->>5)::boolean AS ends, e->6 AS sensitive
-        FROM jsonb_array_elements(%(heads)b::jsonb) AS e
 """
+# Moves each session row to its new head (from the statement's `heads`).
 _PG_MOVE_HEADS = f"""
         UPDATE {SESSION} AS s
         SET head_seq = h.head_seq, head_hash = h.head_hash, snapshot_seq = h.snapshot_seq,
             control_participant_id = h.control, sensitive_nodes = h.sensitive,
             status = CASE WHEN h.ends THEN %(ended)b ELSE s.status END,
             ended_at = CASE WHEN h.ends THEN %(received_at)b ELSE s.ended_at END
-        FROM ({_PG_NEW_HEADS}) AS h
+        FROM heads AS h
         WHERE s.id = h.id
 """
 
 # Insert every row and move every head, under the row locks `read_heads` took in this
 # transaction. Answers (rows inserted, heads moved).
 _PG_WRITE = f"""
-    WITH inserted AS ({_PG_INSERT_ROWS} RETURNING 1),
-         moved AS ({_PG_MOVE_HEADS} RETURNING 1)
+    WITH heads AS (
+        SELECT {_PG_NEW_HEAD_COLUMNS}
+        FROM jsonb_array_elements(%(heads)b::jsonb) AS e
+    ), inserted AS ({_PG_INSERT_ROWS}        RETURNING 1
+    ), moved AS ({_PG_MOVE_HEADS}        RETURNING 1
+    )
     SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM moved)
 """
 
@@ -179,24 +184,25 @@ _PG_WRITE = f"""
 # (`held` reads `locked` whole before anything is written: both writes wait for `held`).
 # Another process may have appended meanwhile, or a connection ended or claimed a session: so
 # the rows and the heads are written only if every session row still holds the heads the
-# decision started from (`was`), all or nothing. A stale copy writes nothing, and the statement
-# says so (`held` false); the caller then decides again from a read. (A resend of an op
-# already journaled fails the INSERT on the unique (sender, client_op_id): nothing commits.)
-# Answers (heads held, rows inserted, heads moved).
+# decision started from (the `was_` columns), all or nothing. A stale copy writes nothing, and
+# the statement says so (`held` false); the caller then decides again from a read. (A resend of
+# an op already journaled fails the INSERT on the unique (sender, client_op_id): nothing
+# commits.) Answers (heads held, rows inserted, heads moved).
 _PG_WRITE_IF_HEADS = f"""
     WITH locked AS MATERIALIZED (
         SELECT id, status, head_seq, head_hash, control_participant_id FROM {SESSION}
         WHERE id = ANY(%(sessions)b::uuid[]) ORDER BY id FOR UPDATE
-    ), was AS (
-        SELECT (w->>0)::uuid AS id, (w->>1)::bigint AS head_seq, w->>2 AS head_hash,
-               w->>3 AS status, (w->>4)::bigint AS control
-        FROM jsonb_array_elements(%(was)b::jsonb) AS w
+    ), heads AS MATERIALIZED (
+        SELECT {_PG_NEW_HEAD_COLUMNS},
+               (e->>7)::bigint AS was_seq, e->>8 AS was_hash, e->>9 AS was_status,
+               (e->>10)::bigint AS was_control
+        FROM jsonb_array_elements(%(heads)b::jsonb) AS e
     ), held AS MATERIALIZED (
         SELECT count(*) = %(session_count)b AS still
-        FROM locked AS l JOIN was AS w
-          ON l.id = w.id AND l.head_seq = w.head_seq AND l.head_hash = w.head_hash
-             AND l.status = w.status
-             AND l.control_participant_id IS NOT DISTINCT FROM w.control
+        FROM locked AS l JOIN heads AS h
+          ON l.id = h.id AND l.head_seq = h.was_seq AND l.head_hash = h.was_hash
+             AND l.status = h.was_status
+             AND l.control_participant_id IS NOT DISTINCT FROM h.was_control
     ), inserted AS ({_PG_INSERT_ROWS}        WHERE (SELECT still FROM held)
         RETURNING 1
     ), moved AS ({_PG_MOVE_HEADS}          AND (SELECT still FROM held)
@@ -251,51 +257,47 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _pg_write_params(rows: list[Row], heads: SessionHeads, received_at: datetime) -> dict[str, Any]:
-    """The parameters of `_PG_WRITE` (and the first ones of `_PG_WRITE_IF_HEADS`)."""
-    return {
-        "received_at": received_at,
-        "rows": _json([(*row[:8], orjson.Fragment(row.payload), row.hash) for row in rows]),
-        "ended": Status.ENDED,
-        "heads": _json(
-            [
-                (
-                    sid,
-                    h["head_seq"],
-                    h["head_hash"],
-                    h["snapshot_seq"],
-                    h["control_participant_id"],
-                    bool(h["ends"]),
-                    h["sensitive_nodes"],
-                )
-                for sid, h in heads.items()
-            ]
-        ),
-    }
-
-
-def _pg_write_if_heads_params(
-    rows: list[Row], heads: SessionHeads, was: SessionHeads, received_at: datetime
+def _pg_write_params(
+    rows: list[Row],
+    heads: SessionHeads,
+    received_at: datetime,
+    was: SessionHeads | None = None,
 ) -> dict[str, Any]:
-    """The parameters of `_PG_WRITE_IF_HEADS`: those of the write, and the heads it was
-    decided from (`was`: those of every session in `heads`)."""
-    return {
-        **_pg_write_params(rows, heads, received_at),
-        "sessions": sorted(heads),
-        "session_count": len(heads),
-        "was": _json(
-            [
-                (
-                    sid,
-                    was[sid]["head_seq"],
-                    was[sid]["head_hash"],
-                    was[sid]["status"],
-                    was[sid]["control_participant_id"],
-                )
-                for sid in heads
-            ]
-        ),
+    """The parameters of `_PG_WRITE`; with `was` (the heads the append was decided from, for
+    every session in `heads`), those of `_PG_WRITE_IF_HEADS`."""
+
+    def head(sid: uuid.UUID, h: dict[str, Any]) -> tuple[Any, ...]:
+        new = (
+            sid,
+            h["head_seq"],
+            h["head_hash"],
+            h["snapshot_seq"],
+            h["control_participant_id"],
+            bool(h["ends"]),
+            h["sensitive_nodes"],
+        )
+        if was is None:
+            return new
+        old = was[sid]
+        return (
+            *new,
+            old["head_seq"],
+            old["head_hash"],
+            old["status"],
+            old["control_participant_id"],
+        )
+
+    fragment = orjson.Fragment
+    params = {
+        "received_at": received_at,
+        "rows": _json([(*row[:8], fragment(row.payload), row.hash) for row in rows]),
+        "ended": Status.ENDED,
+        "heads": _json([head(sid, h) for sid, h in heads.items()]),
     }
+    if was is not None:
+        params["sessions"] = sorted(heads)
+        params["session_count"] = len(heads)
+    return params
 
 
 def is_stale(error: BaseException) -> bool:
@@ -367,9 +369,7 @@ async def write_if_heads(
     Raises `StaleHeads` when a row had moved on: then nothing was written. A commit that fails
     (a deferred foreign key) raises too, and leaves the connection ready for the next."""
     cursor = conn.cursor()
-    await cursor.execute(
-        _PG_WRITE_IF_HEADS, _pg_write_if_heads_params(rows, heads, was, received_at)
-    )
+    await cursor.execute(_PG_WRITE_IF_HEADS, _pg_write_params(rows, heads, received_at, was))
     answer = await cursor.fetchone()
     if answer is None or not answer[0]:
         raise StaleHeads(f"a session row of {sorted(heads)} no longer holds the heads read")

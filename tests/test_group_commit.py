@@ -452,10 +452,10 @@ def test_the_writers_plans_look_up_keys_even_when_made_on_an_empty_journal() -> 
         "known": (journal_sql._PG_KNOWN, ["json"]),
         "elements": (journal_sql._PG_ELEMENTS, ["json"]),
         "lock": (journal_sql._PG_LOCK, ["uuid[]"]),
-        "write": (journal_sql._PG_WRITE, ["timestamptz", "jsonb", "text", "jsonb"]),
+        "write": (journal_sql._PG_WRITE, ["jsonb", "timestamptz", "jsonb", "text"]),
         "write if heads": (
             journal_sql._PG_WRITE_IF_HEADS,
-            ["uuid[]", "jsonb", "bigint", "timestamptz", "jsonb", "text", "jsonb"],
+            ["uuid[]", "jsonb", "bigint", "timestamptz", "jsonb", "text"],
         ),
         "doorbell ranges": (
             selectors._PG_RANGES.replace("%s", "%b"),
