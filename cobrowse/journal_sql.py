@@ -179,30 +179,30 @@ _PG_WRITE = f"""
 
 # The same write for an append decided from the journal writer's own copy of the heads
 # (`head_cache.HeadCache`), with no reads before. It is a transaction of its own (sent alone on
-# a connection in autocommit mode), so it takes the locks itself: first every session row, in
-# order of id as `read_heads` does, so that two writers never wait for each other in a circle
-# (`held` reads `locked` whole before anything is written: both writes wait for `held`).
-# Another process may have appended meanwhile, or a connection ended or claimed a session: so
-# the rows and the heads are written only if every session row still holds the heads the
-# decision started from (the `was_` columns), all or nothing. A stale copy writes nothing, and
-# the statement says so (`held` false); the caller then decides again from a read. (A resend of
-# an op already journaled fails the INSERT on the unique (sender, client_op_id): nothing
-# commits.) Answers (heads held, rows inserted, heads moved).
+# a connection in autocommit mode), so it takes the locks itself, first: `locked` locks every
+# session row, in order of id as `read_heads` does, so that two writers never wait for each
+# other in a circle (`held` reads `locked` whole before anything is written: both writes wait
+# for `held`). Another process may have appended meanwhile, or a connection ended or claimed a
+# session: so the rows and the heads are written only if every session row, as it is once
+# locked (a row that was locked by another transaction is read again as that one left it),
+# still holds the heads the decision started from (the `was_` columns): all or nothing. A stale
+# copy writes nothing, and the statement says so (`still` false); the caller then decides
+# again from a read. (A resend of an op already journaled fails the INSERT on the unique
+# (sender, client_op_id): nothing commits.) Answers (heads held, rows inserted, heads moved).
 _PG_WRITE_IF_HEADS = f"""
-    WITH locked AS MATERIALIZED (
-        SELECT id, status, head_seq, head_hash, control_participant_id FROM {SESSION}
-        WHERE id = ANY(%(sessions)b::uuid[]) ORDER BY id FOR UPDATE
-    ), heads AS MATERIALIZED (
+    WITH heads AS MATERIALIZED (
         SELECT {_PG_NEW_HEAD_COLUMNS},
                (e->>7)::bigint AS was_seq, e->>8 AS was_hash, e->>9 AS was_status,
                (e->>10)::bigint AS was_control
         FROM jsonb_array_elements(%(heads)b::jsonb) AS e
+    ), locked AS MATERIALIZED (
+        SELECT s.head_seq = h.was_seq AND s.head_hash = h.was_hash AND s.status = h.was_status
+               AND s.control_participant_id IS NOT DISTINCT FROM h.was_control AS unchanged
+        FROM {SESSION} AS s JOIN heads AS h ON s.id = h.id
+        ORDER BY s.id FOR UPDATE OF s
     ), held AS MATERIALIZED (
-        SELECT count(*) = %(session_count)b AS still
-        FROM locked AS l JOIN heads AS h
-          ON l.id = h.id AND l.head_seq = h.was_seq AND l.head_hash = h.was_hash
-             AND l.status = h.was_status
-             AND l.control_participant_id IS NOT DISTINCT FROM h.was_control
+        SELECT count(*) = %(session_count)b AND coalesce(bool_and(unchanged), false) AS still
+        FROM locked
     ), inserted AS ({_PG_INSERT_ROWS}        WHERE (SELECT still FROM held)
         RETURNING 1
     ), moved AS ({_PG_MOVE_HEADS}          AND (SELECT still FROM held)
@@ -295,7 +295,6 @@ def _pg_write_params(
         "heads": _json([head(sid, h) for sid, h in heads.items()]),
     }
     if was is not None:
-        params["sessions"] = sorted(heads)
         params["session_count"] = len(heads)
     return params
 

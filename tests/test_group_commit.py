@@ -455,7 +455,7 @@ def test_the_writers_plans_look_up_keys_even_when_made_on_an_empty_journal() -> 
         "write": (journal_sql._PG_WRITE, ["jsonb", "timestamptz", "jsonb", "text"]),
         "write if heads": (
             journal_sql._PG_WRITE_IF_HEADS,
-            ["uuid[]", "jsonb", "bigint", "timestamptz", "jsonb", "text"],
+            ["jsonb", "bigint", "timestamptz", "jsonb", "text"],
         ),
         "doorbell ranges": (
             selectors._PG_RANGES.replace("%s", "%b"),
@@ -556,6 +556,51 @@ async def test_the_writer_decides_from_its_cache_in_one_round_trip_and_rereads_w
     assert count == 10
     verified = await sync_to_async(journal_verify)(session_id=session.pk)
     assert verified.broken is None and verified.ops == 10, verified
+
+
+@pg_only
+@pytest.mark.django_db(transaction=True)
+async def test_a_write_from_the_cache_that_waited_for_a_row_lock_checks_what_was_committed() -> (
+    None
+):
+    """The one-statement write checks the session rows as they are once it holds their locks:
+    when another transaction held a row and changes it (here it grants control), the write
+    that waited for it writes nothing and the batch is decided again from a read."""
+    from cobrowse import journal_sql
+    from cobrowse.audit import journal_verify
+
+    session = await sync_to_async(open_session)()
+    customer = await sync_to_async(customer_of)(session)
+    cache = HeadCache()
+    times = sequencer.AppendTimes()
+    conn = await JournalWriter.get()._pg_connection()
+
+    async def append(cid: str) -> Any:
+        (result,) = await operations_append_many_async(
+            conn=conn, batches=[(session.pk, [sub(customer, cid)])], cache=cache, times=times
+        )
+        return result.outcomes[0]
+
+    assert (await append("a")).entry["seq"] == 1  # read, then cached
+    params = writer_module._pg_connection_params()
+    assert params is not None
+    other = await psycopg.AsyncConnection.connect(**params)
+    try:
+        await other.execute(
+            f"UPDATE {journal_sql.SESSION} SET control_participant_id = %s WHERE id = %s",
+            [customer.pk, session.pk],
+        )
+        waiting = asyncio.ensure_future(append("b"))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # the write waits for the row lock
+        await other.commit()
+        outcome = await asyncio.wait_for(waiting, 10)
+    finally:
+        await other.close()
+    assert isinstance(outcome, Accepted) and outcome.entry["seq"] == 2, outcome
+    assert times.stale_retries == 1  # refused after the wait, decided again from a read
+    verified = await sync_to_async(journal_verify)(session_id=session.pk)
+    assert verified.broken is None and verified.ops == 2, verified
 
 
 @pg_only
