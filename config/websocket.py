@@ -158,10 +158,10 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         """Write text frames now, in one write, if the socket takes them without waiting (its
         buffer below the high-water mark, the connection open); False, and nothing written,
         otherwise: then the ASGI `send` has to wait, in the task of the caller."""
-        # OPEN: accepted, and no close sent or received yet; a transport that is closing
-        # includes one whose connection was lost.
+        # OPEN: accepted, and no close sent or received yet.
         if (
             not self.writable.is_set()
+            or self.disconnected
             or self.conn.state is not State.OPEN
             or self.transport.is_closing()
         ):
