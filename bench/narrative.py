@@ -375,10 +375,10 @@ Each change was made after profiling the server under the bench (py-spy through
     (no reader task per connection). About 15% less server CPU per op at 3,000 ops/s in
     back-to-back runs, and the latency lower with it.
 11. **One round trip per batch.** The writer keeps the heads it read or wrote last
-    (`sequencer.HeadCache`) and decides a batch from them; the writes go with the COMMIT in
-    one round trip and are made only where every session row of the batch still holds those
-    heads (the UPDATE's condition, under the row lock it takes; the statement fails
-    otherwise, and nothing commits). A stale copy (another process appended, a resend, a
+    (`head_cache.HeadCache`) and decides a batch from them; the writes go with the COMMIT in
+    one round trip and are made only if every session row of the batch still holds those
+    heads (checked by the statement under the row locks it takes first; otherwise it writes
+    nothing and says so). A stale copy (another process appended, a resend, a
     session claimed meanwhile) costs a second try from a read, never a wrong seq. One pass
     through the event loop and one PostgreSQL round trip fewer per batch.
 12. **Deliveries written from the hand-over; the next batch sent before it.** At half
@@ -430,7 +430,7 @@ Each change was made after profiling the server under the bench (py-spy through
     1,397). Now a gap waits up to 100 ms for the doorbell that fills it before it is read
     (`tests/test_consumer.py`), doorbells that arrive during a read are merged and read
     next, every session's range is read in one statement, and a session that another writer
-    appends to is decided from a read for a second (`sequencer.HeadCache`), not refused from
+    appends to is decided from a read for a second (`head_cache.HeadCache`), not refused from
     the cache first and then read (three round trips). At 2,000 ops/s: 1,982 and 1,981
     delivered, p50 35 and 52 ms; at 4,000: 3,904 and 3,876, p50 165 and 467 ms (23:01-23:02
     UTC). Then the doorbells' ranges were read on a connection of the writer's event loop

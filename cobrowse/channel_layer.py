@@ -1,21 +1,24 @@
-"""The Redis pub/sub channel layer, made to survive a Redis restart.
+"""The Redis pub/sub channel layer, made to survive a Redis restart and to say so.
 
-channels-redis's `RedisPubSubChannelLayer` loses every subscription of a process when its Redis
-connection drops: the receive task logs the error and then waits forever on a connection that
-subscribes to nothing, so the process's connections never hear another doorbell (found by the
-fault-injection suite, `make chaos`). This layer:
+channels-redis's `RedisPubSubChannelLayer` says nothing when its Redis connection drops:
+messages published meanwhile are lost without anyone knowing, and its receive task only logs
+the error and tries the same connection again a second later, so whether the process's
+subscriptions come back is left to redis-py (found by the fault-injection suite, `make chaos`:
+a process stopped hearing doorbells after a Redis restart). This layer:
 
 - notices a broken pub/sub connection (in the receive task, or when subscribing), reconnects
   with a capped backoff and subscribes again to everything this process listens to;
-- then puts a repair message (`{"type": "journal.repair"}`) in the queue of every channel that
-  belongs to a group: doorbells published while the connection was down are lost, so each
-  connection reads what it missed from the journal (the journal writer calls each
-  connection's `Delivery.catch_up`);
+- then puts `{"type": RECONNECTED}` in the queue of every channel of this process that is in a
+  group: messages published while the connection was down are lost. (The journal writer's
+  doorbell channel is the only such channel: the writer then has every connection of this
+  process read what it missed from the journal, `Delivery.catch_up`; connections hold no channel.)
 - keeps subscribing and unsubscribing usable while Redis is down (they are replayed once it is
   back), so a Redis outage slows cross-process delivery but refuses no connection;
 - retries a publish once on a fresh connection (the first command after a restart fails on the
-  old socket) and bounds it in time, so a hung Redis cannot stall the journal writer.
+  old socket) and bounds it in time, so a hung Redis cannot hold the doorbells up for long.
 
+It subclasses channels-redis's classes and uses some of their internals (no public hook does
+this); the pin in pyproject.toml and tests/test_contracts.py keep them honest.
 The channel layer stays a doorbell: a message it loses is repaired from the journal.
 """
 
@@ -31,12 +34,13 @@ from channels_redis.pubsub import (
     RedisPubSubLoopLayer,
     RedisSingleShardConnection,
 )
-from channels_redis.utils import _close_redis, _wrap_close
+from channels_redis.utils import _wrap_close
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
-REPAIR_MESSAGE: dict[str, Any] = {"type": "journal.repair"}
+# The message every grouped channel of this process receives once the connection is back.
+RECONNECTED = "layer.reconnected"
 PUBLISH_TIMEOUT = 2.0
 BACKOFF_START, BACKOFF_CAP = 0.1, 2.0
 # What a dropped, refused or hung Redis connection raises.
@@ -99,8 +103,8 @@ class _Shard(RedisSingleShardConnection):
                 if await self._reconnect():
                     delay = BACKOFF_START
                     self.reconnects += 1
-                    logger.warning("Redis pub/sub connection restored; repairing from journal")
-                    self.channel_layer.ring_repair()
+                    logger.warning("Redis pub/sub connection restored; telling its channels")
+                    self.channel_layer.tell_reconnected()
                 else:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, BACKOFF_CAP)
@@ -142,20 +146,19 @@ class _Shard(RedisSingleShardConnection):
                 await pubsub.aclose()
         if redis is not None:
             with contextlib.suppress(Exception):
-                await _close_redis(redis)
+                await redis.aclose(close_connection_pool=True)
 
 
 class _LoopLayer(RedisPubSubLoopLayer):
     _shards: list[_Shard]
 
-    def __init__(self, *args: Any, repair_message: dict[str, Any] | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._repair = repair_message or REPAIR_MESSAGE
         self._shards = [_Shard(shard.host, self) for shard in self._shards]
 
-    def ring_repair(self) -> None:
-        """Tell every channel that is in a group that doorbells may have been lost."""
-        data = self.channel_layer.serialize(self._repair)
+    def tell_reconnected(self) -> None:
+        """Tell every channel that is in a group that its messages may have been lost."""
+        data = self.channel_layer.serialize({"type": RECONNECTED})
         members = set().union(*self.groups.values()) if self.groups else set()
         for name in members:
             queue = self.channels.get(name)
@@ -164,10 +167,8 @@ class _LoopLayer(RedisPubSubLoopLayer):
 
 
 class ResilientPubSubChannelLayer(RedisPubSubChannelLayer):
-    """`RedisPubSubChannelLayer` whose connections come back after a Redis restart.
-
-    Extra CONFIG key: `repair_message` (default `{"type": "journal.repair"}`), the message every
-    grouped channel of this process receives once the connection is restored."""
+    """`RedisPubSubChannelLayer` whose connections come back after a Redis restart, and which
+    then sends every grouped channel of this process `{"type": RECONNECTED}`."""
 
     def _get_layer(self) -> _LoopLayer:
         loop = asyncio.get_running_loop()

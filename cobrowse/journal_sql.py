@@ -2,16 +2,18 @@
 
 The sequencer decides the order; this module only reads the heads it decides from and writes
 what it decided, for every session of a batch at once, in as few round trips as the database
-allows. It runs inside the sequencer's transaction.
+allows. SQL text is constants (or, for SQLite, built by small functions from placeholders);
+every value is a bound parameter.
 
-- PostgreSQL: set-based statements over arrays (`unnest`), parameters in binary (`%b`: text
-  arrays in text format are quoted element by element, a cost that showed in profiles), sent
-  in pipeline mode. On the journal writer's own connection (`AsyncTransaction`, from its event
-  loop): BEGIN and the reads travel together, then the writes and the COMMIT: two round trips
-  for any number of sessions and ops; one statement, a transaction of its own, when the writer
-  decided from its copy of the heads (`write_if_heads`, checked by the writes themselves). On
-  Django's connection (`read_heads`, `write`, inside `atomic`): three, the COMMIT being
-  Django's.
+- PostgreSQL: set-based statements over arrays (a uuid array, or a JSON array of rows),
+  parameters in binary (`%b`, `%(name)b`: text arrays in text format are quoted element by
+  element, a cost that showed in profiles), sent in pipeline mode. On the journal writer's own
+  connection (`AsyncTransaction`, from its event loop): BEGIN and the reads travel together,
+  then the writes and the COMMIT: two round trips for any number of sessions and ops. When
+  the writer decided from its copy of the heads: one statement, a transaction of its own,
+  which locks the session rows and writes only if they still hold those heads
+  (`write_if_heads`). On Django's connection (`read_heads`, `write`, inside the sequencer's
+  `atomic`): three, the COMMIT being Django's.
 - Elsewhere (SQLite, the embedded default): the same statements in portable SQL, one after
   the other (the IMMEDIATE transaction already holds the database write lock).
 
@@ -36,9 +38,6 @@ OPERATION = Operation._meta.db_table
 PARTICIPANT = Participant._meta.db_table
 
 SessionHeads = dict[uuid.UUID, dict[str, Any]]
-# The marker of a write whose heads were stale (raised by PostgreSQL as a failed cast: the one
-# way to fail a statement on a condition known only while it runs, without a function of ours).
-STALE_HEADS = "stale journal heads"
 Known = dict[tuple[int, str], tuple[int, int | None]]
 ElementHeads = dict[tuple[uuid.UUID, str], int]
 
@@ -139,68 +138,83 @@ _PG_OPERATORS = f"""
     WHERE session_id = ANY(%b::uuid[]) AND role = 'operator'
     ORDER BY joined_at, id
 """
-# Every row and every head in one statement, each passed as one JSON array (encoded by orjson
-# in C; the payload goes in as the JSON it already is).
-_PG_WRITE = f"""
-    WITH inserted AS (
+# The write of an append, built from three clauses shared by its two forms below. Every row
+# and every head are passed as one JSON array each (encoded by orjson in C; the payload goes in
+# as the JSON it already is).
+_PG_INSERT_ROWS = f"""
         INSERT INTO {OPERATION} (session_id, seq, kind, element, element_seq, delivery,
                                  sender_id, client_op_id, payload, hash, received_at)
         SELECT (r->>0)::uuid, (r->>1)::bigint, r->>2, r->>3, (r->>4)::bigint, r->>5,
-               (r->>6)::bigint, r->>7, r->8, r->>9, %b
-        FROM jsonb_array_elements(%b::jsonb) AS r
-        RETURNING 1
-    ), updated AS (
+               (r->>6)::bigint, r->>7, r->8, r->>9, %(received_at)b
+        FROM jsonb_array_elements(%(rows)b::jsonb) AS r
+"""
+# The new head of a session, from one element `e` of the heads' JSON array.
+_PG_NEW_HEAD_COLUMNS = """
+               (e->>0)::uuid AS id, (e->>1)::bigint AS head_seq, e->>2 AS head_hash,
+               (e->>3)::bigint AS snapshot_seq, (e->>4)::bigint AS control,
+               (e->>5)::boolean AS ends, e->6 AS sensitive
+"""
+# Moves each session row to its new head (from the statement's `heads`).
+_PG_MOVE_HEADS = f"""
         UPDATE {SESSION} AS s
         SET head_seq = h.head_seq, head_hash = h.head_hash, snapshot_seq = h.snapshot_seq,
             control_participant_id = h.control, sensitive_nodes = h.sensitive,
-            status = CASE WHEN h.ends THEN %b ELSE s.status END,
-            ended_at = CASE WHEN h.ends THEN %b ELSE s.ended_at END
-        FROM (SELECT (e->>0)::uuid AS id, (e->>1)::bigint AS head_seq, e->>2 AS head_hash,
-                     (e->>3)::bigint AS snapshot_seq, (e->>4)::bigint AS control,
-                     (e->>5)::boolean AS ends, e->6 AS sensitive
-              FROM jsonb_array_elements(%b::jsonb) AS e) AS h
+            status = CASE WHEN h.ends THEN %(ended)b ELSE s.status END,
+            ended_at = CASE WHEN h.ends THEN %(received_at)b ELSE s.ended_at END
+        FROM heads AS h
         WHERE s.id = h.id
+"""
+
+# Insert every row and move every head, under the row locks `read_heads` took in this
+# transaction. Answers (rows inserted, heads moved).
+_PG_WRITE = f"""
+    WITH heads AS (
+        SELECT {_PG_NEW_HEAD_COLUMNS}
+        FROM jsonb_array_elements(%(heads)b::jsonb) AS e
+    ), inserted AS ({_PG_INSERT_ROWS}        RETURNING 1
+    ), moved AS ({_PG_MOVE_HEADS}        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM moved)
+"""
+
+# The same write for an append decided from the journal writer's own copy of the heads
+# (`head_cache.HeadCache`), with no reads before. It is a transaction of its own (sent alone on
+# a connection in autocommit mode), so it takes the locks itself, first: `locked` locks every
+# session row, in order of id as `read_heads` does, so that two writers never wait for each
+# other in a circle (`held` reads `locked` whole before anything is written: both writes wait
+# for `held`). Another process may have appended meanwhile, or a connection ended or claimed a
+# session: so the rows and the heads are written only if every session row, as it is once
+# locked (a row that was locked by another transaction is read again as that one left it),
+# still holds the heads the decision started from (the `was_` columns): all or nothing. A stale
+# copy writes nothing, and the statement says so (`still` false); the caller then decides
+# again from a read. (A resend of an op already journaled fails the INSERT on the unique
+# (sender, client_op_id): nothing commits.) Answers (heads held, rows inserted, heads moved).
+_PG_WRITE_IF_HEADS = f"""
+    WITH heads AS MATERIALIZED (
+        SELECT {_PG_NEW_HEAD_COLUMNS},
+               (e->>7)::bigint AS was_seq, e->>8 AS was_hash, e->>9 AS was_status,
+               (e->>10)::bigint AS was_control
+        FROM jsonb_array_elements(%(heads)b::jsonb) AS e
+    ), locked AS MATERIALIZED (
+        SELECT s.head_seq = h.was_seq AND s.head_hash = h.was_hash AND s.status = h.was_status
+               AND s.control_participant_id IS NOT DISTINCT FROM h.was_control AS unchanged
+        FROM {SESSION} AS s JOIN heads AS h ON s.id = h.id
+        ORDER BY s.id FOR UPDATE OF s
+    ), held AS MATERIALIZED (
+        SELECT count(*) = %(session_count)b AND coalesce(bool_and(unchanged), false) AS still
+        FROM locked
+    ), inserted AS ({_PG_INSERT_ROWS}        WHERE (SELECT still FROM held)
+        RETURNING 1
+    ), moved AS ({_PG_MOVE_HEADS}          AND (SELECT still FROM held)
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM updated)
+    SELECT (SELECT still FROM held), (SELECT count(*) FROM inserted), (SELECT count(*) FROM moved)
 """
 
 
-# The same writes for an append decided from the journal writer's own copy of the heads
-# (`sequencer.HeadCache`), with no reads before: each session row is written only if it still
-# holds the heads the decision started from (another process may have appended meanwhile, or a
-# connection ended or claimed the session), and the statement fails unless every row was, so
-# that nothing of it commits. A resend of an op already journaled fails it too (the unique
-# (sender, client_op_id)). The caller then decides again from a fresh read.
-# It is a transaction on its own (sent alone on a connection in autocommit mode): the session
-# rows are locked first, in order of id, as `read_heads` does, so that two writers never wait
-# for each other in a circle (the SELECT's scalar subqueries run left to right, and a
-# data-modifying CTE runs when it is first read).
-_PG_WRITE_IF_HEADS = (
-    _PG_WRITE.replace(
-        "WITH inserted AS (",
-        f"""WITH locked AS (
-        SELECT id FROM {SESSION} WHERE id = ANY(%b::uuid[]) ORDER BY id FOR UPDATE
-    ), inserted AS (""",
-    )
-    .replace(
-        "WHERE s.id = h.id",
-        """WHERE s.id = h.id AND s.head_seq = h.was_seq AND s.head_hash = h.was_hash
-          AND s.status = h.was_status
-          AND s.control_participant_id IS NOT DISTINCT FROM h.was_control""",
-    )
-    .replace(
-        "e->6 AS sensitive",
-        """e->6 AS sensitive, (e->>7)::bigint AS was_seq,
-                     e->>8 AS was_hash, e->>9 AS was_status, (e->>10)::bigint AS was_control""",
-    )
-    .replace(
-        "SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM updated)",
-        f"""SELECT (SELECT count(*) FROM locked), (SELECT count(*) FROM inserted),
-           CASE WHEN (SELECT count(*) FROM updated) = %b THEN (SELECT count(*) FROM updated)
-           ELSE ('{STALE_HEADS}: ' || (SELECT count(*) FROM updated))::bigint END""",
-    )
-)
+class StaleHeads(Exception):
+    """An append decided from the writer's copy of the heads wrote nothing: a session row no
+    longer held the heads it was decided from."""
 
 
 def _pg() -> psycopg.Connection[Any]:
@@ -243,15 +257,14 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _pg_write_statement(
+def _pg_write_params(
     rows: list[Row],
     heads: SessionHeads,
     received_at: datetime,
     was: SessionHeads | None = None,
-) -> tuple[str, list[Any]]:
-    """The write of an append; with `was` (the heads it was decided from), the write that
-    fails unless every session row still holds them (`_PG_WRITE_IF_HEADS`)."""
-    fragment = orjson.Fragment
+) -> dict[str, Any]:
+    """The parameters of `_PG_WRITE`; with `was` (the heads the append was decided from, for
+    every session in `heads`), those of `_PG_WRITE_IF_HEADS`."""
 
     def head(sid: uuid.UUID, h: dict[str, Any]) -> tuple[Any, ...]:
         new = (
@@ -274,30 +287,28 @@ def _pg_write_statement(
             old["control_participant_id"],
         )
 
-    params = [
-        received_at,
-        _json([(*row[:8], fragment(row.payload), row.hash) for row in rows]),
-        Status.ENDED,
-        received_at,
-        _json([head(sid, h) for sid, h in heads.items()]),
-    ]
-    if was is None:
-        return _PG_WRITE, params
-    return _PG_WRITE_IF_HEADS, [sorted(heads), *params, len(heads)]
+    fragment = orjson.Fragment
+    params = {
+        "received_at": received_at,
+        "rows": _json([(*row[:8], fragment(row.payload), row.hash) for row in rows]),
+        "ended": Status.ENDED,
+        "heads": _json([head(sid, h) for sid, h in heads.items()]),
+    }
+    if was is not None:
+        params["session_count"] = len(heads)
+    return params
 
 
 def is_stale(error: BaseException) -> bool:
     """Whether an append decided from the writer's copy of the heads failed because the copy
     was out of date (or an op in it had been journaled already): decide again from a read."""
-    return isinstance(error, psycopg.errors.UniqueViolation) or (
-        isinstance(error, psycopg.errors.InvalidTextRepresentation) and STALE_HEADS in str(error)
-    )
+    return isinstance(error, StaleHeads | psycopg.errors.UniqueViolation)
 
 
 def _check_written(rows: list[Row], heads: SessionHeads, counts: tuple[Any, ...] | None) -> None:
-    inserted, updated = counts or (0, 0)
-    if inserted != len(rows) or updated != len(heads):
-        raise DatabaseError(f"wrote {inserted} of {len(rows)} ops, {updated} of {len(heads)} heads")
+    inserted, moved = counts or (0, 0)
+    if inserted != len(rows) or moved != len(heads):
+        raise DatabaseError(f"wrote {inserted} of {len(rows)} ops, {moved} of {len(heads)} heads")
 
 
 def _pg_read(query: HeadsQuery) -> Heads:
@@ -311,9 +322,8 @@ def _pg_read(query: HeadsQuery) -> Heads:
 
 
 def _pg_write(rows: list[Row], heads: SessionHeads, received_at: datetime) -> None:
-    sql, params = _pg_write_statement(rows, heads, received_at)
     with psycopg.Cursor(_pg()) as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_PG_WRITE, _pg_write_params(rows, heads, received_at))
         _check_written(rows, heads, cursor.fetchone())
 
 
@@ -334,7 +344,10 @@ _PG_KEY_LOOKUPS_ONLY = (
 # nothing else: an append decided from the writer's copy of the heads is one statement, a
 # transaction of its own, with no room for a SET LOCAL. Only with prepared statements: planned
 # at every execution, a statement is planned for the journal as it is.
-_PG_KEY_LOOKUPS_ALWAYS = _PG_KEY_LOOKUPS_ONLY.replace(", true)", ", false)")
+_PG_KEY_LOOKUPS_ALWAYS = (
+    "SELECT set_config('enable_seqscan', 'off', false), "
+    "set_config('enable_hashjoin', 'off', false), set_config('enable_mergejoin', 'off', false)"
+)
 
 
 async def prepare_writer_connection(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -350,15 +363,16 @@ async def write_if_heads(
     was: SessionHeads,
     received_at: datetime,
 ) -> None:
-    """Lock the session rows in order of id, write (only where the rows still hold the heads
+    """Lock the session rows in order of id, write (only if every row still holds its heads
     in `was`) and commit: one statement, one round trip, on a connection in autocommit mode.
-    Raises (`is_stale`) when a row had moved on: then nothing was written. A commit that fails
+    Raises `StaleHeads` when a row had moved on: then nothing was written. A commit that fails
     (a deferred foreign key) raises too, and leaves the connection ready for the next."""
-    sql, params = _pg_write_statement(rows, heads, received_at, was)
     cursor = conn.cursor()
-    await cursor.execute(sql, params)
-    counts = await cursor.fetchone()
-    _check_written(rows, heads, counts[1:] if counts else None)
+    await cursor.execute(_PG_WRITE_IF_HEADS, _pg_write_params(rows, heads, received_at, was))
+    answer = await cursor.fetchone()
+    if answer is None or not answer[0]:
+        raise StaleHeads(f"a session row of {sorted(heads)} no longer holds the heads read")
+    _check_written(rows, heads, answer[1:])
 
 
 class AsyncTransaction:
@@ -391,10 +405,9 @@ class AsyncTransaction:
     async def write_and_commit(
         self, *, rows: list[Row], heads: SessionHeads, received_at: datetime
     ) -> None:
-        sql, params = _pg_write_statement(rows, heads, received_at)
         write, commit = self.conn.cursor(), self.conn.cursor()
         async with self.conn.pipeline():
-            await write.execute(sql, params)
+            await write.execute(_PG_WRITE, _pg_write_params(rows, heads, received_at))
             await commit.execute("COMMIT")
         # The COMMIT went through: a failed statement would have raised above.
         self.done = True

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -38,6 +38,8 @@ from .models import Status
 
 if TYPE_CHECKING:
     import psycopg
+
+    from .head_cache import HeadCache
 
 
 class Entry(TypedDict):
@@ -171,6 +173,9 @@ class AppendTimes:
     process, against everything else (the database's answer, and the event loop's turn)."""
 
     decide_seconds: float = 0.0
+    # Appends decided from the writer's copy of the heads that were refused as stale and
+    # decided again from a read: one batch, tried twice.
+    stale_retries: int = 0
 
 
 async def operations_append_many_async(
@@ -211,6 +216,8 @@ async def operations_append_many_async(
                 if not journal_sql.is_stale(exc):
                     raise
                 refused = was
+                if times is not None:
+                    times.stale_retries += 1
             else:
                 cache.remember(heads.sessions, plan.element_heads)
                 return plan.results
@@ -242,78 +249,6 @@ def _decide(plan: _Plan, heads: journal_sql.Heads, times: AppendTimes | None) ->
     started = time.perf_counter()
     plan.decide(heads)
     times.decide_seconds += time.perf_counter() - started
-
-
-class HeadCache:
-    """The journal writer's copy of the heads it read or wrote last, by session: the session
-    row's state and the element heads it knows. Only ever a guess: an append decided from it
-    is written only if the session rows still hold the same heads (any op journaled since, by
-    anyone, moved them on), so a stale copy costs a second try, never a wrong decision."""
-
-    LIMIT = 10_000  # sessions; past it the cache starts again empty
-    # A session that another writer appends to too (its connections on several processes)
-    # would make nearly every append from the cache fail and go again from a read: three round
-    # trips instead of two. It is not cached for this long after another writer was seen.
-    CONTENDED_SECONDS = 1.0
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._sessions: dict[uuid.UUID, dict[str, Any]] = {}
-        self._elements: dict[uuid.UUID, dict[str, int]] = {}
-        self._contended: dict[uuid.UUID, float] = {}  # session -> not cached until then
-
-    def heads_for(self, query: journal_sql.HeadsQuery) -> journal_sql.Heads | None:
-        """Heads to decide `query`'s append from (copies), or None when the cache cannot: a
-        session or an element it does not know, or a grant (which needs the operators)."""
-        if query.operators:
-            return None
-        sessions = {}
-        for sid in query.sessions:
-            state = self._sessions.get(sid)
-            if state is None:
-                return None
-            sessions[sid] = dict(state)
-        elements = {}
-        for sid, element in query.elements:
-            head = self._elements.get(sid, {}).get(element)
-            if head is None:
-                return None
-            elements[(sid, element)] = head
-        return journal_sql.Heads(sessions, {}, elements, {})
-
-    def remember(
-        self,
-        sessions: dict[uuid.UUID, dict[str, Any]],
-        elements: dict[tuple[uuid.UUID, str], int],
-    ) -> None:
-        """The heads of `sessions` after an append (read and then moved by what it wrote),
-        and the element heads it read or moved. Ended sessions are forgotten."""
-        if len(self._sessions) > self.LIMIT:
-            self._sessions.clear()
-            self._elements.clear()
-        now = self._clock()
-        if self._contended:
-            self._contended = {sid: t for sid, t in self._contended.items() if t > now}
-        for sid, state in sessions.items():
-            if state["status"] == Status.ENDED or sid in self._contended:
-                self.forget({sid})
-            else:
-                self._sessions[sid] = {k: v for k, v in state.items() if k != "ends"}
-        for (sid, element), head in elements.items():
-            if sid in self._sessions:
-                self._elements.setdefault(sid, {})[element] = head
-
-    def forget(self, sessions: set[uuid.UUID]) -> None:
-        for sid in sessions:
-            self._sessions.pop(sid, None)
-            self._elements.pop(sid, None)
-
-    def contend(self, sessions: Iterable[uuid.UUID]) -> None:
-        """Another writer appended to `sessions`: do not cache them for a while."""
-        until = self._clock() + self.CONTENDED_SECONDS
-        for sid in sessions:
-            self._contended[sid] = until
-            self.forget({sid})
 
 
 class _Plan:

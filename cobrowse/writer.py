@@ -31,7 +31,7 @@ import time
 import uuid
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -49,15 +49,15 @@ from django.db import (
 )
 
 from . import journal_sql, lifecycle
+from .channel_layer import RECONNECTED
+from .head_cache import HeadCache
 from .selectors import operations_in_ranges, operations_in_ranges_async
 from .sequencer import (
     AppendResult,
     AppendTimes,
     Entry,
-    HeadCache,
     Outcome,
     Submission,
-    operations_append,
     operations_append_many,
     operations_append_many_async,
 )
@@ -72,6 +72,9 @@ MAX_BATCH = 2000
 
 # Every process's writer is in this group: one doorbell per batch, for all its sessions.
 DOORBELL_GROUP = "cobrowse.doorbell"
+# The doorbell's message: {"type": DOORBELL, "origin": the ringing process (None: no server
+# process), "ranges": {session id: [first seq, last seq] journaled}}.
+DOORBELL = "doorbell.rang"
 # The core layer forgets group members after a day; the writer joins again well before that.
 REJOIN_SECONDS = 600
 # A doorbell the channel layer refused, or a read of rung ranges the database refused, is tried
@@ -168,10 +171,14 @@ class JournalWriter:
         self._pg: psycopg.AsyncConnection[Any] | None = None
         self._reader: psycopg.AsyncConnection[Any] | None = None
         # The heads this writer read or wrote last: most appends need no read before their
-        # writes (one round trip instead of two); see sequencer.HeadCache.
+        # writes (one round trip instead of two); see cobrowse/head_cache.py.
         self._heads = HeadCache()
         self.batches = 0
         self.ops = 0
+        # Appends tried again: on a new connection, or each session alone after its batch
+        # failed (`_append`); a batch refused as stale and decided again from a read is counted
+        # by the sequencer, in `_times`. A batch tried again is still one batch.
+        self.retries = 0
         # What the statistics log line reports (COBROWSE_WRITER_STATS_SECONDS).
         self._times = AppendTimes()
         self._append_seconds = 0.0
@@ -232,14 +239,14 @@ class JournalWriter:
                 logger.warning("doorbell channel failed; listening again in 1 s: %r", exc)
                 await asyncio.sleep(1)
                 continue
-            if message.get("type") == "journal.repair":
+            if message.get("type") == RECONNECTED:
                 # The channel layer reconnected (cobrowse/channel_layer.py): doorbells sent
                 # meanwhile are lost, so every connection reads what it missed.
                 for listeners in list(self._listeners.values()):
                     for listener in list(listeners):
                         listener.catch_up()
                 continue
-            rung = layer_message_heads(message)
+            rung = doorbell_ranges(message)
             # Several processes ring for one session: their ranges are joined.
             _merge_ranges(self._unread, {s: r for s, r in rung.items() if s in self._listeners})
             if self._unread and (self._reading is None or self._reading.done()):
@@ -390,31 +397,35 @@ class JournalWriter:
 
     async def _log_stats(self, every: float) -> None:
         """Every `every` seconds, one log line on the batches since the last one: how many, how
-        large, and where a batch's time went (deciding it; the rest of its append: waiting for
-        the database's answer and for the event loop's turn; handing it over)."""
-        before = [0.0] * 5
+        large, how many appends were tried again (a batch refused as stale, or whose connection
+        broke, is one batch tried twice), and where a batch's time went (deciding it; the rest
+        of its append: waiting for the database's answer and for the event loop's turn;
+        handing it over)."""
+        before = [0.0] * 6
         while True:
             await asyncio.sleep(every)
             now = [
                 float(self.batches),
                 float(self.ops),
+                float(self.retries + self._times.stale_retries),
                 self._times.decide_seconds,
                 self._append_seconds,
                 self._hand_over_seconds,
             ]
-            batches, ops, decide, append, hand_over = (
+            batches, ops, retries, decide, append, hand_over = (
                 a - b for a, b in zip(now, before, strict=True)
             )
             before, largest, self._largest = now, self._largest, 0
             if batches:
                 ms = 1000 / batches
                 stats_logger.info(
-                    "%.0f batches/s, %.0f ops/s, %.1f ops a batch (largest %d); a batch: "
-                    "deciding %.2f ms, waiting %.2f ms, handing over %.2f ms",
+                    "%.0f batches/s, %.0f ops/s, %.1f ops a batch (largest %d), %d tried again; "
+                    "a batch: deciding %.2f ms, waiting %.2f ms, handing over %.2f ms",
                     batches / every,
                     ops / every,
                     ops / batches,
                     largest,
+                    retries,
                     decide * ms,
                     (append - decide) * ms,
                     hand_over * ms,
@@ -426,44 +437,54 @@ class JournalWriter:
         """Every session of the batch in one transaction (one commit for all). Should that
         fail for another reason than the connection, each session again in a transaction of
         its own, so that one session's failure is not every session's."""
-        if self._pg_params is None:
-            return await self._loop.run_in_executor(self._executor, _append_all, work)
         try:
-            try:
-                conn = await self._pg_connection()
-                return list(
-                    await operations_append_many_async(
-                        conn=conn, batches=work, cache=self._heads, times=self._times
-                    )
-                )
-            except psycopg.OperationalError as exc:
-                # The connection broke (a restarted database, a killed backend). Once more on a
-                # fresh one: safe, since a resent client_op_id is never journaled twice (what
-                # did commit comes back as Duplicate).
-                logger.info("journal connection failed, once more on a new one: %s", exc)
-                await self._drop_pg()
-                conn = await self._pg_connection()
-                return list(
-                    await operations_append_many_async(conn=conn, batches=work, cache=self._heads)
-                )
+            return await self._append_many(work)
         except (psycopg.Error, DatabaseError) as exc:
-            if isinstance(exc, psycopg.OperationalError):
-                await self._drop_pg()
             if len(work) == 1 or isinstance(exc, psycopg.OperationalError):
                 logger.warning("journal append of %s session(s) failed: %s", len(work), exc)
                 return [exc] * len(work)
             logger.info("journal append of %s sessions failed, one by one now: %s", len(work), exc)
         results: list[AppendResult | BaseException] = []
         for item in work:
+            self.retries += 1
             try:
-                conn = await self._pg_connection()
-                results.extend(
-                    await operations_append_many_async(conn=conn, batches=[item], cache=self._heads)
-                )
+                results.extend(await self._append_many([item]))
             except (psycopg.Error, DatabaseError) as exc:
                 logger.warning("journal append for session %s failed: %s", item[0], exc)
                 results.append(exc)
         return results
+
+    async def _append_many(
+        self, work: list[tuple[str, list[Submission]]]
+    ) -> list[AppendResult | BaseException]:
+        """One transaction for every session of `work`: on PostgreSQL from this event loop on
+        the writer's own connection, elsewhere in the writer's thread. Raises what the database
+        raised: then nothing of `work` was journaled."""
+        if self._pg_params is None:
+            return await self._loop.run_in_executor(self._executor, _append_in_thread, work)
+        try:
+            return await self._append_on_pg(work)
+        except psycopg.OperationalError as exc:
+            # The connection broke (a restarted database, a killed backend). Once more on a
+            # fresh one: safe, since a resent client_op_id is never journaled twice (what did
+            # commit comes back as Duplicate).
+            logger.info("journal connection failed, once more on a new one: %s", exc)
+            self.retries += 1
+            await self._drop_pg()
+        try:
+            return await self._append_on_pg(work)
+        except psycopg.OperationalError:
+            await self._drop_pg()
+            raise
+
+    async def _append_on_pg(
+        self, work: list[tuple[str, list[Submission]]]
+    ) -> list[AppendResult | BaseException]:
+        return list(
+            await operations_append_many_async(
+                conn=await self._pg_connection(), batches=work, cache=self._heads, times=self._times
+            )
+        )
 
     async def _pg_reader(self) -> psycopg.AsyncConnection[Any]:
         """The connection the doorbell reader reads other processes' entries on (opened on
@@ -543,7 +564,7 @@ class JournalWriter:
         assert self._layer is not None
         await self._layer.group_send(
             DOORBELL_GROUP,
-            {"type": "journal.entries", "origin": self._origin, "heads": heads},
+            {"type": DOORBELL, "origin": self._origin, "ranges": heads},
         )
 
 
@@ -556,7 +577,7 @@ def ring_from_elsewhere(heads: dict[str, tuple[int, int]]) -> None:
         return
     try:
         async_to_sync(layer.group_send)(
-            DOORBELL_GROUP, {"type": "journal.entries", "origin": None, "heads": heads}
+            DOORBELL_GROUP, {"type": DOORBELL, "origin": None, "ranges": heads}
         )
     except Exception as exc:  # the connections repair from the journal at their next ping
         logger.warning("could not ring for ops journaled here: %r", exc)
@@ -583,29 +604,16 @@ def _pg_connection_params() -> dict[str, Any] | None:
     return params
 
 
-def _append_all(work: Iterable[tuple[str, list[Submission]]]) -> list[AppendResult | BaseException]:
-    """Runs in the writer's thread: every session of the batch in one transaction (one commit
-    for all). Should that fail, each session again in its own transaction, so that one
-    session's failure is not every session's."""
+def _append_in_thread(
+    work: list[tuple[str, list[Submission]]],
+) -> list[AppendResult | BaseException]:
+    """`JournalWriter._append_many` in the writer's thread, on Django's connection (SQLite)."""
     close_old_connections()
-    work = list(work)
     try:
         return list(operations_append_many(batches=work))
-    except DatabaseError as exc:
-        if len(work) == 1:
-            logger.warning("journal append for session %s failed: %s", work[0][0], exc)
-            _drop_connection()
-            return [exc]
-        logger.info("journal append of %s sessions failed, retrying one by one: %s", len(work), exc)
-    results: list[AppendResult | BaseException] = []
-    for session_id, submissions in work:
-        try:
-            results.append(operations_append(session_id=session_id, batch=submissions))
-        except DatabaseError as exc:
-            logger.warning("journal append for session %s failed: %s", session_id, exc)
-            _drop_connection()
-            results.append(exc)
-    return results
+    except DatabaseError:
+        _drop_connection()  # in doubt: a new connection for the next append
+        raise
 
 
 def _drop_connection() -> None:
@@ -613,8 +621,8 @@ def _drop_connection() -> None:
         connection.close()
 
 
-def layer_message_heads(message: dict[str, Any]) -> dict[str, tuple[int, int]]:
+def doorbell_ranges(message: dict[str, Any]) -> dict[str, tuple[int, int]]:
     """The seq ranges of a doorbell by session; none when it came from this process."""
-    if message.get("origin") == PROCESS_ORIGIN or "heads" not in message:
+    if message.get("type") != DOORBELL or message.get("origin") == PROCESS_ORIGIN:
         return {}
-    return {sid: (int(first), int(last)) for sid, (first, last) in message["heads"].items()}
+    return {sid: (int(first), int(last)) for sid, (first, last) in message["ranges"].items()}

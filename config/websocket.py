@@ -38,16 +38,15 @@ loop for every frame received; docs/performance.md).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.extensions.base import Extension
-from websockets.extensions.permessage_deflate import (
-    PerMessageDeflate,
-    ServerPerMessageDeflateFactory,
-)
+from websockets.extensions.base import Extension, ServerExtensionFactory
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import CTRL_OPCODES, Frame, Opcode
 from websockets.protocol import State
 from websockets.typing import ExtensionParameter
@@ -58,6 +57,8 @@ from cobrowse.server_extensions import DIRECT_RECEIVE, DIRECT_WRITE
 WS = "config.websocket:WebSocketProtocol"
 WS_MAX_SIZE = 5 * 1024 * 1024  # above COBROWSE_MAX_DOM_FRAME_BYTES (docs/reliability.md)
 COMPRESS_THRESHOLD = 1024  # bytes: smaller messages are sent uncompressed
+# uvicorn's logger for its protocols' errors (a documented logger name).
+logger = logging.getLogger("uvicorn.error")
 
 
 def production_command(app: str, port: int, *, ws: str = WS) -> list[str]:
@@ -86,8 +87,17 @@ def production_command(app: str, port: int, *, ws: str = WS) -> list[str]:
     ]
 
 
-class ThresholdDeflate(PerMessageDeflate):
-    """permessage-deflate that sends a whole message under COMPRESS_THRESHOLD bytes as it is."""
+class ThresholdDeflate(Extension):
+    """The permessage-deflate a connection agreed on, except that a whole message under
+    COMPRESS_THRESHOLD bytes is sent as it is. Wraps websockets' extension through the public
+    `Extension` interface, with the settings uvicorn gave it."""
+
+    def __init__(self, deflate: Extension) -> None:
+        self.deflate = deflate
+        self.name = deflate.name
+
+    def decode(self, frame: Frame, *, max_size: int | None = None) -> Frame:
+        return self.deflate.decode(frame, max_size=max_size)
 
     def encode(self, frame: Frame) -> Frame:
         if (
@@ -97,21 +107,22 @@ class ThresholdDeflate(PerMessageDeflate):
             and len(frame.data) < COMPRESS_THRESHOLD
         ):
             return frame
-        return super().encode(frame)
+        return self.deflate.encode(frame)
 
 
-class ThresholdDeflateFactory(ServerPerMessageDeflateFactory):
+class ThresholdDeflateFactory(ServerExtensionFactory):
+    """uvicorn's permessage-deflate factory (its settings untouched), agreeing on
+    `ThresholdDeflate`s."""
+
+    def __init__(self, factory: ServerExtensionFactory) -> None:
+        self.factory = factory
+        self.name = factory.name
+
     def process_request_params(
         self, params: Sequence[ExtensionParameter], accepted_extensions: Sequence[Extension]
-    ) -> tuple[list[ExtensionParameter], PerMessageDeflate]:
-        response, agreed = super().process_request_params(params, accepted_extensions)
-        return response, ThresholdDeflate(
-            agreed.remote_no_context_takeover,
-            agreed.local_no_context_takeover,
-            agreed.remote_max_window_bits,
-            agreed.local_max_window_bits,
-            agreed.compress_settings,
-        )
+    ) -> tuple[list[ExtensionParameter], Extension]:
+        response, agreed = self.factory.process_request_params(params, accepted_extensions)
+        return response, ThresholdDeflate(agreed)
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
@@ -121,13 +132,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         # uvicorn's permessage-deflate, with its own settings, plus the threshold.
         self.conn.available_extensions = [
-            ThresholdDeflateFactory(
-                factory.server_no_context_takeover,
-                factory.client_no_context_takeover,
-                factory.server_max_window_bits,
-                factory.client_max_window_bits,
-                factory.compress_settings,
-            )
+            ThresholdDeflateFactory(factory)
             if isinstance(factory, ServerPerMessageDeflateFactory)
             else factory
             for factory in self.conn.available_extensions or []
@@ -154,11 +159,10 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         """Write text frames now, in one write, if the socket takes them without waiting (its
         buffer below the high-water mark, the connection open); False, and nothing written,
         otherwise: then the ASGI `send` has to wait, in the task of the caller."""
+        # OPEN: accepted, and no close sent or received yet.
         if (
             not self.writable.is_set()
             or self.disconnected
-            or self.close_sent
-            or not self.handshake_complete
             or self.conn.state is not State.OPEN
             or self.transport.is_closing()
         ):
@@ -173,7 +177,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         if message["type"] == "websocket.close" and self.handshake_complete:
             # A full buffer must not hold the close back: the reader may never drain it.
             self.writable.set()
-            self.loop.call_later(self.close_timeout + 1, self._abort_unless_ended)
+            asyncio.get_running_loop().call_later(self.close_timeout + 1, self._abort_unless_ended)
         await super().send(message)
 
     def _abort_unless_ended(self) -> None:
@@ -190,7 +194,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         try:
             text = data.decode()
         except UnicodeDecodeError:
-            self.logger.info("invalid UTF-8 in a text frame from a client; closing with 1007")
+            logger.info("invalid UTF-8 in a text frame from a client; closing with 1007")
             self.conn.send_close(CloseCode.INVALID_UTF8)
             self.handle_parser_exception()
             return
@@ -199,7 +203,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             try:
                 receiver(text)
             except Exception:  # a bug in the application: as uvicorn does when it fails
-                self.logger.exception("the application failed on a frame; closing with 1011")
+                logger.exception("the application failed on a frame; closing with 1011")
                 self.text_receiver = None
                 self.conn.send_close(1011)
                 self.handle_parser_exception()

@@ -2,7 +2,7 @@
 
 channels-redis's own pub/sub layer stays deaf after some restarts (its receive task keeps
 waiting on a connection that subscribes to nothing); ours reconnects, subscribes again and
-tells every grouped channel to repair from the journal. Each test runs a Redis of its own on a
+tells every grouped channel that it reconnected. Each test runs a Redis of its own on a
 free port, so restarting it disturbs nobody."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from chaos.cluster import free_port, wait_for_port
-from cobrowse.channel_layer import REPAIR_MESSAGE, ResilientPubSubChannelLayer
+from cobrowse.channel_layer import RECONNECTED, ResilientPubSubChannelLayer
 
 pytestmark = [
     pytest.mark.services,
@@ -88,7 +88,7 @@ async def test_group_messages_flow_again_after_a_redis_restart(redis, down, back
     await asyncio.sleep(back)
 
     # Doorbells rung while Redis was down are lost: the subscriber is told to repair ...
-    assert await receive(subscriber, channel, timeout=10) == REPAIR_MESSAGE
+    assert await receive(subscriber, channel, timeout=10) == {"type": RECONNECTED}
     # ... and hears new ones again.
     await publisher.group_send("g", {"type": "x", "n": 3})
     assert (await receive(subscriber, channel))["n"] == 3
@@ -107,7 +107,7 @@ async def test_subscribing_while_redis_is_down_takes_effect_when_it_is_back(redi
     second = await subscriber.new_channel()  # a connection arriving during the outage
     await subscriber.group_add("g", second)
     redis.start()
-    assert await receive(subscriber, second, timeout=10) == REPAIR_MESSAGE
+    assert await receive(subscriber, second, timeout=10) == {"type": RECONNECTED}
     await publisher.group_send("g", {"type": "x", "n": 1})
     assert (await receive(subscriber, second))["n"] == 1
     assert first != second

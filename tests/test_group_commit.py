@@ -4,6 +4,7 @@ catch-up, and the per-process doorbell, on whichever database the run uses."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.db import DatabaseError, connection
 
 from cobrowse import lifecycle, selectors, sequencer
 from cobrowse import writer as writer_module
+from cobrowse.head_cache import HeadCache
 from cobrowse.models import Operation, Participant, Session
 from cobrowse.protocol import CloseCode
 from cobrowse.sequencer import (
@@ -38,6 +40,11 @@ def customer_of(session: Session) -> Participant:
 def sub(p: Participant, cid: str, kind: str = "chat", **extra: Any) -> Submission:
     payload = extra.pop("payload", None) or {"text": cid}
     return Submission(p.pk, p.role, cid, kind, extra.pop("element", None), payload)
+
+
+pg_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the writer's own connection is PostgreSQL's"
+)
 
 
 @pytest.mark.django_db
@@ -235,6 +242,28 @@ async def test_answers_come_from_the_hand_over_in_batch_order_and_one_failing_sp
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_a_batch_that_fails_is_tried_again_session_by_session() -> None:
+    """On either database: when a batch's one transaction fails for another reason than the
+    connection, each of its sessions is tried alone, so one session's bad op does not keep the
+    other sessions' ops out of the journal."""
+    good, bad = [await sync_to_async(open_session)() for _ in range(2)]
+    customer = await sync_to_async(customer_of)(good)
+    # A sender that does not exist: the deferred foreign key fails the commit.
+    ghost = Submission(customer.pk + 10_000, "customer", "g", "chat", None, {"text": "g"})
+    writer = JournalWriter.get()
+    submitted = [  # queued together: one batch
+        writer.submit(str(bad.pk), ghost),
+        writer.submit(str(good.pk), sub(customer, "a")),
+    ]
+    failed, accepted = await asyncio.gather(*submitted, return_exceptions=True)
+    assert isinstance(failed, DatabaseError | psycopg.Error), failed
+    assert isinstance(accepted, Accepted) and accepted.entry["seq"] == 1, accepted
+    assert writer.batches == 1 and writer.retries == 2  # one batch, each session alone again
+    count = sync_to_async(lambda s: Operation.objects.filter(session=s).count())
+    assert (await count(good), await count(bad)) == (1, 0)
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_the_writer_logs_its_batches_when_asked(settings: Any, caplog: Any) -> None:
     """COBROWSE_WRITER_STATS_SECONDS: a log line per period on what the writer journaled (how
     many batches and ops, how large, and where a batch's time went)."""
@@ -255,11 +284,50 @@ async def test_the_writer_logs_its_batches_when_asked(settings: Any, caplog: Any
         if lines():
             break
         await asyncio.sleep(0.05)
-    per_second, ops_per_second, per_batch, largest, _decide, waiting, _hand_over = lines()[0].args
+    (per_second, ops_per_second, per_batch, largest, tried_again, _decide, waiting, _hand_over) = (
+        lines()[0].args
+    )
     assert round(ops_per_second * 0.3) == 5  # every op of the period, once
     assert 1 <= largest <= 5 and per_batch == pytest.approx(5 / round(per_second * 0.3))
+    assert tried_again == 0
     assert waiting > 0
     assert "ops a batch" in lines()[0].getMessage()
+
+
+@pg_only
+@pytest.mark.django_db(transaction=True)
+async def test_a_batch_refused_as_stale_is_logged_as_one_batch_tried_again(
+    settings: Any, caplog: Any
+) -> None:
+    """A batch decided from the writer's copy of the heads and refused because another
+    process appended meanwhile is decided again from a read: the statistics count it once as
+    a batch, and once as tried again."""
+    settings.COBROWSE_WRITER_STATS_SECONDS = 0.2
+    caplog.set_level("INFO", logger="cobrowse.writer.stats")
+    session = await sync_to_async(open_session)()
+    customer = await sync_to_async(customer_of)(session)
+    writer = JournalWriter.get()
+    assert isinstance(await writer.submit(str(session.pk), sub(customer, "a")), Accepted)
+    await sync_to_async(sequencer.operations_append)(  # another process: the copy is stale
+        session_id=session.pk, batch=[sub(customer, "elsewhere")]
+    )
+    outcome = await writer.submit(str(session.pk), sub(customer, "b"))
+    assert isinstance(outcome, Accepted) and outcome.entry["seq"] == 3
+
+    def totals() -> tuple[int, int, int]:
+        batches = ops = tried_again = 0
+        for record in caplog.records:
+            if record.name == "cobrowse.writer.stats":
+                batches += round(record.args[0] * 0.2)
+                ops += round(record.args[1] * 0.2)
+                tried_again += record.args[4]
+        return batches, ops, tried_again
+
+    for _ in range(60):
+        if totals()[1] == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert totals() == (2, 2, 1)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -285,7 +353,8 @@ async def test_doorbells_the_layer_refuses_are_kept_merged_and_rung_when_it_is_b
             tries += 1
             if not up.is_set():
                 raise ConnectionError("Redis is down")
-            rung.append(message["heads"])
+            assert message["type"] == writer_module.DOORBELL
+            rung.append(message["ranges"])
 
     monkeypatch.setattr(writer, "_layer", Layer())
     for i in range(20):  # twenty batches, one op each
@@ -299,11 +368,6 @@ async def test_doorbells_the_layer_refuses_are_kept_merged_and_rung_when_it_is_b
     assert rung == [{str(session.pk): (1, 20)}]
     assert len([w for w in warnings if w.startswith("doorbells failing")]) == 1
     assert "doorbells ring again" in warnings
-
-
-pg_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="the writer's own connection is PostgreSQL's"
-)
 
 
 @pg_only
@@ -339,7 +403,6 @@ async def test_an_unwritable_journal_answers_unavailable_and_closes(
         raise psycopg.OperationalError("the database went away")
 
     monkeypatch.setattr(writer_module, "operations_append_many", fail)
-    monkeypatch.setattr(writer_module, "operations_append", fail)
     monkeypatch.setattr(writer_module, "operations_append_many_async", fail_async)
     _, customer, _ = pair
     cid = await customer.send_op("chat", {"text": "lost?"})
@@ -353,10 +416,14 @@ async def test_an_unwritable_journal_answers_unavailable_and_closes(
 def _generic_plan(sql: str, types: list[str], settings: str) -> str:
     """The plan PostgreSQL keeps for `sql` once prepared (its generic plan), made under the
     writer's planner settings (`settings`: a statement run first in the same transaction)."""
-    placeholders = iter(range(1, 100))
-    prepared = sql
-    while "%b" in prepared:
-        prepared = prepared.replace("%b", f"${next(placeholders)}", 1)
+    numbers: dict[str, int] = {}
+
+    def number(match: re.Match[str]) -> str:
+        # A named parameter keeps its number wherever it appears again; each `%b` is a new one.
+        name = match.group(1) or f"#{len(numbers)}"
+        return f"${numbers.setdefault(name, len(numbers) + 1)}"
+
+    prepared = re.sub(r"%(?:\((\w+)\))?b", number, sql)
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")
         try:
@@ -386,13 +453,10 @@ def test_the_writers_plans_look_up_keys_even_when_made_on_an_empty_journal() -> 
         "known": (journal_sql._PG_KNOWN, ["json"]),
         "elements": (journal_sql._PG_ELEMENTS, ["json"]),
         "lock": (journal_sql._PG_LOCK, ["uuid[]"]),
-        "write": (
-            journal_sql._PG_WRITE,
-            ["timestamptz", "jsonb", "text", "timestamptz", "jsonb"],
-        ),
+        "write": (journal_sql._PG_WRITE, ["jsonb", "timestamptz", "jsonb", "text"]),
         "write if heads": (
             journal_sql._PG_WRITE_IF_HEADS,
-            ["uuid[]", "timestamptz", "jsonb", "text", "timestamptz", "jsonb", "bigint"],
+            ["jsonb", "bigint", "timestamptz", "jsonb", "text"],
         ),
         "doorbell ranges": (
             selectors._PG_RANGES.replace("%s", "%b"),
@@ -446,7 +510,7 @@ async def test_the_writer_decides_from_its_cache_in_one_round_trip_and_rereads_w
             session_id=session.pk, user=user, owns_as_customer=False
         )
     ).participant
-    cache = sequencer.HeadCache()
+    cache = HeadCache()
     conn = await JournalWriter.get()._pg_connection()
 
     async def append(*subs: Submission) -> list[Any]:
@@ -497,13 +561,58 @@ async def test_the_writer_decides_from_its_cache_in_one_round_trip_and_rereads_w
 
 @pg_only
 @pytest.mark.django_db(transaction=True)
+async def test_a_write_from_the_cache_that_waited_for_a_row_lock_checks_what_was_committed() -> (
+    None
+):
+    """The one-statement write checks the session rows as they are once it holds their locks:
+    when another transaction held a row and changes it (here it grants control), the write
+    that waited for it writes nothing and the batch is decided again from a read."""
+    from cobrowse import journal_sql
+    from cobrowse.audit import journal_verify
+
+    session = await sync_to_async(open_session)()
+    customer = await sync_to_async(customer_of)(session)
+    cache = HeadCache()
+    times = sequencer.AppendTimes()
+    conn = await JournalWriter.get()._pg_connection()
+
+    async def append(cid: str) -> Any:
+        (result,) = await operations_append_many_async(
+            conn=conn, batches=[(session.pk, [sub(customer, cid)])], cache=cache, times=times
+        )
+        return result.outcomes[0]
+
+    assert (await append("a")).entry["seq"] == 1  # read, then cached
+    params = writer_module._pg_connection_params()
+    assert params is not None
+    other = await psycopg.AsyncConnection.connect(**params)
+    try:
+        await other.execute(
+            f"UPDATE {journal_sql.SESSION} SET control_participant_id = %s WHERE id = %s",
+            [customer.pk, session.pk],
+        )
+        waiting = asyncio.ensure_future(append("b"))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # the write waits for the row lock
+        await other.commit()
+        outcome = await asyncio.wait_for(waiting, 10)
+    finally:
+        await other.close()
+    assert isinstance(outcome, Accepted) and outcome.entry["seq"] == 2, outcome
+    assert times.stale_retries == 1  # refused after the wait, decided again from a read
+    verified = await sync_to_async(journal_verify)(session_id=session.pk)
+    assert verified.broken is None and verified.ops == 2, verified
+
+
+@pg_only
+@pytest.mark.django_db(transaction=True)
 async def test_a_commit_that_fails_in_a_one_statement_append_journals_nothing() -> None:
     """An append decided from the writer's copy is one statement, a transaction of its own:
     when its commit fails (here a deferred foreign key: a sender that does not exist), it
     raises that error, journals nothing, and the connection takes the next append."""
     session = await sync_to_async(open_session)()
     customer = await sync_to_async(customer_of)(session)
-    cache = sequencer.HeadCache()
+    cache = HeadCache()
     conn = await JournalWriter.get()._pg_connection()
 
     async def append(*subs: Submission) -> Any:
@@ -549,7 +658,7 @@ async def test_a_session_another_writer_appends_to_is_decided_from_reads_for_a_w
         return await write_if_heads(*args, **kwargs)
 
     monkeypatch.setattr(journal_sql, "write_if_heads", counting)
-    cache = sequencer.HeadCache(clock=lambda: clock[0])
+    cache = HeadCache(clock=lambda: clock[0])
     conn = await JournalWriter.get()._pg_connection()
 
     async def append(cid: str) -> int:
@@ -572,7 +681,7 @@ async def test_a_session_another_writer_appends_to_is_decided_from_reads_for_a_w
         await elsewhere(f"y{i}")
         await append(f"d{i}")
     assert tries == 2
-    clock[0] += sequencer.HeadCache.CONTENDED_SECONDS - 0.01
+    clock[0] += HeadCache.CONTENDED_SECONDS - 0.01
     await elsewhere("z")  # still within the window
     assert await append("e") == 12 and tries == 2
     clock[0] += 0.02  # and now quiet for longer than the window
@@ -597,7 +706,7 @@ async def test_two_writers_deciding_from_their_caches_never_deadlock() -> None:
     params = writer_module._pg_connection_params()
     assert params is not None
     conns = [await psycopg.AsyncConnection.connect(**params, autocommit=True) for _ in range(2)]
-    caches = [sequencer.HeadCache(), sequencer.HeadCache()]
+    caches = [HeadCache(), HeadCache()]
     try:
         for round_ in range(12):
 

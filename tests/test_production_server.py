@@ -125,7 +125,7 @@ def test_the_deflate_extension_leaves_small_messages_as_they_are_and_keeps_its_c
 
     from config.websocket import COMPRESS_THRESHOLD, ThresholdDeflate
 
-    server = ThresholdDeflate(False, False, 12, 12, {"memLevel": 5})
+    server = ThresholdDeflate(PerMessageDeflate(False, False, 12, 12, {"memLevel": 5}))
     client = PerMessageDeflate(False, False, 12, 12)
     messages = [b"a" * 10, b"snapshot " * 400, b"b" * (COMPRESS_THRESHOLD - 1), b"snapshot " * 500]
     for data in messages:
