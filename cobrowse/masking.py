@@ -8,8 +8,11 @@ the client sent:
 - what is later typed into those fields: rrweb input events (type 3, source 5, `{id, text}`),
   text mutations of their nodes, and `input` ops that name such a node (`"id"`, or an element
   `"node:<id>"`) or whose element key names a secret (`"field:password"`);
-- in every string of every payload, digit runs that are Luhn-valid payment card numbers and
-  strings that are valid IBANs (mod-97), replaced by asterisks of the same length.
+- in every string of every payload, dictionary keys included, payment card numbers (Luhn) and
+  IBANs (country length and mod-97), whatever separates their digits, in whatever script the
+  digits are written, URL-encoded or not: each digit or letter becomes an asterisk
+  (`scrub_text`; formats and measured false positives in docs/security.md). JSON numbers are
+  not scrubbed: rrweb's timestamps are 13-digit integers.
 
 To recognise a later input event the masker must remember which rrweb node ids the session's
 snapshots and mutations marked as sensitive: the sequencer keeps them on the session row
@@ -20,7 +23,9 @@ snapshot describes the whole page, so it replaces the remembered set.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 MASK_CHAR = "*"
@@ -42,8 +47,73 @@ MASKED_VALUE = "\u2022" * 6
 _FULL_SNAPSHOT, _INCREMENTAL = 2, 3
 _MUTATION, _INPUT = 0, 5
 
-_CARD_RUN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b", re.IGNORECASE)
+# --- Card numbers and IBANs in free text ---------------------------------------------------
+#
+# A candidate is a run of digits (any script: fullwidth, Arabic-Indic... are read as the
+# digits they are) joined by up to three separators each: spaces of every width, tabs,
+# dashes, `+ . / _ ·` and zero-width characters. A dot followed by twelve digits or more is a
+# decimal point, not a separator, and such a fraction (`0.7071067811865476`, frequent in styles)
+# is no candidate. URL-encoded text (`%20`, `%EF%BC%94`, also encoded twice) is read decoded.
+# The checksum is tried on every window of a run, so a card number followed by its expiry or
+# CVC, or glued to other digits, is still found; only the window's own digits and letters are
+# masked.
+#
+# Drawing geometry (SVG `d`, `points`, `transform`... of an rrweb element) is a list of
+# coordinates in which spaces, dashes and dots delimit numbers: there a candidate is one
+# unbroken run of digits, so that coordinates are not read as one long number.
+
+_SEPARATOR_CHARS = (
+    " \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"  # spaces of every width, tabs
+    "\\-\u2010-\u2015\u2212+/_\u00b7"  # dashes, minus, plus, slash, underscore, middle dot
+    "\u00ad\u200b-\u200d\u2060\ufeff"  # soft hyphen and zero-width characters
+)
+_SEPARATOR = rf"(?:[{_SEPARATOR_CHARS}]|\.(?!\d{{12}}))"
+_JOIN = f"{_SEPARATOR}{{0,3}}"
+_NOT_A_FRACTION = r"(?<!\d)(?<!\d\.)"
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """Where candidates are: runs of digits (cards), runs that start with a country code and a
+    digit (IBANs)."""
+
+    digits: re.Pattern[str]
+    iban: re.Pattern[str]
+
+
+_TEXT_RUNS = _Runs(
+    digits=re.compile(rf"{_NOT_A_FRACTION}\d(?:{_JOIN}\d)*"),
+    iban=re.compile(rf"(?<![A-Z])[A-Z]{{2}}{_JOIN}\d(?:{_JOIN}(?:[A-Z]|\d))*", re.IGNORECASE),
+)
+_GEOMETRY_RUNS = _Runs(
+    digits=re.compile(rf"{_NOT_A_FRACTION}\d+"),
+    iban=re.compile(r"(?<![A-Z])[A-Z]{2}\d(?:[A-Z]|\d)*", re.IGNORECASE),
+)
+_COUNTRY_AND_CHECK = re.compile(r"(?=([A-Z]{2})[0-9]{2})")
+_ESCAPES = re.compile(r"(?:%[0-9A-F]{2})+", re.IGNORECASE)
+# Cheap prechecks, so that the expensive scan only sees strings that could hold a number: a
+# card number has 13 digits at least, an IBAN 12 (NL91ABNA0417164300) in practice.
+_THIRTEEN_DIGITS = re.compile(r"\d(?:\D*\d){12}")
+_TWELVE_DIGITS = re.compile(r"\d(?:\D*\d){11}")
+_IBAN_START = re.compile(rf"[A-Z]{{2}}{_JOIN}\d{_JOIN}\d", re.IGNORECASE)
+
+CARD_LENGTHS = range(13, 20)
+# IBAN length per country (SWIFT IBAN registry, plus the countries that use IBANs outside it).
+IBAN_LENGTHS: dict[str, int] = {
+    "AD": 24, "AE": 23, "AL": 28, "AO": 25, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BF": 28,
+    "BG": 22, "BH": 22, "BI": 27, "BJ": 28, "BR": 29, "BY": 28, "CF": 27, "CG": 27, "CH": 21,
+    "CI": 28, "CM": 27, "CR": 22, "CV": 25, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18,
+    "DO": 28, "DZ": 26, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27,
+    "GA": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GQ": 27, "GR": 27, "GT": 28, "GW": 25,
+    "HN": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IR": 26, "IS": 26, "IT": 27,
+    "JO": 30, "KM": 27, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
+    "LV": 21, "LY": 25, "MA": 28, "MC": 27, "MD": 24, "ME": 22, "MG": 27, "MK": 19, "ML": 28,
+    "MN": 20, "MR": 27, "MT": 31, "MU": 30, "MZ": 25, "NE": 28, "NI": 28, "NL": 18, "NO": 15,
+    "OM": 23, "PK": 24, "PL": 28, "PS": 29, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24,
+    "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SN": 28, "SO": 23, "ST": 25,
+    "SV": 28, "TD": 27, "TG": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24,
+    "XK": 20, "YE": 30,
+}  # fmt: skip
 
 
 def luhn_valid(digits: str) -> bool:
@@ -59,41 +129,158 @@ def luhn_valid(digits: str) -> bool:
 
 
 def iban_valid(candidate: str) -> bool:
-    compact = candidate.replace(" ", "").upper()
-    if not 15 <= len(compact) <= 34:
+    """Whether `candidate` (separators allowed) is an IBAN: known country, its length, mod-97."""
+    compact = "".join(_normalise(ch) for ch in candidate if ch.isalnum()).upper()
+    if IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact[2:4].isdigit():
         return False
-    rearranged = compact[4:] + compact[:4]
-    try:
-        number = int("".join(str(int(ch, 36)) for ch in rearranged))
-    except ValueError:
-        return False
-    return number % 97 == 1
+    return _mod97(compact[4:] + compact[:4]) == 1
 
 
-def _mask(match_text: str) -> str:
-    return "".join(MASK_CHAR if ch.isalnum() else ch for ch in match_text)
+def _normalise(char: str) -> str:
+    """An ASCII digit for a digit of any script; the character itself otherwise."""
+    value = unicodedata.decimal(char, None)
+    return str(value) if value is not None else char
 
 
-def scrub_text(text: str) -> str:
-    """Replace card numbers and IBANs in free text by asterisks."""
-    if len(text) < 13:
+def _mod97(text: str) -> int:
+    remainder = 0
+    for char in text:
+        value = int(char, 36)
+        remainder = (remainder * (100 if value > 9 else 10) + value) % 97
+    return remainder
+
+
+# Luhn value of a digit in a doubled position.
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+
+
+def _run_characters(text: str, start: int, end: int) -> tuple[list[int], str]:
+    """The positions and normalised (ASCII, upper case) characters of the run text[start:end],
+    without its separators."""
+    positions = [index for index in range(start, end) if text[index].isalnum()]
+    return positions, "".join(_normalise(text[index]).upper() for index in positions)
+
+
+def _percent_decoded(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """`text` with its %XX escapes decoded (UTF-8), and for each character of the result the
+    span of `text` it comes from. Bytes that are not UTF-8 stay as written."""
+    chars: list[str] = []
+    spans: list[tuple[int, int]] = []
+    position = 0
+    for escapes in _ESCAPES.finditer(text):
+        for index in range(position, escapes.start()):
+            chars.append(text[index])
+            spans.append((index, index + 1))
+        raw = bytes.fromhex(escapes.group().replace("%", ""))
+        index = 0
+        while index < len(raw):
+            lead = raw[index]
+            size = 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+            try:
+                char = raw[index : index + size].decode()
+            except UnicodeDecodeError:
+                char, size = text[escapes.start() + 3 * index : escapes.start() + 3 * index + 3], 1
+            start = escapes.start() + 3 * index
+            if len(char) == 1:
+                chars.append(char)
+                spans.append((start, start + 3 * size))
+            else:  # an escape that does not decode: its three characters as they are
+                chars.extend(char)
+                spans.extend((start + offset, start + offset + 1) for offset in range(3))
+            index += size
+        position = escapes.end()
+    for index in range(position, len(text)):
+        chars.append(text[index])
+        spans.append((index, index + 1))
+    return "".join(chars), spans
+
+
+def _card_windows(digits: str) -> list[tuple[int, int]]:
+    """Every window [i, j) of 13-19 digits that passes Luhn, in O(1) each: `sums[p][k]` is the
+    Luhn sum of digits[:k] with the positions of parity p doubled (a window ending at j doubles
+    the positions of j's parity)."""
+    sums = ([0], [0])
+    for index, char in enumerate(digits):
+        value = ord(char) - 48
+        doubled = _DOUBLED[value]
+        sums[0].append(sums[0][-1] + (doubled if index % 2 == 0 else value))
+        sums[1].append(sums[1][-1] + (doubled if index % 2 == 1 else value))
+    found = []
+    for end in range(CARD_LENGTHS.start, len(digits) + 1):
+        table = sums[end % 2]
+        for length in CARD_LENGTHS:
+            begin = end - length
+            if begin < 0:
+                break
+            if (table[end] - table[begin]) % 10 == 0:
+                found.append((begin, end))
+    return found
+
+
+def _iban_windows(text: str, positions: list[int], chars: str) -> list[tuple[int, int]]:
+    """Every window of a run that is an IBAN: a known country code that starts a word (after
+    `_` too: `iban_DE89...`; not `subtotAL 31...`), two digits, that country's length, mod-97.
+    `chars` are the run's letters and digits, at `positions` of `text`."""
+    found = []
+    for start in _COUNTRY_AND_CHECK.finditer(chars):
+        begin = start.start()
+        length = IBAN_LENGTHS.get(start.group(1))
+        if length is None or begin + length > len(chars):
+            continue
+        if positions[begin] > 0 and text[positions[begin] - 1].isalpha():
+            continue
+        window = chars[begin : begin + length]
+        if _mod97(window[4:] + window[:4]) == 1:
+            found.append((begin, begin + length))
+    return found
+
+
+def _masked_positions(text: str, runs: _Runs) -> set[int]:
+    masked: set[int] = set()
+    if _THIRTEEN_DIGITS.search(text):
+        for run in runs.digits.finditer(text):
+            positions, digits = _run_characters(text, run.start(), run.end())
+            if len(digits) < CARD_LENGTHS.start:
+                continue
+            for begin, end in _card_windows(digits):
+                masked.update(positions[begin:end])
+    if _IBAN_START.search(text):
+        for run in runs.iban.finditer(text):
+            positions, chars = _run_characters(text, run.start(), run.end())
+            if len(chars) < 15:
+                continue
+            for begin, end in _iban_windows(text, positions, chars):
+                masked.update(positions[begin:end])
+    return masked
+
+
+def scrub_text(text: str, *, geometry: bool = False) -> str:
+    """Replace card numbers (Luhn) and IBANs (mod-97) in free text by asterisks, one per digit
+    or letter of the number (per escape, in URL-encoded text); separators stay. `geometry`:
+    `text` is drawing geometry (see above)."""
+    if len(text) < 12:
         return text
-
-    def card(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        return (
-            _mask(match.group(0))
-            if 13 <= len(digits) <= 19 and luhn_valid(digits)
-            else match.group(0)
-        )
-
-    def iban(match: re.Match[str]) -> str:
-        return _mask(match.group(0)) if iban_valid(match.group(0)) else match.group(0)
-
-    if any(ch.isdigit() for ch in text):
-        text = _CARD_RUN.sub(card, text)
-        text = _IBAN.sub(iban, text)
-    return text
+    view = text
+    spans: list[tuple[int, int]] = []  # where each character of `view` is in `text`
+    if "%" in text:
+        # Encoded twice at most (a URL in a URL parameter): a third level is not read.
+        for _ in range(2):
+            decoded, inner = _percent_decoded(view)
+            if decoded == view:
+                break
+            spans = [(spans[a][0], spans[b - 1][1]) for a, b in inner] if spans else inner
+            view = decoded
+    if not _TWELVE_DIGITS.search(view):
+        return text
+    masked = _masked_positions(view, _GEOMETRY_RUNS if geometry else _TEXT_RUNS)
+    if not masked:
+        return text
+    if not spans:
+        return "".join(MASK_CHAR if index in masked else char for index, char in enumerate(text))
+    return "".join(
+        MASK_CHAR if index in masked else text[start:end]
+        for index, (start, end) in enumerate(spans)
+    )
 
 
 def is_sensitive_element(attributes: dict[str, Any], tag: str | None = "input") -> bool:
@@ -143,21 +330,26 @@ def _is_node_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-# Attributes that hold drawing geometry, never text a person typed: their long digit runs (SVG
-# path data) would look like card numbers and be damaged by scrubbing.
+# Attributes of an rrweb element that hold drawing geometry.
 _GEOMETRY_KEYS = frozenset(
     {"d", "points", "viewBox", "transform", "path", "gradientTransform", "patternTransform"}
 )
 
 
-def _scrub_strings(value: Any) -> Any:
+def _scrub_strings(value: Any, attributes: bool = False) -> Any:
+    """Scrub every string of a payload, dictionary keys included. `attributes`: `value` is the
+    attributes of an rrweb element (the value of an "attributes" key)."""
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, list):
         return [_scrub_strings(item) for item in value]
     if isinstance(value, dict):
         return {
-            key: item if key in _GEOMETRY_KEYS and isinstance(item, str) else _scrub_strings(item)
+            scrub_text(key): (
+                scrub_text(item, geometry=True)
+                if attributes and key in _GEOMETRY_KEYS and isinstance(item, str)
+                else _scrub_strings(item, attributes=key == "attributes")
+            )
             for key, item in value.items()
         }
     if isinstance(value, float):
@@ -257,8 +449,3 @@ class SessionMasker:
                 and isinstance(text.get("value"), str)
             ):
                 text["value"] = MASK_CHAR * len(text["value"])
-
-
-def redact_payload(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Redact one op without memory of the session's earlier ops."""
-    return SessionMasker().redact(kind, None, payload)
