@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -273,10 +274,26 @@ def _is_bool(value: Any) -> bool:
     return isinstance(value, bool)
 
 
+# A scheme as browsers read a URL: after dropping surrounding C0 controls and spaces, and tabs
+# and newlines anywhere (so "java\tscript:" is javascript:).
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_URL_IGNORED = re.compile(r"[\t\n\r]")
+WEB_SCHEMES = frozenset({"http", "https"})
+
+
+def _is_page_url(value: Any) -> bool:
+    """A page the desk may link to: an http(s) URL, or one relative to the customer's page."""
+    if not (isinstance(value, str) and 1 <= len(value) <= MAX_URL):
+        return False
+    scheme = _URL_SCHEME.match(_URL_IGNORED.sub("", value.strip("".join(map(chr, range(33))))))
+    return scheme is None or scheme.group(1).lower() in WEB_SCHEMES
+
+
 _TYPE_NAMES: dict[Callable[[Any], bool], str] = {
     _is_int: "an integer",
     _is_number: "a number",
     _is_bool: "a boolean",
+    _is_page_url: "an http(s) or relative URL of at most 2048 characters",
 }
 
 
@@ -388,8 +405,8 @@ KIND_TABLE: Mapping[str, Kind] = {
     ),
     "navigate": Kind(
         Delivery.ALL,
-        _shape("navigate", {"url": _is_str(MAX_URL, 1)}, {"title": _is_str(MAX_TITLE)}),
-        '`{"url": string}` plus optional `"title"`',
+        _shape("navigate", {"url": _is_page_url}, {"title": _is_str(MAX_TITLE)}),
+        '`{"url": string}` (http(s) or relative to the page) plus optional `"title"`',
     ),
     "highlight": Kind(
         Delivery.ALL,

@@ -21,6 +21,7 @@ import { Overlay } from "./overlay.js";
 import { Chat } from "./chat.js";
 import { wsUrl } from "./live-socket.js";
 import { ago, h } from "./format.js";
+import { showPageUrl } from "./page-url.js";
 import * as S from "./desk-state.js";
 
 const config = JSON.parse(document.getElementById("desk-config").textContent);
@@ -320,10 +321,7 @@ function render() {
         : idle
           ? `Idle · last activity ${ago(activity)}`
           : `Connected · active ${ago(activity)}`;
-  const url = $("customer-url");
-  url.textContent = customer.url ? displayUrl(customer.url) : "—";
-  url.title = customer.title || customer.url;
-  url.href = customer.url || "#";
+  showPageUrl($("customer-url"), customer.url, customer.title);
   const controlNode = $("control-state");
   controlNode.dataset.state = control ? "mine" : state.control ? "other" : state.controlRequested ? "requested" : "none";
   controlNode.textContent = control
@@ -345,15 +343,6 @@ function render() {
     ),
   );
   $("participants").replaceChildren(...people);
-}
-
-function displayUrl(url) {
-  try {
-    const parsed = new URL(url);
-    return parsed.pathname + parsed.search;
-  } catch {
-    return url;
-  }
 }
 
 function initials(name) {
