@@ -51,7 +51,7 @@ _MUTATION, _INPUT = 0, 5
 #
 # A candidate is a run of digits (any script: fullwidth, Arabic-Indic... are read as the
 # digits they are) joined by up to three separators each: spaces of every width, tabs,
-# dashes, `+ . / _ ·` and zero-width characters. A dot followed by twelve digits or more is a
+# dashes, `+ . / _` and zero-width characters. A dot followed by twelve digits or more is a
 # decimal point, not a separator, and such a fraction (`0.7071067811865476`, frequent in styles)
 # is no candidate. URL-encoded text (`%20`, `%EF%BC%94`, also encoded twice) is read decoded.
 # The checksum is tried on every window of a run, so a card number followed by its expiry or
@@ -64,7 +64,7 @@ _MUTATION, _INPUT = 0, 5
 
 _SEPARATOR_CHARS = (
     " \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"  # spaces of every width, tabs
-    "\\-\u2010-\u2015\u2212+/_\u00b7"  # dashes, minus, plus, slash, underscore, middle dot
+    "\\-\u2010-\u2015\u2212+/_"  # dashes, minus, plus, slash, underscore
     "\u00ad\u200b-\u200d\u2060\ufeff"  # soft hyphen and zero-width characters
 )
 _SEPARATOR = rf"(?:[{_SEPARATOR_CHARS}]|\.(?!\d{{12}}))"
@@ -168,30 +168,27 @@ def _percent_decoded(text: str) -> tuple[str, list[tuple[int, int]]]:
     spans: list[tuple[int, int]] = []
     position = 0
     for escapes in _ESCAPES.finditer(text):
-        for index in range(position, escapes.start()):
-            chars.append(text[index])
-            spans.append((index, index + 1))
+        chars.append(text[position : escapes.start()])
+        spans.extend((index, index + 1) for index in range(position, escapes.start()))
         raw = bytes.fromhex(escapes.group().replace("%", ""))
         index = 0
         while index < len(raw):
             lead = raw[index]
             size = 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+            start = escapes.start() + 3 * index
             try:
                 char = raw[index : index + size].decode()
-            except UnicodeDecodeError:
-                char, size = text[escapes.start() + 3 * index : escapes.start() + 3 * index + 3], 1
-            start = escapes.start() + 3 * index
-            if len(char) == 1:
+            except UnicodeDecodeError:  # an escape that does not decode: as it is written
+                size = 1
+                chars.append(text[start : start + 3])
+                spans.extend((start + offset, start + offset + 1) for offset in range(3))
+            else:
                 chars.append(char)
                 spans.append((start, start + 3 * size))
-            else:  # an escape that does not decode: its three characters as they are
-                chars.extend(char)
-                spans.extend((start + offset, start + offset + 1) for offset in range(3))
             index += size
         position = escapes.end()
-    for index in range(position, len(text)):
-        chars.append(text[index])
-        spans.append((index, index + 1))
+    chars.append(text[position:])
+    spans.extend((index, index + 1) for index in range(position, len(text)))
     return "".join(chars), spans
 
 
@@ -239,6 +236,8 @@ def _masked_positions(text: str, runs: _Runs) -> set[int]:
     masked: set[int] = set()
     if _THIRTEEN_DIGITS.search(text):
         for run in runs.digits.finditer(text):
+            if run.end() - run.start() < CARD_LENGTHS.start:
+                continue
             positions, digits = _run_characters(text, run.start(), run.end())
             if len(digits) < CARD_LENGTHS.start:
                 continue
@@ -246,6 +245,8 @@ def _masked_positions(text: str, runs: _Runs) -> set[int]:
                 masked.update(positions[begin:end])
     if _IBAN_START.search(text):
         for run in runs.iban.finditer(text):
+            if run.end() - run.start() < 15:
+                continue
             positions, chars = _run_characters(text, run.start(), run.end())
             if len(chars) < 15:
                 continue
@@ -262,7 +263,7 @@ def scrub_text(text: str, *, geometry: bool = False) -> str:
         return text
     view = text
     spans: list[tuple[int, int]] = []  # where each character of `view` is in `text`
-    if "%" in text:
+    if "%" in text and _ESCAPES.search(text):
         # Encoded twice at most (a URL in a URL parameter): a third level is not read.
         for _ in range(2):
             decoded, inner = _percent_decoded(view)
