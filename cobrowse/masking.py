@@ -34,7 +34,8 @@ MASK_CHAR = "*"
 # and similar attributes, case-insensitively).
 _SENSITIVE_WORDS = re.compile(
     r"pass(word)?|pwd|card|cc-|ccnum|cc_?number|cvc|cvv|csc|security.?code|expir|exp-|"
-    r"iban|account|acct|bic|swift|routing|sort.?code|national|ssn|social|tax.?id|pin\b|otp",
+    r"iban|account|acct|bic|swift|routing|sort.?code|national|ssn|social|tax.?id|otp|"
+    r"(?<![a-z])pin(?![a-z])|pin(?:code|number)",  # pin, pin_code, PIN, pinCode; not spinner
     re.IGNORECASE,
 )
 _NAMING_ATTRIBUTES = ("name", "id", "autocomplete", "aria-label", "placeholder")

@@ -19,7 +19,13 @@ from django.db import connection
 from django.utils import timezone
 
 from cobrowse import protocol, sequencer
-from cobrowse.masking import SessionMasker, iban_valid, luhn_valid, scrub_text
+from cobrowse.masking import (
+    SessionMasker,
+    iban_valid,
+    is_sensitive_element,
+    luhn_valid,
+    scrub_text,
+)
 from cobrowse.models import Operation
 from tests.conftest import open_session
 
@@ -452,6 +458,23 @@ def test_coordinates_and_float_fractions_are_not_read_as_one_number():
         "style": "width: 33.333333333333336%; transform: translate(1234.5678901234567px, 1px)",
     }
     assert _path(geometry) == geometry
+
+
+@pytest.mark.parametrize(
+    ("name", "sensitive"),
+    [
+        ("pin", True),
+        ("pin_code", True),
+        ("card-pin", True),
+        ("pinCode", True),
+        ("PIN", True),
+        ("spinner", False),
+        ("shipping_method", False),
+        ("pinterest_handle", False),
+    ],
+)
+def test_a_pin_field_is_sensitive_whatever_follows_the_word(name, sensitive):
+    assert is_sensitive_element({"name": name}) is sensitive
 
 
 def test_masking_is_idempotent_on_the_corpus():

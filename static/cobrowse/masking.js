@@ -21,8 +21,9 @@ export const Decision = Object.freeze({ CLEAR: "clear", MASK: "mask", SECRET: "s
 export const SECRET_MASK = "••••••";
 
 // Same words as the server's second line of defence (cobrowse/masking.py), plus birth dates.
+// "pin" on its own (pin, pin_code, PIN, pinCode), never inside a word (spinner, shipping).
 const SENSITIVE_WORDS =
-  /pass(word)?|pwd|card|cc-|ccnum|cc_?number|cvc|cvv|csc|security.?code|expir|exp-|iban|account|acct|bic|swift|routing|sort.?code|national|ssn|social|tax.?id|pin\b|otp|bday|birth/i;
+  /pass(word)?|pwd|card|cc-|ccnum|cc_?number|cvc|cvv|csc|security.?code|expir|exp-|iban|account|acct|bic|swift|routing|sort.?code|national|ssn|social|tax.?id|otp|(?<![a-z])pin(?![a-z])|pin(?:code|number)|bday|birth/i;
 const NAMING_ATTRIBUTES = ["name", "id", "autocomplete", "aria-label", "placeholder"];
 const FIELD_TAGS = new Set(["input", "select", "textarea"]);
 const SECRET_TYPES = new Set(["password", "hidden", "file"]);

@@ -45,6 +45,11 @@ test("password, card, CVC, expiry, IBAN, account, national-ID and birth-date fie
     { name: "date_of_birth" },
     { "aria-label": "Security code" },
     { autocomplete: "one-time-code", name: "otp" },
+    { name: "pin" },
+    { name: "pin_code" },
+    { id: "card-pin" },
+    { name: "pinCode" },
+    { "aria-label": "PIN" },
     { type: "hidden", name: "csrfmiddlewaretoken" },
     { type: "file" },
   ];
@@ -54,7 +59,7 @@ test("password, card, CVC, expiry, IBAN, account, national-ID and birth-date fie
 });
 
 test("ordinary names are not mistaken for secrets", () => {
-  for (const name of ["name", "email", "address", "postal_code", "city", "amount", "reference", "recipient_name", "quantity", "accept_terms"]) {
+  for (const name of ["name", "email", "address", "postal_code", "city", "amount", "reference", "recipient_name", "quantity", "accept_terms", "spinner", "shipping_method", "pinterest_handle"]) {
     assert.equal(maskDecision(field({ name }, { insideUnmask: true })), Decision.CLEAR, name);
   }
 });
