@@ -23,9 +23,9 @@ snapshot describes the whole page, so it replaces the remembered set.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 MASK_CHAR = "*"
@@ -73,32 +73,33 @@ _JOIN = f"{_SEPARATOR}{{0,3}}"
 _NOT_A_FRACTION = r"(?<!\d)(?<!\d\.)"
 
 
-@dataclass(frozen=True)
 class _Runs:
-    """Where candidates are: runs of digits (cards), runs that start with a country code and a
-    digit (IBANs)."""
+    """Where candidates are, in text or in geometry: runs of digits long enough to hold a card
+    number (found by the regex engine), and IBANs: a country code that starts a word (after `_`
+    too: `iban_DE89`; not `subtotAL 31`) and two check digits, then as many letters and digits
+    as that country's IBANs have, with `join` between them."""
 
-    digits: re.Pattern[str]
-    iban: re.Pattern[str]
+    def __init__(self, digits: str, join: str) -> None:
+        self.digits = re.compile(digits)
+        self.iban_start = re.compile(rf"(?<![A-Z])([A-Z]{{2}}){join}\d{join}\d", re.IGNORECASE)
+        head = rf"[A-Z]{{2}}{join}\d{join}\d"
+        self.ibans = {
+            length: re.compile(rf"{head}(?:{join}(?:[A-Z]|\d)){{{length - 4}}}", re.IGNORECASE)
+            for length in set(IBAN_LENGTHS.values())
+        }
 
 
-_TEXT_RUNS = _Runs(
-    digits=re.compile(rf"{_NOT_A_FRACTION}\d(?:{_JOIN}\d)*"),
-    iban=re.compile(rf"(?<![A-Z])[A-Z]{{2}}{_JOIN}\d(?:{_JOIN}(?:[A-Z]|\d))*", re.IGNORECASE),
-)
-_GEOMETRY_RUNS = _Runs(
-    digits=re.compile(rf"{_NOT_A_FRACTION}\d+"),
-    iban=re.compile(r"(?<![A-Z])[A-Z]{2}\d(?:[A-Z]|\d)*", re.IGNORECASE),
-)
-_COUNTRY_AND_CHECK = re.compile(r"(?=([A-Z]{2})[0-9]{2})")
 _ESCAPES = re.compile(r"(?:%[0-9A-F]{2})+", re.IGNORECASE)
 # Cheap prechecks, so that the expensive scan only sees strings that could hold a number: a
 # card number has 13 digits at least, an IBAN 12 (NL91ABNA0417164300) in practice.
 _THIRTEEN_DIGITS = re.compile(r"\d(?:\D*\d){12}")
 _TWELVE_DIGITS = re.compile(r"\d(?:\D*\d){11}")
-_IBAN_START = re.compile(rf"[A-Z]{{2}}{_JOIN}\d{_JOIN}\d", re.IGNORECASE)
 
 CARD_LENGTHS = range(13, 20)
+# A run of more digits is masked whole instead of window by window: nobody writes such a
+# number, one window in ten passes Luhn so almost every digit of a long run is inside a passing
+# window anyway, and the windows of a 4 MiB run of digits would take seconds to check.
+LONGEST_RUN = 100
 # IBAN length per country (SWIFT IBAN registry, plus the countries that use IBANs outside it).
 IBAN_LENGTHS: dict[str, int] = {
     "AD": 24, "AE": 23, "AL": 28, "AO": 25, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BF": 28,
@@ -116,6 +117,10 @@ IBAN_LENGTHS: dict[str, int] = {
     "XK": 20, "YE": 30,
 }  # fmt: skip
 
+# Runs long enough to hold a card number (13 digits), found by the regex engine.
+_TEXT_RUNS = _Runs(rf"{_NOT_A_FRACTION}\d(?:{_JOIN}\d){{12,}}", _JOIN)
+_GEOMETRY_RUNS = _Runs(rf"{_NOT_A_FRACTION}\d{{13,}}", "")
+
 
 def luhn_valid(digits: str) -> bool:
     total = 0
@@ -131,35 +136,52 @@ def luhn_valid(digits: str) -> bool:
 
 def iban_valid(candidate: str) -> bool:
     """Whether `candidate` (separators allowed) is an IBAN: known country, its length, mod-97."""
-    compact = "".join(_normalise(ch) for ch in candidate if ch.isalnum()).upper()
+    compact = "".join(filter(str.isalnum, candidate)).translate(_DIGITS).upper()
     if IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact[2:4].isdigit():
         return False
     return _mod97(compact[4:] + compact[:4]) == 1
 
 
-def _normalise(char: str) -> str:
-    """An ASCII digit for a digit of any script; the character itself otherwise."""
-    value = unicodedata.decimal(char, None)
-    return str(value) if value is not None else char
+class _DigitTable(dict[int, int]):
+    """A str.translate table that turns a digit of any script into its ASCII digit (filled as
+    characters are met: there are hundreds of digit characters)."""
+
+    def __missing__(self, code: int) -> int:
+        value = unicodedata.decimal(chr(code), None)
+        self[code] = code if value is None else 48 + value
+        return self[code]
+
+
+_DIGITS = _DigitTable()
+# IBAN letters as numbers for the mod-97 check: A = 10 ... Z = 35.
+_IBAN_LETTERS = {
+    ord(letter): str(10 + index) for index, letter in enumerate(string.ascii_uppercase)
+}
 
 
 def _mod97(text: str) -> int:
-    remainder = 0
-    for char in text:
-        value = int(char, 36)
-        remainder = (remainder * (100 if value > 9 else 10) + value) % 97
-    return remainder
+    """The IBAN remainder of upper-case ASCII letters and digits; -1 for anything else."""
+    number = text.translate(_IBAN_LETTERS)
+    return int(number) % 97 if number.isascii() and number.isdigit() else -1
 
 
 # Luhn value of a digit in a doubled position.
 _DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 
 
-def _run_characters(text: str, start: int, end: int) -> tuple[list[int], str]:
+def _run_characters(text: str, start: int, end: int) -> tuple[Sequence[int], str]:
     """The positions and normalised (ASCII, upper case) characters of the run text[start:end],
     without its separators."""
-    positions = [index for index in range(start, end) if text[index].isalnum()]
-    return positions, "".join(_normalise(text[index]).upper() for index in positions)
+    segment = text[start:end]
+    if segment.isalnum():  # no separator
+        positions: Sequence[int] = range(start, end)
+        chars = segment
+    else:
+        positions = [index for index, char in enumerate(segment, start) if char.isalnum()]
+        chars = "".join(filter(str.isalnum, segment))
+    if not chars.isascii():
+        chars = chars.translate(_DIGITS)
+    return positions, chars.upper()
 
 
 def _percent_decoded(text: str) -> tuple[str, list[tuple[int, int]]]:
@@ -215,24 +237,6 @@ def _card_windows(digits: str) -> list[tuple[int, int]]:
     return found
 
 
-def _iban_windows(text: str, positions: list[int], chars: str) -> list[tuple[int, int]]:
-    """Every window of a run that is an IBAN: a known country code that starts a word (after
-    `_` too: `iban_DE89...`; not `subtotAL 31...`), two digits, that country's length, mod-97.
-    `chars` are the run's letters and digits, at `positions` of `text`."""
-    found = []
-    for start in _COUNTRY_AND_CHECK.finditer(chars):
-        begin = start.start()
-        length = IBAN_LENGTHS.get(start.group(1))
-        if length is None or begin + length > len(chars):
-            continue
-        if positions[begin] > 0 and text[positions[begin] - 1].isalpha():
-            continue
-        window = chars[begin : begin + length]
-        if _mod97(window[4:] + window[:4]) == 1:
-            found.append((begin, begin + length))
-    return found
-
-
 def _masked_positions(text: str, runs: _Runs) -> set[int]:
     masked: set[int] = set()
     if _THIRTEEN_DIGITS.search(text):
@@ -242,17 +246,19 @@ def _masked_positions(text: str, runs: _Runs) -> set[int]:
             positions, digits = _run_characters(text, run.start(), run.end())
             if len(digits) < CARD_LENGTHS.start:
                 continue
+            if len(digits) > LONGEST_RUN:
+                masked.update(positions)
+                continue
             for begin, end in _card_windows(digits):
                 masked.update(positions[begin:end])
-    if _IBAN_START.search(text):
-        for run in runs.iban.finditer(text):
-            if run.end() - run.start() < 15:
-                continue
-            positions, chars = _run_characters(text, run.start(), run.end())
-            if len(chars) < 15:
-                continue
-            for begin, end in _iban_windows(text, positions, chars):
-                masked.update(positions[begin:end])
+    # IBANs: a known country's length from each start, mod-97.
+    for start in runs.iban_start.finditer(text):
+        length = IBAN_LENGTHS.get(start.group(1).upper())
+        whole = runs.ibans[length].match(text, start.start()) if length else None
+        if whole is not None:
+            chars = "".join(filter(str.isalnum, whole.group())).translate(_DIGITS).upper()
+            if _mod97(chars[4:] + chars[:4]) == 1:
+                masked.update(_run_characters(text, whole.start(), whole.end())[0])
     return masked
 
 
@@ -278,7 +284,10 @@ def scrub_text(text: str, *, geometry: bool = False) -> str:
     if not masked:
         return text
     if not spans:
-        return "".join(MASK_CHAR if index in masked else char for index, char in enumerate(text))
+        chars = list(text)
+        for index in masked:
+            chars[index] = MASK_CHAR
+        return "".join(chars)
     return "".join(
         MASK_CHAR if index in masked else text[start:end]
         for index, (start, end) in enumerate(spans)

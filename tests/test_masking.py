@@ -424,6 +424,13 @@ def test_a_number_that_fails_its_checksum_stays(text):
     assert scrub_text(text) == text
 
 
+def test_a_run_of_more_than_a_hundred_digits_is_masked_whole():
+    # No window of a run of ones passes Luhn; checked window by window it would stay.
+    ones = " ".join("1111" for _ in range(26))  # 104 digits
+    assert scrub_text(f"a {ones} b") == f"a {ones.replace('1', '*')} b"
+    assert scrub_text(" ".join("1111" for _ in range(25))) == " ".join("1111" for _ in range(25))
+
+
 def _path(attributes: dict[str, Any]) -> dict[str, Any]:
     payload = {"events": [snapshot(element(4, "path", attributes))]}
     out = SessionMasker().redact("dom", None, payload)
