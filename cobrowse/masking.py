@@ -3,7 +3,7 @@
 Before an op is journaled, `SessionMasker.redact` removes what must never be stored, whatever
 the client sent:
 - the value of sensitive form fields (password, hidden, card, CVC, expiry, IBAN, account number,
-  national id, anything marked `data-cobrowse-mask` and everything inside it) in rrweb
+  PIN, national id, anything marked `data-cobrowse-mask` and everything inside it) in rrweb
   snapshots and mutations: their `value`/`checked`/`selected` attributes and their text;
 - what is later typed into those fields: rrweb input events (type 3, source 5, `{id, text}`),
   text mutations of their nodes, and `input` ops that name such a node (`"id"`, or an element
