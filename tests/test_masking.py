@@ -18,7 +18,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from cobrowse import protocol, sequencer
+from cobrowse import lifecycle, protocol, sequencer
 from cobrowse.masking import (
     SessionMasker,
     iban_valid,
@@ -340,7 +340,7 @@ def test_no_card_number_or_iban_of_the_corpus_reaches_the_database_in_any_form()
     assert all(luhn_valid(card) for card in CARDS) and all(iban_valid(iban) for iban in IBANS)
     items = list(corpus())
     session = open_session()
-    customer = sequencer.participant_join(session_id=session.pk, user=None, owns_as_customer=True)
+    customer = lifecycle.participant_join(session_id=session.pk, user=None, owns_as_customer=True)
     journaled = journal(session.pk, customer.participant.pk, items)
     found = leaks(CARDS + IBANS)
     print(
@@ -356,7 +356,7 @@ def test_no_card_number_or_iban_of_the_corpus_reaches_the_database_in_any_form()
 def test_the_leak_scan_finds_a_number_stored_in_any_of_its_forms():
     """The scan above would see a number that slipped through, whatever its form."""
     session = open_session()
-    customer = sequencer.participant_join(session_id=session.pk, user=None, owns_as_customer=True)
+    customer = lifecycle.participant_join(session_id=session.pk, user=None, owns_as_customer=True)
     forms_ = [
         "4111%C2%A01111\u20091111\u202f1111",
         in_script("DE89 3704 0044 0532 0130 00", 0xFF10),
