@@ -17,6 +17,7 @@ from django.test import Client
 from cobrowse import lifecycle, sequencer
 from cobrowse.policy import CUSTOMER_SESSIONS_KEY
 from cobrowse.sequencer import Submission
+from helpdesk.management.commands.demo_setup import demo_site, demo_teams_join
 
 BENCH_TABLES = [
     "cobrowse_operation",
@@ -53,6 +54,7 @@ def operators(count: int) -> list[str]:
             user.set_unusable_password()
             user.save()
             user.user_permissions.add(permission)
+        demo_teams_join(user)  # idempotent: also accounts of earlier runs
         client = Client()
         client.force_login(user)
         cookies.append(f"sessionid={client.cookies['sessionid'].value}")
@@ -75,7 +77,7 @@ class BenchSession:
 def sessions(count: int) -> list[BenchSession]:
     made = []
     for _ in range(count):
-        session = lifecycle.session_open(site="shop", customer_session_key="")
+        session = lifecycle.session_open(site=demo_site(), customer_session_key="")
         made.append(BenchSession(str(session.pk), customer_cookie(str(session.pk))))
     return made
 
@@ -158,7 +160,7 @@ def late_join_session(
     one full snapshot, then ordinary ops. Written through `sequencer.operations_append` (hash
     chain, element seqs, masking), as the product writes them. Returns its id, its customer's
     cookie, and the cookies of `joiners` operators who have not joined it yet."""
-    session = lifecycle.session_open(site="shop", customer_session_key="")
+    session = lifecycle.session_open(site=demo_site(), customer_session_key="")
     sid = str(session.pk)
     customer = lifecycle.participant_join(session_id=sid, user=None, owns_as_customer=True)
     operator_user = User.objects.get(username="bench-operator-0")

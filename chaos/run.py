@@ -29,6 +29,7 @@ from cobrowse.audit import journal_verify
 from cobrowse.models import Operation, Session
 from cobrowse.policy import CUSTOMER_SESSIONS_KEY
 from cobrowse.protocol import DELIVERY
+from helpdesk.management.commands.demo_setup import demo_site, demo_teams_join
 
 from .client import ChaosClient
 from .cluster import ROOT, Cluster
@@ -129,7 +130,7 @@ def prepare(config: Config, run_id: str) -> list[Seat]:
     permission = Permission.objects.get(codename="operate_session")
     seats: list[Seat] = []
     for s in range(config.sessions):
-        session = lifecycle.session_open(site="shop", customer_session_key="")
+        session = lifecycle.session_open(site=demo_site(), customer_session_key="")
         store = SessionStore()
         store[CUSTOMER_SESSIONS_KEY] = [str(session.pk)]
         store.create()
@@ -139,6 +140,7 @@ def prepare(config: Config, run_id: str) -> list[Seat]:
                 username=f"chaos-{run_id}-s{s}-op{o}", password=None, is_staff=True
             )
             user.user_permissions.add(permission)
+            demo_teams_join(user)
             client = Client()
             client.force_login(user)
             role = "operator" if o == 0 else "observer"

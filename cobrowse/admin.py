@@ -1,20 +1,219 @@
-"""Sessions, participants and the read-only journal in Django admin, with a Replay page that
-plays a session back from its journal and a JSON export of the whole journal."""
+"""Sites, teams, sessions, participants and the read-only journal in Django admin.
+
+- A site's page has its install snippet and identity-signing example ready to copy (the
+  Install page), and actions to rotate its signing secret and to clear the previous one.
+- A session has a Replay page that plays it back from its journal and a JSON export of the
+  whole journal. Staff who are not superusers see, replay and export only the sessions of the
+  sites their teams serve (`policy.sessions_served`); another site's session is a 403.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from . import selectors
-from .models import Operation, Participant, Session
+from . import embed, policy, selectors
+from .models import Operation, Participant, Session, Site, Team, new_secret
+
+
+class SiteForm(forms.ModelForm[Site]):
+    allowed_origins = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        required=False,
+        help_text="One origin per line, scheme://host[:port], e.g. https://shop.example.com",
+    )
+
+    class Meta:
+        model = Site
+        fields = ("name", "public_key", "allowed_origins", "enabled")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial["allowed_origins"] = "\n".join(self.instance.allowed_origins or ())
+
+    def clean_allowed_origins(self) -> list[str]:
+        origins: list[str] = []
+        for line in str(self.cleaned_data.get("allowed_origins") or "").splitlines():
+            if not line.strip():
+                continue
+            origin = embed.normalize_origin(line)
+            if origin is None:
+                raise ValidationError(
+                    f"{line.strip()!r} is not an origin: scheme://host[:port], no path"
+                )
+            if origin not in origins:
+                origins.append(origin)
+        return origins
+
+
+def desk_url(request: HttpRequest) -> str:
+    """This desk's base URL as a merchant's page reaches it (https behind a TLS proxy that sets
+    X-Forwarded-Proto, SECURE_PROXY_SSL_HEADER)."""
+    return request.build_absolute_uri("/").rstrip("/")
+
+
+def install_snippets(*, site: Site, desk: str) -> dict[str, str]:
+    """What the admin copies into the merchant's pages and server (docs/install.md)."""
+    key = site.public_key
+    sockets = "wss://" + desk.removeprefix("https://") if desk.startswith("https://") else (
+        "ws://" + desk.removeprefix("http://")
+    )
+    return {
+        "csp": (
+            f"script-src 'self' {desk}; style-src 'self' {desk}; "
+            f"connect-src 'self' {desk} {sockets}"
+        ),
+        "script": (
+            f'<script src="{desk}/static/cobrowse/embed.js" data-site="{key}" async></script>'
+        ),
+        "module": (
+            '<script type="module">\n'
+            f'  import {{ start }} from "{desk}/static/cobrowse/embed.mjs";\n'
+            f'  start({{ site: "{key}" }});\n'
+            "</script>"
+        ),
+        "identity_attribute": (
+            f'<script src="{desk}/static/cobrowse/embed.js" data-site="{key}"\n'
+            '        data-identity="<the JWT your server signed>" async></script>'
+        ),
+        "python": (
+            "import os\n"
+            "import time\n"
+            "\n"
+            "import jwt  # pip install PyJWT\n"
+            "\n"
+            f'SITE_KEY = "{key}"\n'
+            'SECRET = os.environ["COBROWSE_SITE_SECRET"]  # the signing secret on this page\n'
+            "\n"
+            "def cobrowse_identity(user):\n"
+            "    now = int(time.time())\n"
+            "    claims = {\n"
+            '        "sub": str(user.id), "name": user.get_full_name(), "email": user.email,\n'
+            '        "aud": SITE_KEY, "iat": now, "exp": now + 600,\n'
+            "    }\n"
+            '    return jwt.encode(claims, SECRET, algorithm="HS256")'
+        ),
+        "node": (
+            'import jwt from "jsonwebtoken"; // npm install jsonwebtoken\n'
+            "\n"
+            f'const SITE_KEY = "{key}";\n'
+            "const SECRET = process.env.COBROWSE_SITE_SECRET; // the signing secret on this page\n"
+            "\n"
+            "export function cobrowseIdentity(user) {\n"
+            "  return jwt.sign(\n"
+            "    { sub: String(user.id), name: user.name, email: user.email },\n"
+            '    SECRET,\n'
+            '    { algorithm: "HS256", audience: SITE_KEY, expiresIn: "10m" },\n'
+            "  );\n"
+            "}"
+        ),
+    }
+
+
+@admin.register(Site)
+class SiteAdmin(admin.ModelAdmin[Site]):
+    form = SiteForm
+    list_display = ("name", "public_key", "origins", "enabled", "rotation", "created_at", "install")
+    list_filter = ("enabled",)
+    search_fields = ("name", "public_key")
+    readonly_fields = ("secret", "previous_secret", "created_at", "install")
+    actions = ("rotate_secret", "clear_previous_secret")
+
+    def get_fields(self, request: HttpRequest, obj: Site | None = None) -> list[str]:
+        fields = ["name", "public_key", "allowed_origins", "enabled"]
+        if obj is not None:
+            fields += ["install", "secret", "previous_secret", "created_at"]
+        return fields
+
+    @admin.display(description="Allowed origins")
+    def origins(self, obj: Site) -> str:
+        return ", ".join(obj.allowed_origins or ()) or "—"
+
+    @admin.display(description="Previous secret", boolean=True)
+    def rotation(self, obj: Site) -> bool:
+        return bool(obj.previous_secret)
+
+    @admin.display(description="Install")
+    def install(self, obj: Site) -> str:
+        if obj.pk is None:
+            return "—"
+        return format_html(
+            '<a href="{}" class="install-link">Install snippet and identity signing</a>',
+            reverse("admin:cobrowse_site_install", args=[obj.pk]),
+        )
+
+    @admin.action(description="Rotate the signing secret (the current one stays accepted)")
+    def rotate_secret(self, request: HttpRequest, queryset: QuerySet[Site]) -> None:
+        for site in queryset:
+            site.previous_secret = site.secret
+            site.secret = new_secret()
+            site.save(update_fields=["secret", "previous_secret"])
+        self.message_user(
+            request,
+            f"New signing secrets for {queryset.count()} site(s). Identity tokens signed with "
+            "the previous secret are accepted until you clear it: give the merchant the new "
+            "one, then clear the previous secret.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Clear the previous signing secret (end a rotation)")
+    def clear_previous_secret(self, request: HttpRequest, queryset: QuerySet[Site]) -> None:
+        cleared = queryset.exclude(previous_secret="").update(previous_secret="")
+        self.message_user(
+            request, f"Cleared the previous secret of {cleared} site(s).", messages.SUCCESS
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "<path:object_id>/install/",
+                self.admin_site.admin_view(self.install_view),
+                name="cobrowse_site_install",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def install_view(self, request: HttpRequest, object_id: Any) -> HttpResponse:
+        site = get_object_or_404(Site, pk=object_id)
+        if not self.has_view_permission(request, site):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": site,
+            "title": f"Install co-browsing on {site.name}",
+            "desk": desk_url(request),
+            "snippets": install_snippets(site=site, desk=desk_url(request)),
+        }
+        return TemplateResponse(request, "admin/cobrowse/site/install.html", context)
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin[Team]):
+    list_display = ("name", "served", "size")
+    search_fields = ("name",)
+    filter_horizontal = ("sites", "members")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
+        return super().get_queryset(request).prefetch_related("sites", "members")
+
+    @admin.display(description="Sites")
+    def served(self, obj: Team) -> str:
+        return ", ".join(site.name for site in obj.sites.all()) or "—"
+
+    @admin.display(description="Members")
+    def size(self, obj: Team) -> int:
+        return len(obj.members.all())
 
 
 class ParticipantInline(admin.TabularInline[Participant, Session]):
@@ -33,6 +232,7 @@ class SessionAdmin(admin.ModelAdmin[Session]):
     list_display = (
         "code",
         "site",
+        "customer",
         "status",
         "created_at",
         "ended_at",
@@ -40,12 +240,17 @@ class SessionAdmin(admin.ModelAdmin[Session]):
         "journal",
         "review",
     )
-    list_filter = ("status", "site")
-    search_fields = ("code", "id")
+    list_filter = ("status", "site", "identity_verified")
+    list_select_related = ("site",)
+    search_fields = ("code", "id", "customer_id", "customer_email")
     readonly_fields = (
         "id",
         "code",
         "site",
+        "identity_verified",
+        "customer_id",
+        "customer_name",
+        "customer_email",
         "status",
         "created_at",
         "started_at",
@@ -57,6 +262,37 @@ class SessionAdmin(admin.ModelAdmin[Session]):
         "customer_session_key",
     )
     inlines = [ParticipantInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Session]:
+        return policy.sessions_served(request.user, super().get_queryset(request))
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Session | None:
+        # Of every site, so that another team's session is refused (has_view_permission),
+        # not reported missing.
+        try:
+            return Session.objects.select_related("site").get(pk=object_id)
+        except (Session.DoesNotExist, ValidationError, ValueError):
+            return None
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_view_permission(request, obj)
+        return allowed and (obj is None or policy.may_serve(request.user, obj))
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or policy.may_serve(request.user, obj))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or policy.may_serve(request.user, obj))
+
+    @admin.display(description="Customer")
+    def customer(self, obj: Session) -> str:
+        if not obj.identity_verified:
+            return "not verified"
+        return f"{obj.customer_name or obj.customer_id} (verified)"
 
     @admin.display(description="Journal")
     def journal(self, obj: Session) -> str:
@@ -92,7 +328,7 @@ class SessionAdmin(admin.ModelAdmin[Session]):
         return own + super().get_urls()
 
     def _viewable(self, request: HttpRequest, object_id: Any) -> Session:
-        session = get_object_or_404(Session, pk=object_id)
+        session = get_object_or_404(Session.objects.select_related("site"), pk=object_id)
         if not self.has_view_permission(request, session):
             raise PermissionDenied
         return session
@@ -105,7 +341,7 @@ class SessionAdmin(admin.ModelAdmin[Session]):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "original": session,
-            "title": f"Replay of session {session.code}",
+            "title": f"Replay of session {session.code} on {session.site.name}",
             "replay_config": {
                 "export_url": reverse("admin:cobrowse_session_export", args=[session.pk]),
                 "session": str(session.pk),
@@ -128,6 +364,7 @@ class OperationAdmin(admin.ModelAdmin[Operation]):
     list_display = (
         "seq",
         "session",
+        "site",
         "kind",
         "element",
         "element_seq",
@@ -135,12 +372,27 @@ class OperationAdmin(admin.ModelAdmin[Operation]):
         "sender",
         "received_at",
     )
-    list_filter = ("kind", "sender__role", ("sender", admin.RelatedOnlyFieldListFilter), "delivery")
-    list_select_related = ("session", "sender")
+    list_filter = (
+        "kind",
+        "sender__role",
+        ("sender", admin.RelatedOnlyFieldListFilter),
+        "delivery",
+        ("session__site", admin.RelatedOnlyFieldListFilter),
+    )
+    list_select_related = ("session", "session__site", "sender")
     ordering = ("session", "seq")
     search_fields = ("session__code", "client_op_id", "element")
     readonly_fields = [f.name for f in Operation._meta.fields]
     list_per_page = 200
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Operation]:
+        served = policy.sites_served(request.user)
+        operations = super().get_queryset(request)
+        return operations if served is None else operations.filter(session__site__in=served)
+
+    @admin.display(description="Site", ordering="session__site__name")
+    def site(self, obj: Operation) -> str:
+        return obj.session.site.name
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -26,10 +26,9 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import lifecycle, presence, protocol, selectors
+from . import lifecycle, policy, presence, protocol, selectors
 from .delivery import GONE, Delivery
 from .models import Participant
-from .policy import customer_owns
 from .protocol import CloseCode, OpFrame, PingFrame, ProtocolError, ResumeFrame
 from .ratelimit import ErrorsInARow, TokenBucket
 from .sequencer import Accepted, Duplicate, Outcome, Rejected, Submission
@@ -71,6 +70,8 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             return
         try:
             await self._join()
+        except policy.Denied as exc:
+            await self._refuse(exc.close_code, exc.reason)
         except lifecycle.Refused as exc:
             await self._leave()
             await self._refuse(CloseCode.ENDED if exc.ended else CloseCode.FORBIDDEN)
@@ -81,7 +82,9 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                 await self._refuse(CloseCode.TRY_AGAIN)
 
     async def _join(self) -> None:
-        owns = customer_owns(self.scope.get("session"), self.session_id)
+        owns = await database_sync_to_async(policy.websocket_admission)(
+            scope=self.scope, session_id=self.session_id
+        )
         joined = await database_sync_to_async(lifecycle.participant_join)(
             session_id=self.session_id, user=self.scope.get("user"), owns_as_customer=owns
         )
@@ -136,11 +139,11 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         if self._direct_receive is not None:
             self._direct_receive(self.on_frame)
 
-    async def _refuse(self, code: int) -> None:
+    async def _refuse(self, code: int, reason: str | None = None) -> None:
         """Accept only to close at once with a reason a browser can read (a refused handshake
         looks like a network failure, 1006, to a page). Nothing is sent before the close."""
         await self._accept()
-        await self.close(code=code)
+        await self.close(code=code, reason=reason)
 
     async def _accept(self) -> None:
         if not getattr(self, "_accepted", False):

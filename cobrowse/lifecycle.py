@@ -28,7 +28,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import policy, protocol, selectors, sequencer, writer
-from .models import Participant, Role, Session, Status
+from .models import Participant, Role, Session, Site, Status
 from .sequencer import Submission
 
 logger = logging.getLogger(__name__)
@@ -49,13 +49,28 @@ def _new_code() -> str:
     return f"{random.SystemRandom().randrange(1_000_000):06d}"
 
 
-def session_open(*, site: str, customer_session_key: str) -> Session:
-    """Open a session with a fresh 6-digit code, unique among open sessions."""
+def session_open(
+    *,
+    site: Site,
+    customer_session_key: str,
+    identity_verified: bool = False,
+    customer_id: str = "",
+    customer_name: str = "",
+    customer_email: str = "",
+) -> Session:
+    """Open a session of `site` with a fresh 6-digit code, unique among open sessions, for the
+    customer the merchant's server signed (`identity_verified`) or an unknown one."""
     for _ in range(20):
         try:
             with transaction.atomic():
                 return Session.objects.create(
-                    site=site, code=_new_code(), customer_session_key=customer_session_key
+                    site=site,
+                    code=_new_code(),
+                    customer_session_key=customer_session_key,
+                    identity_verified=identity_verified,
+                    customer_id=customer_id,
+                    customer_name=customer_name,
+                    customer_email=customer_email,
                 )
         except IntegrityError:
             continue

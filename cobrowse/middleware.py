@@ -14,6 +14,7 @@ from importlib import import_module
 from typing import Any
 
 from channels.auth import AuthMiddleware
+from channels.security.websocket import AllowedHostsOriginValidator
 from channels.sessions import CookieMiddleware
 from django.conf import settings
 
@@ -36,3 +37,23 @@ class ReadOnlySessionMiddleware:
 
 def WebSocketAuthStack(inner: Any) -> Any:  # named like Channels' stacks
     return CookieMiddleware(ReadOnlySessionMiddleware(AuthMiddleware(inner)))
+
+
+# The one WebSocket a merchant's page opens: it decides on the Origin itself (the session's
+# site's origins, cobrowse.policy.websocket_admission) and says why it refuses with a close code.
+SESSION_SOCKET_PREFIX = "/ws/cobrowse/"
+
+
+class DeskOriginValidator:
+    """Channels' `AllowedHostsOriginValidator` (the Origin's host must be in ALLOWED_HOSTS) for
+    every WebSocket but a session's, whose consumer checks the Origin against the session's
+    site (customers of merchants' sites) or the desk (everyone else)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.validated = AllowedHostsOriginValidator(inner)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope["type"] == "websocket" and scope["path"].startswith(SESSION_SOCKET_PREFIX):
+            return await self.inner(scope, receive, send)
+        return await self.validated(scope, receive, send)

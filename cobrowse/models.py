@@ -1,4 +1,4 @@
-"""Sessions, participants and the operation journal.
+"""Sites, teams, sessions, participants and the operation journal.
 
 The models hold data only. The order of operations is decided in `cobrowse/sequencer.py`; who
 may do what is decided in `cobrowse/policy.py`.
@@ -6,6 +6,7 @@ may do what is decided in `cobrowse/policy.py`.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.conf import settings
@@ -16,9 +17,67 @@ from . import protocol
 GENESIS_HASH = "0" * 64
 
 
-class Site(models.TextChoices):
-    SHOP = "shop", "Shop"
-    BANK = "bank", "Bank"
+def new_public_key() -> str:
+    """A site's public key: in the install snippet of every page of the site, so not secret."""
+    return f"pk_live_{secrets.token_urlsafe(16)[:22]}"
+
+
+def new_secret() -> str:
+    """A signing secret for identity tokens (HS256): 256 bits, as RFC 7518 asks of its key."""
+    return secrets.token_urlsafe(32)
+
+
+class Site(models.Model):
+    """A merchant's website that installs the co-browsing widget with one script tag.
+
+    The widget names the site by its `public_key`; the desk answers only pages whose origin is
+    on `allowed_origins`. The merchant's server signs who the customer is with `secret` (or,
+    while a rotation is under way, `previous_secret`): see docs/install.md.
+    """
+
+    name = models.CharField(max_length=100)
+    public_key = models.CharField(
+        max_length=64,
+        unique=True,
+        default=new_public_key,
+        help_text="Public: goes into the install snippet on the site's pages.",
+    )
+    # Exact origins, "scheme://host[:port]", normalised by cobrowse.embed.normalize_origin.
+    allowed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Origins (scheme://host[:port]) whose pages may open sessions, one per line.",
+    )
+    secret = models.CharField(max_length=128, default=new_secret)
+    previous_secret = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="Still accepted for identity tokens until cleared (after a key rotation).",
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Team(models.Model):
+    """Operators who serve some sites: they see, join and replay only those sites' sessions."""
+
+    name = models.CharField(max_length=100, unique=True)
+    sites = models.ManyToManyField(Site, blank=True, related_name="teams")
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="cobrowse_teams"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Status(models.TextChoices):
@@ -42,7 +101,7 @@ class Session(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Six digits, unique among open sessions (the partial constraint below).
     code = models.CharField(max_length=6)
-    site = models.CharField(max_length=8, choices=Site.choices)
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="sessions")
     status = models.CharField(
         max_length=8, choices=Status.choices, default=Status.WAITING, db_index=True
     )
@@ -64,6 +123,12 @@ class Session(models.Model):
     sensitive_nodes = models.JSONField(default=list, blank=True)
     # The Django session of the browser that asked for help.
     customer_session_key = models.CharField(max_length=64, blank=True, db_index=True)
+    # Who the customer is, as the merchant's server signed it (cobrowse/embed.py); empty and
+    # not verified when the page sent no identity.
+    identity_verified = models.BooleanField(default=False)
+    customer_id = models.CharField(max_length=200, blank=True)
+    customer_name = models.CharField(max_length=200, blank=True)
+    customer_email = models.CharField(max_length=254, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -77,7 +142,7 @@ class Session(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.code} ({self.site}, {self.status})"
+        return f"{self.code} ({self.status})"
 
     @property
     def is_open(self) -> bool:

@@ -7,19 +7,31 @@
 - NEEDS_CONTROL: operator kinds that act on the customer's page and so need granted control.
 - Control: who may take, hand over and give back control (`check_control_held`,
   `control_change`), decided by the sequencer under the session row lock.
-- Who may join a session (and so open its WebSocket): its customer, recognised by the browser's
-  Django session (`customer_owns`), and operator users (`is_operator_user`); the rest of the
-  decision (an observer when the session is already claimed, a refusal once it ended) is
-  `lifecycle.participant_join`'s.
+- Which sites an operator serves (`sites_served`, `may_serve`, `sessions_served`): the sites of
+  their teams; a superuser serves every site. Everything an operator reaches of a session
+  (the queue, join by code, the session page, its socket, replay and export) goes through
+  these, and a session of another site is refused (403, close 4403), never hidden.
+- Who may open a session's WebSocket (`websocket_admission`): a customer with the session's
+  token from a page of an origin the session's site allows, or from the desk's own pages with
+  the browser's Django session (`customer_owns`); an operator (`is_operator_user`) who serves
+  the session's site, from the desk. The rest of the decision (an observer when the session is
+  already claimed, a refusal once it ended) is `lifecycle.participant_join`'s.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
-from .models import Role
-from .protocol import DELIVERY, KINDS
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+from django.db.models import QuerySet
+
+from . import embed
+from .models import Role, Session, Site
+from .protocol import DELIVERY, KINDS, CloseCode
 
 __all__ = ["DELIVERY", "KINDS"]  # the rules below are written for these kinds
 
@@ -140,3 +152,97 @@ def customer_owns(django_session: Any, session_id: str) -> bool:
 
 # Key in the browser's Django session that lists the cobrowse sessions it created.
 CUSTOMER_SESSIONS_KEY = "cobrowse_sessions"
+
+
+# --- Teams: which sites an operator serves ---------------------------------------------------
+
+
+def sites_served(user: Any) -> QuerySet[Site] | None:
+    """The sites whose sessions `user` may see and join: their teams' sites; None for a
+    superuser, who serves every site."""
+    if getattr(user, "is_superuser", False):
+        return None
+    if user is None or not user.is_authenticated:
+        return Site.objects.none()
+    return Site.objects.filter(teams__members=user).distinct()
+
+
+def may_serve(user: Any, session: Session) -> bool:
+    served = sites_served(user)
+    return served is None or served.filter(pk=session.site_id).exists()
+
+
+def sessions_served(user: Any, sessions: QuerySet[Session]) -> QuerySet[Session]:
+    served = sites_served(user)
+    if served is None:
+        return sessions
+    return sessions.filter(site__in=served.values("pk"))
+
+
+# --- Who may open a session's WebSocket ------------------------------------------------------
+
+
+class Denied(Exception):
+    """A WebSocket refused before it joins: closed with `close_code` and `reason`."""
+
+    def __init__(self, close_code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.close_code = close_code
+        self.reason = reason
+
+
+def is_desk_origin(origin: str | None) -> bool:
+    """The desk's own pages: an Origin whose host is in ALLOWED_HOSTS (Channels'
+    AllowedHostsOriginValidator, the check every other WebSocket of the desk gets)."""
+    if not origin:
+        return False
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = ["localhost", "127.0.0.1", "[::1]"]
+    try:
+        parsed = urlparse(origin)
+    except ValueError:
+        return False
+    return bool(OriginValidator(None, allowed).valid_origin(parsed))
+
+
+def websocket_admission(*, scope: Mapping[str, Any], session_id: uuid.UUID | str) -> bool:
+    """Whether this connection joins `session_id` as its customer (True) or may try to as an
+    operator (False: `participant_join` still checks that the user is one). Raises Denied:
+    4401 invalid_token for a missing, bad, expired or foreign session token; 4403
+    origin_not_allowed for an Origin that is neither the desk's nor one of the session's
+    site's; 4403 not_served for an operator whose teams do not serve the session's site."""
+    origin = _header(scope, b"origin")
+    token = _query(scope, "token")
+    if token is not None:
+        try:
+            session = embed.token_check(token, session_id)
+        except embed.InvalidToken:
+            raise Denied(CloseCode.INVALID_TOKEN, "invalid_token") from None
+        if not embed.origin_allowed(session.site, origin):
+            raise Denied(CloseCode.FORBIDDEN, "origin_not_allowed")
+        return True
+    found = Session.objects.select_related("site").filter(pk=session_id).first()
+    if not is_desk_origin(origin):
+        # A merchant's page: only with a token, and only from the site's own origins.
+        if found is not None and embed.origin_allowed(found.site, origin):
+            raise Denied(CloseCode.INVALID_TOKEN, "invalid_token")
+        raise Denied(CloseCode.FORBIDDEN, "origin_not_allowed")
+    if customer_owns(scope.get("session"), str(session_id)):
+        return True
+    user = scope.get("user")
+    if found is not None and is_operator_user(user) and not may_serve(user, found):
+        raise Denied(CloseCode.FORBIDDEN, "not_served")
+    return False
+
+
+def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _query(scope: Mapping[str, Any], name: str) -> str | None:
+    values = parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1")).get(name)
+    return values[0] if values else None

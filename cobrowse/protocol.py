@@ -46,7 +46,8 @@ class CloseCode(enum.IntEnum):
 
     TRY_AGAIN = 1013  # the database or channel layer failed: reconnect and re-send
     ABUSIVE = 4400  # nothing but refused frames: fix the client
-    FORBIDDEN = 4403  # not a participant of this session: do not retry
+    INVALID_TOKEN = 4401  # the session token is missing, bad, expired or another's: do not retry
+    FORBIDDEN = 4403  # not a participant of this session, or Origin not allowed: do not retry
     TOO_SLOW = 4408  # the reader fell too far behind: reconnect and resume
     ENDED = 4410  # the session has ended: do not retry
     # Sent by the WebSocket layer (config/websocket.py, uvicorn), RFC 6455.
@@ -572,7 +573,7 @@ SERVER_FRAMES: Mapping[str, tuple[Mapping[str, Callable[[Any], bool]], frozenset
         {
             "session": _is_str(36, 36),
             "code": _is_str(6, 6),
-            "site": _is_str(8, 1),
+            "site": _is_str(64, 1),
             "status": lambda v: v in ("waiting", "active", "ended"),
             "head_seq": _is_seq,
             "snapshot_seq": _is_seq,

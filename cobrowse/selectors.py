@@ -223,7 +223,7 @@ def sessions_idle_since(*, cutoff: datetime) -> QuerySet[Session]:
 
 def session_state(*, session_id: uuid.UUID | str) -> dict[str, Any]:
     """What a connection is told in its welcome frame."""
-    session = Session.objects.get(pk=session_id)
+    session = Session.objects.select_related("site").get(pk=session_id)
     participants = [
         {"participant": p.pk, "role": p.role, "name": p.display_name}
         for p in Participant.objects.filter(session=session)
@@ -231,7 +231,7 @@ def session_state(*, session_id: uuid.UUID | str) -> dict[str, Any]:
     return {
         "session": str(session.pk),
         "code": session.code,
-        "site": session.site,
+        "site": session.site.public_key,
         "status": session.status,
         "head_seq": session.head_seq,
         "snapshot_seq": session.snapshot_seq,
@@ -245,7 +245,7 @@ def journal_export(*, session_id: uuid.UUID | str) -> dict[str, Any]:
 
     Payloads are as journaled, that is after server-side redaction.
     """
-    session = Session.objects.get(pk=session_id)
+    session = Session.objects.select_related("site").get(pk=session_id)
     participants = [
         {
             "participant": p.pk,
@@ -299,7 +299,14 @@ def journal_export(*, session_id: uuid.UUID | str) -> dict[str, Any]:
         "session": {
             "id": str(session.pk),
             "code": session.code,
-            "site": session.site,
+            "site": session.site.public_key,
+            "site_name": session.site.name,
+            "customer": {
+                "verified": session.identity_verified,
+                "id": session.customer_id,
+                "name": session.customer_name,
+                "email": session.customer_email,
+            },
             "status": session.status,
             "created_at": session.created_at.isoformat(),
             "started_at": session.started_at.isoformat() if session.started_at else None,

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "corsheaders",
     "cobrowse",
     "helpdesk",
     "shop_demo",
@@ -64,6 +65,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "cobrowse.security.SecurityHeadersMiddleware",
+    # Before CommonMiddleware, as django-cors-headers asks; only /api/embed/ (see below).
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -170,6 +173,27 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- The widget on merchants' own sites (cobrowse/embed.py, docs/install.md) -------------------
+# CORS only on the embed API, and only to the origins of the site a request names: the origin
+# lists live on each Site and are checked per request (cobrowse.embed_views.cors_allowed), so
+# no origin is listed here. No cookies cross origins.
+CORS_URLS_REGEX = r"^/api/embed/"
+CORS_ALLOWED_ORIGINS: list[str] = []
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ("GET", "POST", "OPTIONS")
+CORS_ALLOW_HEADERS = ("authorization", "content-type")
+CORS_PREFLIGHT_MAX_AGE = env_int("CORS_PREFLIGHT_MAX_AGE", 600)
+# How long a session token the embed API issues stays valid, at most (it also dies with its
+# session).
+COBROWSE_EMBED_TOKEN_HOURS = env_int("COBROWSE_EMBED_TOKEN_HOURS", 12)
+# `manage.py demo_setup`: the demo shop's and bank's signing secrets and the merchant origin of
+# the demo pages (docs/install.md). Never used outside the demo.
+DEMO_SHOP_SECRET = os.environ.get("DEMO_SHOP_SECRET", "demo-shop-secret-change-me")
+DEMO_BANK_SECRET = os.environ.get("DEMO_BANK_SECRET", "demo-bank-secret-change-me")
+DEMO_MERCHANT_ORIGINS = env_list(
+    "DEMO_MERCHANT_ORIGINS", "http://127.0.0.1:8001,http://localhost:8001"
+)
 
 # --- Internationalisation and static files ---------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -6,8 +6,10 @@ before this consumer, in `config/asgi.py`, for every WebSocket.
 
 Frames (server -> client), the whole queue every time:
     {"type": "queue", "waiting": [entry, ...], "active": [entry, ...]}
-    entry: {"id", "code", "site", "site_label", "status", "created_at", "started_at",
-            "operator", "url"}
+    entry: {"id", "code", "site", "site_label", "customer", "status", "created_at",
+            "started_at", "operator", "url"}
+Each operator's queue holds only the sessions of the sites their teams serve
+(`cobrowse.policy.sessions_served`); a superuser's, every site's.
 It is sent on connect and whenever the `cobrowse.sessions` doorbell rings (a session opened,
 claimed or ended): the consumer re-reads the open sessions from the database, never trusting the
 message itself. A client may send {"type": "refresh"} to have it sent again.
@@ -64,5 +66,5 @@ class QueueConsumer(AsyncWebsocketConsumer):
         await self._send_queue()
 
     async def _send_queue(self) -> None:
-        queue = await database_sync_to_async(selectors.queue_sessions)()
+        queue = await database_sync_to_async(selectors.queue_sessions)(user=self.scope["user"])
         await self.send(orjson.dumps({"type": "queue", **queue}).decode())

@@ -2,7 +2,8 @@
 whether its customer is connected.
 
 Nothing here writes. The queue is re-read whole on every `sessions.changed` doorbell, so it must
-stay cheap: one query for the sessions and one for their operators.
+stay cheap: one query for the sessions (with their sites) and one for their operators. An
+operator's queue holds only the sessions of the sites their teams serve (`cobrowse.policy`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from django.urls import reverse
 
-from cobrowse import protocol
+from cobrowse import policy, protocol
 from cobrowse.models import Operation, Participant, Role, Session, Status
 
 CODE_PATTERN = re.compile(r"^\d{6}$")
@@ -22,12 +23,27 @@ CODE_PATTERN = re.compile(r"^\d{6}$")
 HISTORY_KINDS = ("chat", "session", "control")
 
 
+def customer_identity(session: Session) -> dict[str, Any]:
+    """Who the customer is, and whether the merchant's server signed it: "verified" only when
+    the identity token's signature checked (cobrowse/embed.py)."""
+    if not session.identity_verified:
+        return {"verified": False, "label": "not verified", "name": "", "email": "", "id": ""}
+    return {
+        "verified": True,
+        "label": "verified",
+        "name": session.customer_name or session.customer_id,
+        "email": session.customer_email,
+        "id": session.customer_id,
+    }
+
+
 def _queue_entry(session: Session, operator: str | None) -> dict[str, Any]:
     return {
         "id": str(session.pk),
         "code": session.code,
-        "site": session.site,
-        "site_label": session.get_site_display(),
+        "site": session.site.public_key,
+        "site_label": session.site.name,
+        "customer": customer_identity(session),
         "status": session.status,
         "created_at": session.created_at.isoformat(),
         "started_at": session.started_at.isoformat() if session.started_at else None,
@@ -36,10 +52,12 @@ def _queue_entry(session: Session, operator: str | None) -> dict[str, Any]:
     }
 
 
-def queue_sessions() -> dict[str, list[dict[str, Any]]]:
-    """Open sessions: `waiting` (oldest first, the order to serve them in) and `active` (with
-    the name of the operator who claimed each, so another operator can observe)."""
-    sessions = list(Session.objects.exclude(status=Status.ENDED).order_by("created_at")[:200])
+def queue_sessions(*, user: Any) -> dict[str, list[dict[str, Any]]]:
+    """Open sessions of the sites `user` serves: `waiting` (oldest first, the order to serve
+    them in) and `active` (with the name of the operator who claimed each, so another operator
+    can observe)."""
+    open_sessions = Session.objects.exclude(status=Status.ENDED).select_related("site")
+    sessions = list(policy.sessions_served(user, open_sessions).order_by("created_at")[:200])
     operators = dict(
         Participant.objects.filter(
             session__in=[s for s in sessions if s.status == Status.ACTIVE], role=Role.OPERATOR
@@ -54,7 +72,8 @@ def queue_sessions() -> dict[str, list[dict[str, Any]]]:
 
 
 def open_session_by_code(*, code: str) -> Session | None:
-    """The open session with this 6-digit code (codes are unique among open sessions)."""
+    """The open session with this 6-digit code (codes are unique among open sessions), of any
+    site: the caller decides whether its user may join it (`policy.may_serve`)."""
     code = code.strip().replace(" ", "")
     if not CODE_PATTERN.match(code):
         return None

@@ -3,7 +3,8 @@ its customer is connected.
 
 Every page is for operators only (`operator_required`): anonymous visitors are sent to the
 login page, signed-in users who are not operators get 403. Who counts as an operator is
-decided in `cobrowse.policy.is_operator_user`, the same check the WebSockets use.
+decided in `cobrowse.policy.is_operator_user`, the same check the WebSockets use. A session of a
+site the operator's teams do not serve is a 403 too (`served_session`, `policy.may_serve`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from cobrowse.models import Session
-from cobrowse.policy import is_operator_user
+from cobrowse.policy import is_operator_user, may_serve, sites_served
 
 from . import selectors
 
@@ -41,10 +42,26 @@ def operator_required(view: View) -> View:
     return wrapped
 
 
+def served_session(request: HttpRequest, session_id: uuid.UUID) -> Session:
+    """The session, if this operator's teams serve its site: 404 if there is none, 403 if
+    it is another team's."""
+    session = get_object_or_404(Session.objects.select_related("site"), pk=session_id)
+    if not may_serve(request.user, session):
+        raise PermissionDenied(f"your teams do not serve {session.site.name}")
+    return session
+
+
 def _dashboard(
     request: HttpRequest, *, code: str = "", error: str = "", status: int = 200
 ) -> HttpResponse:
-    context = {"queue": selectors.queue_sessions(), "code": code, "code_error": error}
+    served = sites_served(request.user)
+    context = {
+        "queue": selectors.queue_sessions(user=request.user),
+        "code": code,
+        "code_error": error,
+        "serves_all": served is None,
+        "sites_served": [] if served is None else [site.name for site in served],
+    }
     return render(request, "helpdesk/dashboard.html", context, status=status)
 
 
@@ -66,17 +83,24 @@ def join_by_code(request: HttpRequest) -> HttpResponse:
         return _dashboard(
             request, code=code, error=f"No open session has the code {code}.", status=404
         )
+    if not may_serve(request.user, session):
+        return _dashboard(
+            request,
+            code=code,
+            error=f"The session {code} is on {session.site.name}, which your teams do not serve.",
+            status=403,
+        )
     return redirect("helpdesk:session", session_id=session.pk)
 
 
 @require_GET
 @operator_required
 def session_view(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
-    session = get_object_or_404(Session, pk=session_id)
+    session = served_session(request, session_id)
     config = {
         "session": str(session.pk),
         "code": session.code,
-        "site": session.site,
+        "site": session.site.public_key,
         "status": session.status,
         "ws_url": f"/ws/cobrowse/{session.pk}/",
         "history_url": reverse("helpdesk:session-history", args=[session.pk]),
@@ -84,7 +108,12 @@ def session_view(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
         "dashboard_url": reverse("helpdesk:dashboard"),
         "me": _display_name(request),
     }
-    return render(request, "helpdesk/session.html", {"session": session, "config": config})
+    context = {
+        "session": session,
+        "customer": selectors.customer_identity(session),
+        "config": config,
+    }
+    return render(request, "helpdesk/session.html", context)
 
 
 def _display_name(request: HttpRequest) -> str:
@@ -97,7 +126,7 @@ def _display_name(request: HttpRequest) -> str:
 @operator_required
 def session_history(request: HttpRequest, session_id: uuid.UUID) -> JsonResponse:
     """Chat, session and control ops up to `?upto=` (a late joiner's position)."""
-    session = get_object_or_404(Session, pk=session_id)
+    session = served_session(request, session_id)
     try:
         upto = int(request.GET.get("upto", session.head_seq))
     except ValueError:
@@ -110,5 +139,5 @@ def session_history(request: HttpRequest, session_id: uuid.UUID) -> JsonResponse
 @operator_required
 def session_presence(request: HttpRequest, session_id: uuid.UUID) -> JsonResponse:
     """Whether the customer is connected: {"connected": bool, "since": ISO time or null}."""
-    session = get_object_or_404(Session, pk=session_id)
+    session = served_session(request, session_id)
     return JsonResponse(selectors.customer_presence(session_id=session.pk))

@@ -20,7 +20,7 @@ from django.db import connections
 from django.test import Client
 
 from cobrowse import lifecycle
-from cobrowse.models import Session
+from cobrowse.models import Session, Site, Team
 from cobrowse.policy import CUSTOMER_SESSIONS_KEY
 from cobrowse.protocol import server_frame_problems
 from cobrowse.writer import JournalWriter
@@ -58,9 +58,32 @@ def _clean_channel_layer() -> None:
     channel_layers.backends.clear()
 
 
+# The demo sites (`manage.py demo_setup`) by their short names.
+DEMO_KEYS = {"shop": "pk_demo_shop", "bank": "pk_demo_bank"}
+# Their allowed origins by default (settings.DEMO_MERCHANT_ORIGINS).
+MERCHANT_ORIGIN = "http://127.0.0.1:8001"
+
+
+def demo_site(name: str = "shop") -> Site:
+    """A demo site ("shop", "bank") as demo_setup makes it, with its team."""
+    from helpdesk.management.commands import demo_setup
+
+    return demo_setup.demo_site(DEMO_KEYS.get(name, name))
+
+
+@pytest.fixture
+def demo_sites(db: None) -> dict[str, Site]:
+    return {name: demo_site(name) for name in DEMO_KEYS}
+
+
 def make_operator(
-    username: str | None = None, *, permission: bool = True, staff: bool = True
+    username: str | None = None,
+    *,
+    permission: bool = True,
+    staff: bool = True,
+    sites: tuple[str, ...] = ("shop", "bank"),
 ) -> User:
+    """An operator in the teams that serve the demo `sites` (none: in no team)."""
     user = User.objects.create_user(
         # Unique even though pytest and `from tests.conftest import` load this module twice.
         username=username or f"operator-{uuid.uuid4().hex[:12]}",
@@ -70,6 +93,9 @@ def make_operator(
     )
     if permission:
         user.user_permissions.add(Permission.objects.get(codename="operate_session"))
+    for name in sites:
+        for team in Team.objects.filter(sites=demo_site(name)):
+            team.members.add(user)
     return user
 
 
@@ -88,8 +114,13 @@ def operator_cookie(user: User) -> str:
     return f"sessionid={client.cookies['sessionid'].value}"
 
 
-def open_session(site: str = "shop") -> Session:
-    return lifecycle.session_open(site=site, customer_session_key="")
+def open_session(site: str | Site = "shop", **identity: Any) -> Session:
+    """An open session of a demo site ("shop", "bank") or of `site`."""
+    return lifecycle.session_open(
+        site=site if isinstance(site, Site) else demo_site(site),
+        customer_session_key="",
+        **identity,
+    )
 
 
 class Peer:

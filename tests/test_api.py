@@ -10,7 +10,7 @@ from django.test import Client
 
 from cobrowse.models import Session
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_sites")]
 
 
 def post(client: Client, body: object, **extra: Any) -> Any:

@@ -569,11 +569,11 @@ async def test_customer_of_another_session_is_refused(transactional_db):
     assert await refusal(mine, await sync_to_async(customer_cookie)(mine)) is False
 
 
-async def test_foreign_origin_is_refused_at_the_handshake(transactional_db):
+async def test_foreign_origin_is_refused_with_4403(transactional_db):
     session = await sync_to_async(open_session)()
     cookie = await sync_to_async(customer_cookie)(session)
-    assert await refusal(session, cookie, origin=b"https://evil.example") is None
-    assert await refusal(session, cookie, origin=b"") is None
+    assert await refusal(session, cookie, origin=b"https://evil.example") == 4403
+    assert await refusal(session, cookie, origin=b"") == 4403
 
 
 async def test_staff_without_permission_and_plain_users_are_refused(transactional_db):

@@ -61,7 +61,7 @@ def test_queue_separates_waiting_from_claimed_sessions_with_their_operator():
     waiting, claimed = open_session(), open_session()
     user = make_operator()
     lifecycle.participant_join(session_id=claimed.pk, user=user, owns_as_customer=False)
-    queue = selectors.queue_sessions()
+    queue = selectors.queue_sessions(user=user)
     assert [s["id"] for s in queue["waiting"]] == [str(waiting.pk)]
     assert [(s["id"], s["operator"]) for s in queue["active"]] == [(str(claimed.pk), "Olga")]
     assert queue["waiting"][0]["url"] == f"/helpdesk/sessions/{waiting.pk}/"

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from cobrowse import lifecycle, sequencer
-from cobrowse.models import Session
+from cobrowse.models import Session, Team
 from cobrowse.sequencer import Submission
 from tests.conftest import make_operator, open_session
 
@@ -98,14 +98,18 @@ def test_staff_without_admin_rights_get_neither_replay_nor_export(journaled):
     assert client.get(f"/admin/cobrowse/session/{journaled.pk}/journal.json").status_code == 403
 
 
-def test_staff_with_view_permission_may_replay(journaled):
+def test_staff_with_view_permission_may_replay_the_sessions_of_their_teams(journaled):
     user = User.objects.create_user("reviewer", password="pw", is_staff=True)
     user.user_permissions.add(
         Permission.objects.get(codename="view_session", content_type__app_label="cobrowse")
     )
     client = Client()
     client.force_login(user)
-    assert client.get(f"/admin/cobrowse/session/{journaled.pk}/replay/").status_code == 200
+    replay = f"/admin/cobrowse/session/{journaled.pk}/replay/"
+    assert client.get(replay).status_code == 403  # in no team yet
+    Team.objects.get(sites=journaled.site).members.add(user)
+    response = client.get(replay)
+    assert response.status_code == 200 and "Demo shop" in response.content.decode()
 
 
 def test_anonymous_visitors_are_sent_to_the_admin_login(client, journaled):

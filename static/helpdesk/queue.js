@@ -30,7 +30,12 @@ function item(session) {
       "a",
       { class: "queue-item__link", href: session.url },
       h("span", { class: "queue-item__code" }, session.code),
-      h("span", { class: `site-badge site-badge--${session.site}` }, session.site_label),
+      h("span", { class: "site-badge", dataset: { site: session.site } }, session.site_label),
+      h(
+        "span",
+        { class: "identity", dataset: { verified: String(session.customer.verified) } },
+        session.customer.verified ? `${session.customer.name} · ${session.customer.label}` : session.customer.label,
+      ),
       h(
         "span",
         { class: "queue-item__meta" },
