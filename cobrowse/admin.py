@@ -65,8 +65,10 @@ def desk_url(request: HttpRequest) -> str:
 def install_snippets(*, site: Site, desk: str) -> dict[str, str]:
     """What the admin copies into the merchant's pages and server (docs/install.md)."""
     key = site.public_key
-    sockets = "wss://" + desk.removeprefix("https://") if desk.startswith("https://") else (
-        "ws://" + desk.removeprefix("http://")
+    sockets = (
+        "wss://" + desk.removeprefix("https://")
+        if desk.startswith("https://")
+        else ("ws://" + desk.removeprefix("http://"))
     )
     return {
         "csp": (
@@ -112,7 +114,7 @@ def install_snippets(*, site: Site, desk: str) -> dict[str, str]:
             "export function cobrowseIdentity(user) {\n"
             "  return jwt.sign(\n"
             "    { sub: String(user.id), name: user.name, email: user.email },\n"
-            '    SECRET,\n'
+            "    SECRET,\n"
             '    { algorithm: "HS256", audience: SITE_KEY, expiresIn: "10m" },\n'
             "  );\n"
             "}"
@@ -129,11 +131,12 @@ class SiteAdmin(admin.ModelAdmin[Site]):
     readonly_fields = ("secret", "previous_secret", "created_at", "install")
     actions = ("rotate_secret", "clear_previous_secret")
 
-    def get_fields(self, request: HttpRequest, obj: Site | None = None) -> list[str]:
-        fields = ["name", "public_key", "allowed_origins", "enabled"]
-        if obj is not None:
-            fields += ["install", "secret", "previous_secret", "created_at"]
-        return fields
+    def get_fields(self, request: HttpRequest, obj: Site | None = None) -> tuple[str, ...]:
+        # The secrets once saved: an unsaved site's would change before it is.
+        fields = ("name", "public_key", "allowed_origins", "enabled")
+        if obj is None:
+            return fields
+        return (*fields, "install", "secret", "previous_secret", "created_at")
 
     @admin.display(description="Allowed origins")
     def origins(self, obj: Site) -> str:

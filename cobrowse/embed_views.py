@@ -27,9 +27,7 @@ EMBED_PREFIX = "/api/embed/"
 
 
 def _error(exc: EmbedError) -> JsonResponse:
-    return JsonResponse(
-        {"error": {"code": exc.code, "message": exc.message}}, status=exc.status
-    )
+    return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
 
 
 def ws_url(request: HttpRequest, session: Session) -> str:

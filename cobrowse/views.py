@@ -35,7 +35,9 @@ def _site(name: Any) -> Site | None:
 
 
 def _invalid_site() -> JsonResponse:
-    return _error(400, "invalid_site", "site must be the public key of an enabled site, or shop/bank")
+    return _error(
+        400, "invalid_site", "site must be the public key of an enabled site, or shop/bank"
+    )
 
 
 def _body(session: Session, site_name: str) -> dict[str, Any]:
@@ -68,7 +70,7 @@ def sessions_create(request: HttpRequest) -> JsonResponse:
         return _error(400, "bad_json", 'the body must be JSON such as {"site": "shop"}')
     name = data.get("site") if isinstance(data, dict) else None
     site = _site(name)
-    if site is None:
+    if site is None or not isinstance(name, str):
         return _invalid_site()
     existing = _open_session_of(request, site)
     if existing is not None:
@@ -86,7 +88,7 @@ def sessions_create(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def sessions_current(request: HttpRequest) -> JsonResponse:
-    name = request.GET.get("site", "shop")
+    name = request.GET.get("site") or "shop"
     site = _site(name)
     if site is None:
         return _invalid_site()

@@ -36,7 +36,7 @@ def create(
     body: Any, *, origin: str | None = MERCHANT_ORIGIN, query: str = "", **extra: Any
 ) -> Any:
     client = Client(enforce_csrf_checks=True)  # no CSRF token: the embed API needs none
-    headers = {"HTTP_ORIGIN": origin} if origin else {}
+    headers: dict[str, Any] = {"HTTP_ORIGIN": origin} if origin else {}
     return client.post(
         CREATE + query,
         data=body if isinstance(body, str) else json.dumps(body),
@@ -47,7 +47,7 @@ def create(
 
 
 def detail(session_id: str, token: str | None, *, origin: str = MERCHANT_ORIGIN) -> Any:
-    headers = {"HTTP_ORIGIN": origin}
+    headers: dict[str, Any] = {"HTTP_ORIGIN": origin}
     if token is not None:
         headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     return Client().get(f"{CREATE}{session_id}/", **headers)
@@ -57,7 +57,12 @@ def identity(
     *, secret: str = SHOP_SECRET, aud: str = "pk_demo_shop", ttl: int = 600, **claims: Any
 ) -> str:
     now = int(time.time())
-    payload = {"sub": "c-42", "name": "Jane Doe", "email": "jane@example.com", "aud": aud}
+    payload: dict[str, Any] = {
+        "sub": "c-42",
+        "name": "Jane Doe",
+        "email": "jane@example.com",
+        "aud": aud,
+    }
     payload.update({"iat": now, "exp": now + ttl, **claims})
     return jwt.encode(payload, secret, algorithm="HS256")
 
@@ -193,7 +198,9 @@ def test_every_request_opens_its_own_session():
     assert first.json()["id"] != second.json()["id"] and Session.objects.count() == 2
 
 
-def test_the_queue_rings_when_a_merchants_customer_asks_for_help(django_capture_on_commit_callbacks):
+def test_the_queue_rings_when_a_merchants_customer_asks_for_help(
+    django_capture_on_commit_callbacks,
+):
     with (
         mock.patch("cobrowse.lifecycle.publish") as publish,
         django_capture_on_commit_callbacks(execute=True),
@@ -302,7 +309,7 @@ def test_without_an_identity_the_customer_is_not_verified():
         (
             lambda: jwt.encode(
                 {"sub": "1", "aud": "pk_demo_shop", "exp": int(time.time()) + 60},
-                None,
+                "",
                 algorithm="none",
             ),
             "not valid",

@@ -121,7 +121,9 @@ async def test_the_queue_socket_shows_only_the_operators_sites():
 
     cookie = await sync_to_async(operator_cookie)(user)
     comm = WebsocketCommunicator(
-        application, "/ws/helpdesk/queue/", headers=[(b"origin", ORIGIN), (b"cookie", cookie.encode())]
+        application,
+        "/ws/helpdesk/queue/",
+        headers=[(b"origin", ORIGIN), (b"cookie", cookie.encode())],
     )
     assert (await comm.connect(timeout=5))[0]
     frame = await comm.receive_json_from(timeout=5)
