@@ -57,11 +57,18 @@ class CloseCode(enum.IntEnum):
 
 # A client that sees one of these does not reconnect; it reports the lower-case name as its
 # status ("forbidden", "ended").
-FINAL_CLOSE_CODES = frozenset({CloseCode.FORBIDDEN, CloseCode.ENDED})
+FINAL_CLOSE_CODES = frozenset({CloseCode.INVALID_TOKEN, CloseCode.FORBIDDEN, CloseCode.ENDED})
 
 CLOSE_CODES: Mapping[CloseCode, str] = {
     CloseCode.ABUSIVE: "the client sent frames abusively (100 refused frames in a row)",
-    CloseCode.FORBIDDEN: "not allowed into this session",
+    CloseCode.INVALID_TOKEN: (
+        "`invalid_token`: the session token (`?token=`, a merchant's page) is missing, bad, "
+        "expired or another session's; a new help request gets a new one"
+    ),
+    CloseCode.FORBIDDEN: (
+        "not allowed into this session; the reason is `origin_not_allowed` for an Origin that "
+        "may not reach it, `not_served` for an operator whose teams do not serve its site"
+    ),
     CloseCode.TOO_SLOW: (
         "the client did not read fast enough: more than `COBROWSE_SEND_QUEUE_LIMIT` frames or "
         "`COBROWSE_SEND_QUEUE_BYTES` bytes were waiting for it; reconnect with `?last_seq=` and "

@@ -28,6 +28,7 @@ export const Delivery = Object.freeze({
 export const CloseCode = Object.freeze({
   TRY_AGAIN: 1013,
   ABUSIVE: 4400,
+  INVALID_TOKEN: 4401,
   FORBIDDEN: 4403,
   TOO_SLOW: 4408,
   ENDED: 4410,
@@ -38,6 +39,7 @@ export const CloseCode = Object.freeze({
 /** Close codes after which a client does not reconnect, each with the status it
  * reports. */
 export const FINAL_CLOSE_CODES = Object.freeze({
+  4401: "invalid_token",
   4403: "forbidden",
   4410: "ended",
 });
