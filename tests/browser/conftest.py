@@ -159,6 +159,11 @@ SERVER_LOG = ROOT / "artifacts" / "browser-server.log"
 
 
 @pytest.fixture(autouse=True)
+def _demo_sites(demo_sites: dict[str, Any]) -> None:
+    """The demo shop and bank (`manage.py demo_setup`): every session belongs to a site."""
+
+
+@pytest.fixture(autouse=True)
 def _server_log_mark(request: pytest.FixtureRequest) -> None:
     """Where the server log stood when the test began (see `pytest_runtest_makereport`)."""
     request.node.stash[SERVER_LOG_AT] = SERVER_LOG.stat().st_size if SERVER_LOG.exists() else 0
