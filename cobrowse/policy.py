@@ -187,7 +187,7 @@ class Denied(Exception):
 
     def __init__(self, close_code: int, reason: str) -> None:
         super().__init__(reason)
-        self.close_code = close_code
+        self.close_code = int(close_code)  # a plain int for the ASGI server
         self.reason = reason
 
 
