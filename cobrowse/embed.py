@@ -30,6 +30,8 @@ from django.core import signing
 from .models import Session, Site
 
 TOKEN_SALT = "cobrowse.embed.session-token"
+# The merchant's server and the desk may disagree on the time by this much (exp, iat, nbf).
+IDENTITY_CLOCK_SKEW_SECONDS = 30
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -134,6 +136,7 @@ def identity_verify(*, site: Site, token: Any) -> Identity:
                 algorithms=["HS256"],
                 audience=site.public_key,
                 options={"require": ["exp", "aud", "sub"]},
+                leeway=IDENTITY_CLOCK_SKEW_SECONDS,
             )
             break
         except jwt.InvalidSignatureError:
