@@ -51,7 +51,7 @@ def test_a_help_request_appears_in_the_queue_without_reload(
     entry = desk.locator(f'#queue [data-session="{request["id"]}"]')
     expect(entry).to_be_visible()
     expect(entry).to_contain_text(request["code"])
-    expect(entry).to_contain_text("Shop")
+    expect(entry).to_contain_text("Demo shop")
     expect(desk.locator("#queue-count")).to_have_text("1")
     expect(desk.locator("#queue-empty")).to_be_hidden()
     shot(desk, "2-request-arrived")
