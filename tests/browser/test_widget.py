@@ -351,7 +351,7 @@ def test_get_help_shows_a_six_digit_code_and_waiting_state(
     assert "Waiting for a support agent" in page.text_content("#cobrowse-status")
     assert page.get_attribute("#cobrowse-help", "aria-expanded") == "true"
     session = Session.objects.get(code=code)
-    assert (session.site, session.status) == (site, Status.WAITING)
+    assert (session.site.public_key, session.status) == (f"pk_demo_{site}", Status.WAITING)
     picture(shot, page, f"{site}-waiting")
 
 
