@@ -15,7 +15,7 @@ from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.test import Client
 
-from cobrowse import sequencer
+from cobrowse import lifecycle, sequencer
 from cobrowse.models import Session, Site, Team
 from cobrowse.protocol import CloseCode
 from helpdesk import selectors
@@ -147,7 +147,7 @@ def reviewer(*sites: str) -> Client:
 
 def journaled(site: str) -> Session:
     session = open_session(site)
-    customer = sequencer.participant_join(
+    customer = lifecycle.participant_join(
         session_id=session.pk, user=None, owns_as_customer=True
     ).participant
     sequencer.operations_append(
