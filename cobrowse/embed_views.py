@@ -135,21 +135,30 @@ def cors_allowed(sender: Any, request: HttpRequest, **kwargs: Any) -> bool:
     the answer. Only embed paths, and only an origin of the site the request names: by
     `?site=` or the JSON body's `site`, or, for a session's URL, the session's site. A
     preflight that names no site (it carries no body) is answered to an origin that some
-    enabled site allows; the request itself is then decided against its own site."""
+    enabled site allows; the request itself is then decided against its own site. A request
+    that names a key of no enabled site may read its 404 `unknown_site` from any origin.
+    Runs in Django's thread (cobrowse.middleware.SyncCorsMiddleware): it reads the database."""
     if not request.path_info.startswith(EMBED_PREFIX):
         return False
     origin = request.headers.get("origin")
     if not origin:
         return False
     site = _site_of(request)
-    if site is not None:
+    if isinstance(site, Site):
         return embed.origin_allowed(site, origin)
     if request.method == "OPTIONS":
         return embed.any_site_allows(origin)
-    return False
+    # A key that names no enabled site: the answer is the 404 `unknown_site` and says no more
+    # than that, so the page may read it (and its console say why) rather than a CORS failure.
+    return site is UNKNOWN
 
 
-def _site_of(request: HttpRequest) -> Site | None:
+UNKNOWN = object()  # `_site_of`: the request names a key, but no enabled site has it
+
+
+def _site_of(request: HttpRequest) -> Site | object | None:
+    """The site the request names (the session's site for a session's URL), UNKNOWN for a
+    key of no enabled site, None when it names none."""
     try:
         match = resolve(request.path_info)
     except Resolver404:
@@ -165,6 +174,9 @@ def _site_of(request: HttpRequest) -> Site | None:
         except Exception:  # a body too large or not JSON: the view says so, without CORS
             return None
         key = data.get("site") if isinstance(data, dict) else None
-    if not isinstance(key, str) or not key:
+    if key is None or key == "":
         return None
-    return Site.objects.filter(public_key=key, enabled=True).first()
+    if not isinstance(key, str):
+        return UNKNOWN
+    site = Site.objects.filter(public_key=key, enabled=True).first()
+    return UNKNOWN if site is None else site

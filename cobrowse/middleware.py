@@ -6,6 +6,9 @@ when a message could carry a cookie, and looks at the session on *every* frame s
 join). A co-browsing WebSocket reads the browser's session (who the customer or the operator
 is) and never changes it, so this stack puts the session in the scope just as Channels does
 and leaves `send` alone.
+
+Also: the Origin check of the WebSockets (`DeskOriginValidator`: a session's socket decides on
+its Origin itself), and django-cors-headers run in Django's thread (`SyncCorsMiddleware`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from channels.auth import AuthMiddleware
 from channels.security.websocket import AllowedHostsOriginValidator
 from channels.sessions import CookieMiddleware
+from corsheaders.middleware import CorsMiddleware
 from django.conf import settings
 
 
@@ -57,3 +61,13 @@ class DeskOriginValidator:
         if scope["type"] == "websocket" and scope["path"].startswith(SESSION_SOCKET_PREFIX):
             return await self.inner(scope, receive, send)
         return await self.validated(scope, receive, send)
+
+
+class SyncCorsMiddleware(CorsMiddleware):
+    """django-cors-headers' middleware, run synchronously. Whether a request's Origin may read
+    the answer is decided per request against the site it names, in the database
+    (`cobrowse.embed_views.cors_allowed`, its `check_request_enabled` signal); under ASGI the
+    middleware's async path would send that signal from the event loop, where Django refuses
+    database queries. Django runs a sync-only middleware in its thread instead."""
+
+    async_capable = False

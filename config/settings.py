@@ -65,8 +65,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "cobrowse.security.SecurityHeadersMiddleware",
-    # Before CommonMiddleware, as django-cors-headers asks; only /api/embed/ (see below).
-    "corsheaders.middleware.CorsMiddleware",
+    # django-cors-headers, before CommonMiddleware as it asks; only /api/embed/ (see below).
+    "cobrowse.middleware.SyncCorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -172,12 +172,49 @@ def test_an_unknown_key_is_404_and_opens_nothing(key):
     assert not Session.objects.exists()
 
 
+@pytest.mark.parametrize("origin", [MERCHANT_ORIGIN, "https://anywhere.example"])
+def test_the_page_may_read_that_its_key_is_unknown(origin):
+    """The 404 says no more than "no such site", so any page may read it (and its console say
+    why, rather than show a CORS failure)."""
+    response = create({"site": "pk_nope"}, origin=origin)
+    assert response.status_code == 404 and response["Access-Control-Allow-Origin"] == origin
+
+
 def test_a_disabled_site_is_404_and_opens_nothing():
     Site.objects.filter(public_key="pk_demo_shop").update(enabled=False)
     response = create({"site": "pk_demo_shop"})
     assert response.status_code == 404 and error_code(response) == "unknown_site"
-    assert "Access-Control-Allow-Origin" not in response
+    assert response["Access-Control-Allow-Origin"] == MERCHANT_ORIGIN
     assert not Session.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_under_asgi_cors_is_decided_without_failing():
+    """Through the ASGI handler, as runserver and uvicorn serve it: the per-request CORS
+    decision reads the database, which Django refuses from the event loop."""
+    from django.test import AsyncClient
+
+    client = AsyncClient()
+    allowed = await client.options(
+        CREATE,
+        headers={"origin": MERCHANT_ORIGIN, "access-control-request-method": "POST"},
+    )
+    assert allowed.status_code == 200
+    assert allowed["Access-Control-Allow-Origin"] == MERCHANT_ORIGIN
+    made = await client.post(
+        CREATE,
+        data=json.dumps({"site": "pk_demo_shop"}),
+        content_type="application/json",
+        headers={"origin": MERCHANT_ORIGIN},
+    )
+    assert made.status_code == 201 and made["Access-Control-Allow-Origin"] == MERCHANT_ORIGIN
+    foreign = await client.post(
+        CREATE,
+        data=json.dumps({"site": "pk_demo_shop"}),
+        content_type="application/json",
+        headers={"origin": "https://evil.example"},
+    )
+    assert foreign.status_code == 403 and "Access-Control-Allow-Origin" not in foreign
 
 
 @pytest.mark.parametrize("body", ["{nope", "[1]", '"pk_demo_shop"'])

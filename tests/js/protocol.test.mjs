@@ -29,7 +29,7 @@ test("a dom op and an event group fit under the server's limits", () => {
 
 test("the final close codes are close codes of the server, each with a status", () => {
   const codes = new Set(Object.values(P.CloseCode));
-  assert.deepEqual(Object.values(P.FINAL_CLOSE_CODES).sort(), ["ended", "forbidden"]);
+  assert.deepEqual(Object.values(P.FINAL_CLOSE_CODES).sort(), ["ended", "forbidden", "invalid_token"]);
   for (const code of Object.keys(P.FINAL_CLOSE_CODES)) assert.ok(codes.has(Number(code)), code);
   assert.equal(P.FINAL_CLOSE_CODES[P.CloseCode.ENDED], "ended");
   assert.equal(P.FINAL_CLOSE_CODES[P.CloseCode.FORBIDDEN], "forbidden");
