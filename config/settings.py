@@ -174,6 +174,61 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- Single sign-on (OpenID Connect, mozilla-django-oidc; docs/integrations.md) ---------------
+# On when a client id is set. The provider's endpoints are those of its discovery document
+# (<issuer>/.well-known/openid-configuration). Users are created or updated at each sign-in:
+# their teams and operator/admin flags follow the team claim (helpdesk/sso.py).
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_USERINFO_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_JWKS_ENDPOINT", "")
+# RP-initiated logout: empty when the provider has none; signing out is then local only.
+OIDC_OP_END_SESSION_ENDPOINT = os.environ.get("OIDC_END_SESSION_ENDPOINT", "")
+if OIDC_ENABLED:
+    _missing = [
+        name
+        for name, value in {
+            "OIDC_CLIENT_SECRET": OIDC_RP_CLIENT_SECRET,
+            "OIDC_AUTHORIZATION_ENDPOINT": OIDC_OP_AUTHORIZATION_ENDPOINT,
+            "OIDC_TOKEN_ENDPOINT": OIDC_OP_TOKEN_ENDPOINT,
+            "OIDC_USERINFO_ENDPOINT": OIDC_OP_USER_ENDPOINT,
+            "OIDC_JWKS_ENDPOINT": OIDC_OP_JWKS_ENDPOINT,
+        }.items()
+        if not value
+    ]
+    if _missing:
+        raise ImproperlyConfigured(f"OIDC_CLIENT_ID is set but not {', '.join(_missing)}")
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_RP_SCOPES = os.environ.get("OIDC_SCOPES", "openid email profile groups")
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_SIGN_ALGO", "RS256")
+OIDC_USE_PKCE = True
+OIDC_STORE_ID_TOKEN = True  # the id_token_hint of RP-initiated logout
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
+OIDC_CALLBACK_CLASS = "helpdesk.sso.CallbackView"
+OIDC_OP_LOGOUT_URL_METHOD = "helpdesk.sso.provider_logout_url"
+OIDC_USERNAME_CLAIM = os.environ.get("OIDC_USERNAME_CLAIM", "preferred_username")
+# The claim (a list of group names) that decides teams and roles: a group `<prefix><Team name>`
+# puts the user in that team, and so does a group of OIDC_TEAM_MAP (`group=Team name,...`).
+OIDC_TEAM_CLAIM = os.environ.get("OIDC_TEAM_CLAIM", "groups")
+OIDC_TEAM_PREFIX = os.environ.get("OIDC_TEAM_PREFIX", "team:")
+OIDC_TEAM_MAP = dict(item.split("=", 1) for item in env_list("OIDC_TEAM_MAP", "") if "=" in item)
+if len(OIDC_TEAM_MAP) != len(env_list("OIDC_TEAM_MAP", "")):
+    raise ImproperlyConfigured("OIDC_TEAM_MAP is a list of group=Team name")
+OIDC_OPERATOR_GROUP = os.environ.get("OIDC_OPERATOR_GROUP", "desk-operators")
+OIDC_ADMIN_GROUP = os.environ.get("OIDC_ADMIN_GROUP", "desk-admins")
+# 0: only single sign-on; the sign-in pages offer no password form and refuse password posts.
+PASSWORD_LOGIN = env_bool("PASSWORD_LOGIN", True)
+if not PASSWORD_LOGIN and not OIDC_ENABLED:
+    raise ImproperlyConfigured("PASSWORD_LOGIN=0 needs single sign-on (OIDC_CLIENT_ID)")
+AUTHENTICATION_BACKENDS = [
+    # Subclasses ModelBackend, so permissions are checked as before.
+    *(["helpdesk.sso.TeamClaimsBackend"] if OIDC_ENABLED else []),
+    *(["django.contrib.auth.backends.ModelBackend"] if PASSWORD_LOGIN else []),
+]
+
 # --- The widget on merchants' own sites (cobrowse/embed.py, docs/install.md) -------------------
 # CORS only on the embed API, and only to the origins of the site a request names: the origin
 # lists live on each Site and are checked per request (cobrowse.embed_views.cors_allowed), so

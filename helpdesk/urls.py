@@ -1,7 +1,6 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import login, views
 
 app_name = "helpdesk"
 urlpatterns = [
@@ -10,6 +9,6 @@ urlpatterns = [
     path("sessions/<uuid:session_id>/", views.session_view, name="session"),
     path("sessions/<uuid:session_id>/history/", views.session_history, name="session-history"),
     path("sessions/<uuid:session_id>/presence/", views.session_presence, name="session-presence"),
-    path("login/", auth_views.LoginView.as_view(template_name="helpdesk/login.html"), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", login.DeskLoginView.as_view(), name="login"),
+    path("logout/", login.logout, name="logout"),
 ]
