@@ -9,7 +9,7 @@ SERVICES_ENV := .services.env
 
 .PHONY: run serve test test-js test-embedded test-services chaos lint bench bootstrap services clean
 
-bootstrap: $(VENV)/.installed node_modules/.installed
+bootstrap: $(VENV)/.installed node_modules/.installed tests/oidc/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ $(VENV)/.installed: pyproject.toml
 
 node_modules/.installed: package.json package-lock.json $(wildcard patches/*.patch)
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The OpenID provider of the single sign-on tests (tests/test_sso.py).
+tests/oidc/node_modules/.installed: tests/oidc/package.json tests/oidc/package-lock.json
+	npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
 	touch $@
 
 run: bootstrap
@@ -40,7 +45,7 @@ test: bootstrap test-js test-embedded test-services
 test-js: node_modules/.installed
 	node --test tests/js/
 
-test-embedded: $(VENV)/.installed
+test-embedded: $(VENV)/.installed tests/oidc/node_modules/.installed
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest -q -m "not services and not browser"
 
 # Everything again on PostgreSQL + Redis. Local hand-over is off so that every delivery goes

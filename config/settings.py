@@ -15,6 +15,7 @@ import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from cobrowse import protocol
+from config import oidc
 
 # Lets classes such as ModelAdmin[Model] be subscripted at run time, as the type stubs say.
 django_stubs_ext.monkeypatch()
@@ -175,24 +176,37 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Single sign-on (OpenID Connect, mozilla-django-oidc; docs/integrations.md) ---------------
-# On when a client id is set. The provider's endpoints are those of its discovery document
-# (<issuer>/.well-known/openid-configuration). Users are created or updated at each sign-in:
-# their teams and operator/admin flags follow the team claim (helpdesk/sso.py).
+# On when a client id is set. Users are created or updated at each sign-in: their teams and
+# operator/admin flags follow the team claim (helpdesk/sso.py).
 OIDC_RP_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "")
 OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
 OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_CLIENT_SECRET", "")
-OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_AUTHORIZATION_ENDPOINT", "")
-OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_TOKEN_ENDPOINT", "")
-OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_USERINFO_ENDPOINT", "")
-OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_JWKS_ENDPOINT", "")
+# The provider's endpoints; those not set are read from the discovery document of OIDC_ISSUER
+# (once, at start).
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "")
+_discovered = oidc.discover(OIDC_ISSUER) if OIDC_ENABLED and OIDC_ISSUER else {}
+
+
+def _endpoint(variable: str, setting: str) -> str:
+    return os.environ.get(variable) or _discovered.get(setting, "")
+
+
+OIDC_OP_AUTHORIZATION_ENDPOINT = _endpoint(
+    "OIDC_AUTHORIZATION_ENDPOINT", "OIDC_OP_AUTHORIZATION_ENDPOINT"
+)
+OIDC_OP_TOKEN_ENDPOINT = _endpoint("OIDC_TOKEN_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = _endpoint("OIDC_USERINFO_ENDPOINT", "OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = _endpoint("OIDC_JWKS_ENDPOINT", "OIDC_OP_JWKS_ENDPOINT")
 # RP-initiated logout: empty when the provider has none; signing out is then local only.
-OIDC_OP_END_SESSION_ENDPOINT = os.environ.get("OIDC_END_SESSION_ENDPOINT", "")
+OIDC_OP_END_SESSION_ENDPOINT = _endpoint(
+    "OIDC_END_SESSION_ENDPOINT", "OIDC_OP_END_SESSION_ENDPOINT"
+)
 if OIDC_ENABLED:
     _missing = [
         name
         for name, value in {
             "OIDC_CLIENT_SECRET": OIDC_RP_CLIENT_SECRET,
-            "OIDC_AUTHORIZATION_ENDPOINT": OIDC_OP_AUTHORIZATION_ENDPOINT,
+            "OIDC_ISSUER or OIDC_AUTHORIZATION_ENDPOINT": OIDC_OP_AUTHORIZATION_ENDPOINT,
             "OIDC_TOKEN_ENDPOINT": OIDC_OP_TOKEN_ENDPOINT,
             "OIDC_USERINFO_ENDPOINT": OIDC_OP_USER_ENDPOINT,
             "OIDC_JWKS_ENDPOINT": OIDC_OP_JWKS_ENDPOINT,

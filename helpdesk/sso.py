@@ -50,6 +50,33 @@ def operate_permission() -> Permission:
     return Permission.objects.get(content_type__app_label="cobrowse", codename="operate_session")
 
 
+@transaction.atomic
+def user_apply_claims(*, user: User, claims: dict[str, Any]) -> User:
+    """Make `user` what the provider's claims say: name and email, operator (staff with the
+    cobrowse permission) or not, admin (superuser) or not, and the teams of their groups
+    (teams are not created here: a group naming no team is logged and left out)."""
+    groups = claim_groups(claims)
+    admin = settings.OIDC_ADMIN_GROUP in groups
+    operator = admin or settings.OIDC_OPERATOR_GROUP in groups
+    user.email = str(claims.get("email") or user.email)
+    user.first_name = str(claims.get("given_name") or claims.get("name") or "")[:150]
+    user.last_name = str(claims.get("family_name") or "")[:150]
+    user.is_staff = operator
+    user.is_superuser = admin
+    user.save()
+    if operator:
+        user.user_permissions.add(operate_permission())
+    else:
+        user.user_permissions.remove(operate_permission())
+    names = team_names(groups)
+    teams = list(Team.objects.filter(name__in=names))
+    unknown = names - {team.name for team in teams}
+    if unknown:
+        logger.warning("%s: no team is named %s", user.username, ", ".join(sorted(unknown)))
+    user.cobrowse_teams.set(teams)
+    return user
+
+
 class TeamClaimsBackend(OIDCAuthenticationBackend):
     """mozilla-django-oidc's backend, with users found by their username claim and their teams
     and roles taken from the team claim."""
@@ -67,7 +94,7 @@ class TeamClaimsBackend(OIDCAuthenticationBackend):
         username = self.username(claims)
         # Who was an operator and is no longer in the group loses the rights at once.
         for user in self.UserModel.objects.filter(username=username):
-            self.apply_claims(user, claims)
+            user_apply_claims(user=user, claims=claims)
         setattr(
             self.request,
             REFUSAL_ATTRIBUTE,
@@ -83,33 +110,10 @@ class TeamClaimsBackend(OIDCAuthenticationBackend):
     def create_user(self, claims: dict[str, Any]) -> User:
         user = self.UserModel.objects.create_user(self.username(claims))
         user.set_unusable_password()
-        return self.apply_claims(user, claims)
+        return user_apply_claims(user=user, claims=claims)
 
     def update_user(self, user: User, claims: dict[str, Any]) -> User:
-        return self.apply_claims(user, claims)
-
-    @transaction.atomic
-    def apply_claims(self, user: User, claims: dict[str, Any]) -> User:
-        groups = claim_groups(claims)
-        admin = settings.OIDC_ADMIN_GROUP in groups
-        operator = admin or settings.OIDC_OPERATOR_GROUP in groups
-        user.email = str(claims.get("email") or user.email)
-        user.first_name = str(claims.get("given_name") or claims.get("name") or "")[:150]
-        user.last_name = str(claims.get("family_name") or "")[:150]
-        user.is_staff = operator
-        user.is_superuser = admin
-        user.save()
-        if operator:
-            user.user_permissions.add(operate_permission())
-        else:
-            user.user_permissions.remove(operate_permission())
-        names = team_names(groups)
-        teams = list(Team.objects.filter(name__in=names))
-        unknown = names - {team.name for team in teams}
-        if unknown:
-            logger.warning("%s: no team is named %s", user.username, ", ".join(sorted(unknown)))
-        user.cobrowse_teams.set(teams)
-        return user
+        return user_apply_claims(user=user, claims=claims)
 
 
 class CallbackView(OIDCAuthenticationCallbackView):

@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,11 +19,13 @@ from typing import Any
 import httpx
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import ImproperlyConfigured
 
 from cobrowse.models import Site, Team
 from cobrowse.policy import is_operator_user, sites_served
+from config.oidc import discover
 
-from .live import free_port
+from .live import ROOT, free_port
 
 PROVIDER_DIR = Path(__file__).resolve().parent / "oidc"
 CLIENT_ID = "help-desk"
@@ -72,16 +75,12 @@ def provider(live_server: Any, settings: Any, tmp_path: Path) -> Iterator[Provid
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"provider did not start: {log.read_text()}") from None
                 time.sleep(0.1)
-        discovery = httpx.get(f"{url}/.well-known/openid-configuration").json()
         settings.OIDC_ENABLED = True
         settings.OIDC_PROVIDER_NAME = "Test ID"
         settings.OIDC_RP_CLIENT_ID = CLIENT_ID
         settings.OIDC_RP_CLIENT_SECRET = CLIENT_SECRET
-        settings.OIDC_OP_AUTHORIZATION_ENDPOINT = discovery["authorization_endpoint"]
-        settings.OIDC_OP_TOKEN_ENDPOINT = discovery["token_endpoint"]
-        settings.OIDC_OP_USER_ENDPOINT = discovery["userinfo_endpoint"]
-        settings.OIDC_OP_JWKS_ENDPOINT = discovery["jwks_uri"]
-        settings.OIDC_OP_END_SESSION_ENDPOINT = discovery["end_session_endpoint"]
+        for name, endpoint in discover(url).items():
+            setattr(settings, name, endpoint)
         settings.OIDC_TEAM_MAP = {"desk-bank": "Bank desk"}
         settings.AUTHENTICATION_BACKENDS = [
             "helpdesk.sso.TeamClaimsBackend",
@@ -218,3 +217,65 @@ def test_the_login_page_offers_single_sign_on_only_when_configured(client, setti
     settings.OIDC_PROVIDER_NAME = "Acme ID"
     page = client.get("/helpdesk/login/").content.decode()
     assert "Sign in with Acme ID" in page and 'name="password"' in page
+
+
+def settings_of(env: dict[str, str], *names: str) -> subprocess.CompletedProcess[str]:
+    """Load config/settings.py in a process of its own with `env`; print the `names`."""
+    code = (
+        "import json; from django.conf import settings; "
+        f"print(json.dumps({{name: getattr(settings, name) for name in {list(names)!r}}}))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_settings_read_the_endpoints_from_the_issuer(provider):
+    loaded = settings_of(
+        {
+            "OIDC_CLIENT_ID": CLIENT_ID,
+            "OIDC_CLIENT_SECRET": CLIENT_SECRET,
+            "OIDC_ISSUER": provider.url,
+            "OIDC_TEAM_MAP": "desk-bank=Bank desk,support=Shop desk",
+            "PASSWORD_LOGIN": "0",
+        },
+        "OIDC_OP_TOKEN_ENDPOINT",
+        "OIDC_OP_END_SESSION_ENDPOINT",
+        "OIDC_TEAM_MAP",
+        "AUTHENTICATION_BACKENDS",
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert json.loads(loaded.stdout) == {
+        "OIDC_OP_TOKEN_ENDPOINT": f"{provider.url}/token",
+        "OIDC_OP_END_SESSION_ENDPOINT": f"{provider.url}/session/end",
+        "OIDC_TEAM_MAP": {"desk-bank": "Bank desk", "support": "Shop desk"},
+        # No password sign-in anywhere.
+        "AUTHENTICATION_BACKENDS": ["helpdesk.sso.TeamClaimsBackend"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("env", "error"),
+    [
+        ({"PASSWORD_LOGIN": "0"}, "PASSWORD_LOGIN=0 needs single sign-on"),
+        ({"OIDC_CLIENT_ID": "desk", "OIDC_CLIENT_SECRET": "s"}, "OIDC_ISSUER or OIDC_AUTH"),
+        (
+            {"OIDC_CLIENT_ID": "desk", "OIDC_CLIENT_SECRET": "s", "OIDC_ISSUER": "http://127.0.0.1:9"},
+            "OIDC_ISSUER: cannot read http://127.0.0.1:9/.well-known/openid-configuration",
+        ),
+        ({"OIDC_TEAM_MAP": "desk-bank"}, "OIDC_TEAM_MAP is a list of group=Team name"),
+    ],
+)
+def test_incomplete_settings_are_a_clear_error(env: dict[str, str], error: str) -> None:
+    loaded = settings_of(env, "OIDC_ENABLED")
+    assert loaded.returncode != 0 and error in loaded.stderr, loaded.stderr
+
+
+def test_a_provider_that_is_not_there_is_a_clear_error() -> None:
+    with pytest.raises(ImproperlyConfigured, match="OIDC_ISSUER: cannot read"):
+        discover(f"http://127.0.0.1:{free_port()}", timeout=2)
