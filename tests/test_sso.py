@@ -142,6 +142,14 @@ def test_the_admin_group_makes_an_admin(provider, live_server):
     assert grace.is_superuser and grace.is_staff and is_operator_user(grace)
     admin = client.get(f"{live_server.url}/admin/")
     assert admin.status_code == 200 and admin.url.path == "/admin/"
+    # The admin's "Log out" ends the provider's session too, as the desk's does.
+    out = client.post(
+        f"{live_server.url}/admin/logout/",
+        data={"csrfmiddlewaretoken": client.cookies["csrftoken"]},
+        headers={"Referer": f"{live_server.url}/admin/"},
+    )
+    assert out.url.host == "127.0.0.1" and out.url.path.startswith("/session/end")
+    assert client.get(f"{live_server.url}/admin/").url.path == "/admin/login/"
 
 
 def test_someone_outside_the_operator_group_is_refused(provider, live_server):
