@@ -273,7 +273,11 @@ def test_the_settings_read_the_endpoints_from_the_issuer(provider):
         ({"PASSWORD_LOGIN": "0"}, "PASSWORD_LOGIN=0 needs single sign-on"),
         ({"OIDC_CLIENT_ID": "desk", "OIDC_CLIENT_SECRET": "s"}, "OIDC_ISSUER or OIDC_AUTH"),
         (
-            {"OIDC_CLIENT_ID": "desk", "OIDC_CLIENT_SECRET": "s", "OIDC_ISSUER": "http://127.0.0.1:9"},
+            {
+                "OIDC_CLIENT_ID": "desk",
+                "OIDC_CLIENT_SECRET": "s",
+                "OIDC_ISSUER": "http://127.0.0.1:9",
+            },
             "OIDC_ISSUER: cannot read http://127.0.0.1:9/.well-known/openid-configuration",
         ),
         ({"OIDC_TEAM_MAP": "desk-bank"}, "OIDC_TEAM_MAP is a list of group=Team name"),
