@@ -241,13 +241,13 @@ def main() -> int:
         max_p99_ms=1000,
     )
     # The same steps for ShareDB, and a few lower ones where it still keeps up: as many as
-    # --peer-lower-steps, as long as each participant still sends a few ops in a step.
-    participants = opts.sessions * (1 + opts.operators)
+    # --peer-lower-steps, as long as each sender still sends a few ops in a step.
+    senders = opts.sessions  # one sender a session, its K operators receive
     lower = 0
     while (
         opts.factor > 1
         and lower < args.peer_lower_steps
-        and opts.start_load / opts.factor ** (lower + 1) / participants * opts.step_seconds
+        and opts.start_load / opts.factor ** (lower + 1) / senders * opts.step_seconds
         >= MIN_OPS_PER_PARTICIPANT
     ):
         lower += 1

@@ -41,6 +41,7 @@ class Spec:
     number: int  # unique across the run; the sender id in every payload
     protocol: str  # "cobrowse" (the product) or "relay" (the baselines)
     kind: str = "pointer"  # what it sends on a relay (on cobrowse: decided by its role)
+    sends: bool = True  # the session's one sender; the others only receive
 
 
 @dataclass
@@ -232,7 +233,7 @@ class Client:
         self.step_high = self.next_index + count
         # Every participant sends `count`; this one receives them from each peer, and acks.
         self.stats.expected = count * len(self.peers)
-        self.pending = self.stats.expected + count
+        self.pending = self.stats.expected + (count if self.spec.sends else 0)
         self.done = asyncio.Event()
         if self.pending == 0:
             self.done.set()
@@ -311,16 +312,17 @@ async def _step(
     cpu = time.process_time()
     for client in clients:
         client.begin_step(count)
+    senders = [c for c in clients if c.spec.sends]
     # Each participant sends at `rate` from its own phase, so the load has no bursts.
-    phases = [(i * 0.618034) % 1.0 / rate for i in range(len(clients))]
-    sent = [0] * len(clients)
+    phases = [(i * 0.618034) % 1.0 / rate for i in range(len(senders))]
+    sent = [0] * len(senders)
     await asyncio.sleep(max(0.0, start_at - time.time()))
     first = time.time()
     while True:
         now = time.time()
         elapsed = now - start_at
         busy = False
-        for i, client in enumerate(clients):
+        for i, client in enumerate(senders):
             if sent[i] >= count or client.closed is not None:
                 continue
             # floor, not int(): before its phase a participant has nothing due (int() rounds
@@ -359,7 +361,7 @@ async def _step(
         totals["duplicates"] += stats.duplicates
         totals["reordered"] += stats.reordered
         totals["stale"] += stats.stale
-        totals["acks_expected"] += count
+        totals["acks_expected"] += count if client.spec.sends else 0
         last_receive = max(last_receive, stats.last_receive)
     return {
         **totals,
@@ -369,7 +371,7 @@ async def _step(
         "first_send": first,
         "last_send": last,
         "last_receive": last_receive,
-        "sent": count * len(clients),
+        "sent": count * len(senders),
         "closed": sum(1 for c in clients if c.closed is not None),
         "sent_by": {c.spec.number: c.next_index for c in clients},
         "cpu_seconds": time.process_time() - cpu,

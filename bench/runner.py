@@ -127,7 +127,9 @@ def participant_specs(
     operator_cookies: list[str],
     route: str = "connection",
 ) -> tuple[list[Spec], dict[int, list[int]]]:
-    """One customer and K operators per session. With `route` "connection", participant j of
+    """One customer and K operators per session; the customer sends (pointer ops, delivery
+    `others`), the operators receive, as in a co-browsing session where the customer's page
+    moves and the desk watches. With `route` "connection", participant j of
     session i talks to server process (i + j) % workers, as a load balancer that knows nothing
     of sessions would send them, so with several workers a session spans processes. With
     "session", every participant of session i talks to process i % workers, as a load
@@ -146,14 +148,11 @@ def participant_specs(
             else:
                 url = f"ws://127.0.0.1:{port}/ws/bench/{system.path}/{session.id.replace('-', '')}/"
                 cookie = None
-            # The same mix on every system: customer and first operator move the pointer, the
-            # other operators (observers on the product) chat.
-            kind = "pointer" if j < 2 else "chat"
-            specs.append(Spec(url, cookie, index, number, system.protocol, kind))
+            specs.append(Spec(url, cookie, index, number, system.protocol, "pointer", j == 0))
             members.append(number)
             number += 1
-        for member in members:
-            peers[member] = [m for m in members if m != member]
+        for member in members:  # whom each one hears from: the sender
+            peers[member] = [m for m in members[:1] if m != member]
     return specs, peers
 
 
@@ -177,13 +176,13 @@ def run_step(
     servers: Servers,
     pool: Pool,
     load: float,
-    n_participants: int,
+    n_senders: int,
     fanout: int,
     opts: Options,
     duration: float | None = None,
 ) -> dict[str, Any]:
     duration = duration or opts.step_seconds
-    rate = load / n_participants
+    rate = load / n_senders
     cpu_before = sum(servers.cpu_seconds())
     parts = pool.ask(
         "step",
@@ -213,7 +212,7 @@ def run_step(
         "sent": sum(p["sent"] for p in parts),
         "ops_per_s": round(received / fanout / span, 1),
         "deliveries_per_s": round(received / span, 1),
-        "delivered_per_receiver_per_s": round(received / n_participants / span, 1),
+        "delivered_per_receiver_per_s": round(received / fanout / n_senders / span, 1),
         "expected_deliveries": expected,
         "received_deliveries": received,
         "undelivered_at_deadline": expected - received,
@@ -290,6 +289,7 @@ def run_system(
                 system, servers.ports, bench_sessions, operator_cookies, opts.route
             )
             pool = ClientPool(specs, peers, opts.clients)
+        senders = sum(1 for s in specs if s.sends)
         connected = sum(r["connected"] for r in pool.ready)
         if connected != len(specs):
             failures = [f for r in pool.ready for f in r["failures"]]
@@ -302,7 +302,7 @@ def run_system(
         load = opts.start_load
         if opts.warm_up_seconds > 0:
             step = run_step(
-                servers, pool, load, len(specs), fanout, opts, duration=opts.warm_up_seconds
+                servers, pool, load, senders, fanout, opts, duration=opts.warm_up_seconds
             )
             sent_by = step.pop("_sent_by")
             lat = step["latency_ms"]
@@ -314,7 +314,7 @@ def run_system(
             )
         saturated = False
         for _ in range(opts.max_steps):
-            step = run_step(servers, pool, load, len(specs), fanout, opts)
+            step = run_step(servers, pool, load, senders, fanout, opts)
             sent_by = step.pop("_sent_by")
             step.pop("_deliveries")
             rss_peak = [max(a, b) for a, b in zip(rss_peak, servers.rss_mb(), strict=True)]
@@ -361,7 +361,7 @@ def run_system(
             result["quiet_before_half_s"] = wait_until_quiet(servers)
             time.sleep(2)
             step = run_step(
-                servers, pool, half, len(specs), fanout, opts, duration=max(opts.step_seconds, 5)
+                servers, pool, half, senders, fanout, opts, duration=max(opts.step_seconds, 5)
             )
             sent_by = step.pop("_sent_by")
             step.pop("_deliveries")

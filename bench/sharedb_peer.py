@@ -91,7 +91,8 @@ def participant_specs(
     ports: list[int], sessions: int, operators: int, route: str = "connection"
 ) -> tuple[list[Spec], dict[int, list[int]]]:
     """The shape of `runner.participant_specs`: one document per session, 1 + K participants
-    each, each on its own WebSocket, spread over the server processes the same way."""
+    each, the first the sender, each on its own WebSocket, spread over the server processes the
+    same way."""
     specs: list[Spec] = []
     peers: dict[int, list[int]] = {}
     number = 0
@@ -99,11 +100,12 @@ def participant_specs(
         members = []
         for j in range(1 + operators):
             port = ports[(index + (j if route == "connection" else 0)) % len(ports)]
-            specs.append(Spec(f"ws://127.0.0.1:{port}", None, index, number, "sharedb"))
+            url = f"ws://127.0.0.1:{port}"
+            specs.append(Spec(url, None, index, number, "sharedb", "pointer", j == 0))
             members.append(number)
             number += 1
-        for member in members:
-            peers[member] = [m for m in members if m != member]
+        for member in members:  # whom each one hears from: the sender
+            peers[member] = [m for m in members[:1] if m != member]
     return specs, peers
 
 
@@ -142,6 +144,7 @@ class NodeLoadPool:
                     "doc": f"session-{s.session}",
                     "number": s.number,
                     "creator": first[s.session] == s.number,
+                    "sends": s.sends,
                     "peers": peers[s.number],
                 }
                 for s in share

@@ -75,11 +75,11 @@ class _Pool:
 def test_node_answers_make_the_step_figures_of_every_system() -> None:
     opts = Options(2, 2, 1, 1, 1.0, 0.0, 3.0, 1.0, 1, 1000.0)
     parts = [_node_step([5.0] * 6), _node_step([10.0] * 6)]
-    step = run_step(_Servers(), _Pool(parts), 3.0, 6, 2, opts)  # type: ignore[arg-type]
+    step = run_step(_Servers(), _Pool(parts), 3.0, 2, 2, opts)  # type: ignore[arg-type]
     assert step["received_deliveries"] == 12
     assert step["undelivered_at_deadline"] == 0
     assert step["ops_per_s"] == 3.0  # 12 deliveries, each op reaching 2 others, in 2 s
-    assert step["delivered_per_receiver_per_s"] == 1.0
+    assert step["delivered_per_receiver_per_s"] == 1.5  # 12 deliveries to 4 receivers in 2 s
     assert step["composed"] == 4
     assert step["op_messages"] == 8
     assert step["latency_ms"]["p50"] == 7.5

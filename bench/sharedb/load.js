@@ -50,6 +50,7 @@ class Participant {
     this.url = spec.url;
     this.creator = spec.creator;
     this.peers = spec.peers;
+    this.sends = spec.sends !== false; // the document's one sender; the others only receive
     this.byNumber = byNumber;
     this.key = String(spec.number);
     this.socket = null;
@@ -175,7 +176,7 @@ class Participant {
     this.stepLow = this.nextIndex;
     this.stepHigh = this.nextIndex + count;
     this.sentAt = new Float64Array(count);
-    this.pending = this.expected + count;
+    this.pending = this.expected + (this.sends ? count : 0);
     this.done = new Promise((resolve) => {
       this.wake = resolve;
     });
@@ -235,15 +236,16 @@ async function step(participants, {start_at: startAt, rate, duration, drain}) {
   const count = Math.trunc(rate * duration);
   const cpu = process.cpuUsage();
   for (const participant of participants) participant.beginStep(count);
-  // Each participant sends at `rate` from its own phase, so the load has no bursts.
-  const phases = participants.map((_, i) => ((i * 0.618034) % 1.0) / rate);
-  const sent = participants.map(() => 0);
+  const senders = participants.filter((p) => p.sends);
+  // Each sender sends at `rate` from its own phase, so the load has no bursts.
+  const phases = senders.map((_, i) => ((i * 0.618034) % 1.0) / rate);
+  const sent = senders.map(() => 0);
   await sleep(startAt * 1000 - now());
   const first = now();
   for (;;) {
     const elapsed = (now() - startAt * 1000) / 1000;
     let busy = false;
-    participants.forEach((participant, i) => {
+    senders.forEach((participant, i) => {
       if (sent[i] >= count || participant.closed !== null) return;
       // floor: before its phase a participant has nothing due (as in bench/load.py).
       const due = Math.min(count, Math.floor((elapsed - phases[i]) * rate) + 1);
@@ -295,14 +297,14 @@ async function step(participants, {start_at: startAt, rate, duration, drain}) {
   const used = process.cpuUsage(cpu);
   return {
     ...totals,
-    acks_expected: count * participants.length,
+    acks_expected: count * senders.length,
     deliveries: floats(deliveries),
     acks: floats(acks),
     errors,
     first_send: first / 1000,
     last_send: last / 1000,
     last_receive: lastReceive / 1000,
-    sent: count * participants.length,
+    sent: count * senders.length,
     closed: participants.filter((p) => p.closed !== null).length,
     sent_by: Object.fromEntries(participants.map((p) => [p.number, p.nextIndex])),
     cpu_seconds: (used.user + used.system) / 1e6,
