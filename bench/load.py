@@ -67,7 +67,9 @@ class Client:
         self.welcome: dict[str, Any] = {}
         self.peers: list[int] = []  # numbers of the other participants of its session
         self.next_index = 0
-        self.step_low = 0  # index range of the running step: [step_low, step_high)
+        # Index range of the running step, [step_low, step_high): the same for every client,
+        # as every sender sends `count` ops a step (a receiver counts its sender's ops by it).
+        self.step_low = 0
         self.step_high = 0
         self.sent_at: dict[int, float] = {}
         self.seen: dict[int, set[int]] = {}  # sender -> indices received in this run
@@ -229,9 +231,9 @@ class Client:
 
     def begin_step(self, count: int) -> None:
         self.stats = StepStats()
-        self.step_low = self.next_index
-        self.step_high = self.next_index + count
-        # Every participant sends `count`; this one receives them from each peer, and acks.
+        self.step_low = self.step_high
+        self.step_high = self.step_low + count
+        # Each sender sends `count`; this one receives them from its sender, or is the sender.
         self.stats.expected = count * len(self.peers)
         self.pending = self.stats.expected + (count if self.spec.sends else 0)
         self.done = asyncio.Event()
