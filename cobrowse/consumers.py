@@ -29,7 +29,7 @@ from django.conf import settings
 from . import lifecycle, policy, presence, protocol, selectors
 from .delivery import GONE, Delivery
 from .models import Participant
-from .protocol import CloseCode, OpFrame, PingFrame, ProtocolError, ResumeFrame
+from .protocol import CloseCode, OpFrame, OpsFrame, PingFrame, ProtocolError, ResumeFrame
 from .ratelimit import ErrorsInARow, TokenBucket
 from .sequencer import Accepted, Duplicate, Outcome, Rejected, Submission
 from .server_extensions import DIRECT_RECEIVE, DIRECT_WRITE
@@ -190,6 +190,9 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             return
         try:
             frame = self._parse(text_data, bytes_data)
+            if isinstance(frame, OpsFrame):
+                self._submit_many(frame, delivery)
+                return
             if not self._bucket.take():
                 raise ProtocolError(
                     "rate_limited",
@@ -231,10 +234,42 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         except ProtocolError as exc:
             too_large.client_op_id = exc.client_op_id
             raise too_large from None
+        if isinstance(frame, OpsFrame):  # each op is refused, so that each is answered
+            return OpsFrame(
+                ops=tuple(
+                    ProtocolError(too_large.code, too_large.message, op.client_op_id)
+                    for op in frame.ops
+                )
+            )
         if not (isinstance(frame, OpFrame) and frame.kind == "dom"):
             too_large.client_op_id = frame.client_op_id if isinstance(frame, OpFrame) else None
             raise too_large
         return frame
+
+    def _submit_many(self, frame: OpsFrame, delivery: Delivery) -> None:
+        """Each op of an `ops` frame as if it had come alone, in its order: refused ones are
+        answered with an error each, the others go to the writer together (one batch, one
+        transaction). Each op counts against the rate limit."""
+        delivery.acks_in_runs()
+        allowed = self._bucket.take_up_to(len(frame.ops))
+        refused = 0
+        for index, op in enumerate(frame.ops):
+            try:
+                if isinstance(op, ProtocolError):
+                    raise op
+                if index >= allowed:
+                    raise ProtocolError(
+                        "rate_limited", "too many frames; slow down and re-send", op.client_op_id
+                    )
+                self._submit(op, delivery)
+            except ProtocolError as exc:
+                refused += 1
+                delivery.frame(protocol.encode(protocol.error_frame(exc)))
+        if refused < len(frame.ops):
+            self._errors.reset()
+        elif self._errors.exceeded():
+            error = ProtocolError("bad_frame", "nothing but refused ops")
+            delivery.fatal(protocol.encode(protocol.error_frame(error)), CloseCode.ABUSIVE)
 
     def _submit(self, frame: OpFrame, delivery: Delivery) -> None:
         if delivery.ended:

@@ -84,6 +84,7 @@ class Delivery:
         self._handed = 0  # the last seq handed over by the writer
         self._pump_task: asyncio.Task[None] | None = None
         self._pump_busy = False
+        self._acks_in_runs = False  # the client sent an `ops` frame: it reads `acks` frames
 
     # --- Starting and stopping ----------------------------------------------------------------
 
@@ -133,6 +134,11 @@ class Delivery:
     def duplicate(self, client_op_id: str, seq: int, element_seq: int | None) -> None:
         """A re-sent op: acked with its first seq, in seq order if not yet delivered."""
         self._enqueue(("duplicate", client_op_id, seq, element_seq))
+
+    def acks_in_runs(self) -> None:
+        """The client sends `ops` frames, so it reads `acks` frames: from now on a run of its
+        own ops with consecutive seqs, acked only, is acked in one frame."""
+        self._acks_in_runs = True
 
     def resume(self, last_seq: int) -> None:
         """Deliver again after `last_seq` (the client's `resume`), then `synced`."""
@@ -369,7 +375,10 @@ class Delivery:
             self.ended = True
 
     def _frames(self, entries: list[Entry]) -> list[str]:
-        texts = [text for entry in entries for text in self._texts(entry)]
+        if self._acks_in_runs:
+            texts = self._texts_acking_runs(entries)
+        else:
+            texts = [text for entry in entries for text in self._texts(entry)]
         if self._batch:
             return protocol.batch_frames(texts, settings.COBROWSE_BATCH_FRAME_BYTES)
         return texts
@@ -389,6 +398,37 @@ class Delivery:
                 return [protocol.encode(ack), entry["text"]]
             return [protocol.encode(ack)]
         return [entry["text"]]
+
+    def _texts_acking_runs(self, entries: list[Entry]) -> list[str]:
+        """`_texts` of each entry, except that each run of two or more own ops that are acked
+        only (delivery `others`; `entries` have consecutive seqs) is one `acks` frame."""
+        texts: list[str] = []
+        run: list[Entry] = []
+        for entry in entries:
+            if (
+                entry["sender_id"] == self.participant_id
+                and entry["delivery"] == "others"
+                and not entry["client_op_id"].startswith(protocol.SERVER_OP_PREFIX)
+            ):
+                run.append(entry)
+                continue
+            if run:
+                texts.extend(self._acks(run))
+                run = []
+            texts.extend(self._texts(entry))
+        if run:
+            texts.extend(self._acks(run))
+        return texts
+
+    def _acks(self, run: list[Entry]) -> list[str]:
+        if len(run) == 1:
+            return self._texts(run[0])
+        frame = protocol.acks_frame(
+            seq=run[0]["seq"],
+            client_op_ids=[entry["client_op_id"] for entry in run],
+            element_seqs=[entry["element_seq"] for entry in run],
+        )
+        return [protocol.encode(frame)]
 
 
 def _item_bytes(item: tuple[Any, ...]) -> int:

@@ -22,6 +22,8 @@ import orjson
 from .masking import scrub_text
 
 MAX_CLIENT_OP_ID = 64
+# Ops in one `ops` frame: what a browser piles up during one round trip, with room to spare.
+MAX_OPS_PER_FRAME = 200
 # client_op_ids of ops the server journals itself; clients may not use the prefix.
 SERVER_OP_PREFIX = "server-"
 MAX_ELEMENT = 200
@@ -105,7 +107,8 @@ ERROR_CODES: Mapping[str, str] = {
     ),
     "rate_limited": (
         "more frames (of any type: ops, `ping`, `resume`) than `COBROWSE_RATE_PER_SECOND` "
-        "(burst `COBROWSE_RATE_BURST`); the op was not journaled, re-send it later"
+        "(burst `COBROWSE_RATE_BURST`), each op of an `ops` frame counting as one frame; the op "
+        "was not journaled, re-send it later"
     ),
     "session_ended": "the session has ended; nothing more is journaled",
     "unavailable": (
@@ -137,6 +140,15 @@ class OpFrame:
 
 
 @dataclass(frozen=True)
+class OpsFrame:
+    """Several ops in one frame, in the order sent. Each is checked on its own: an op that
+    fails its check is its ProtocolError here (answered with an error for that op alone), and
+    the others are journaled."""
+
+    ops: tuple[OpFrame | ProtocolError, ...]
+
+
+@dataclass(frozen=True)
 class ResumeFrame:
     last_seq: int
 
@@ -146,7 +158,7 @@ class PingFrame:
     pass
 
 
-Frame = OpFrame | ResumeFrame | PingFrame
+Frame = OpFrame | OpsFrame | ResumeFrame | PingFrame
 
 
 def decode(text: str) -> Any:
@@ -167,6 +179,8 @@ def parse_frame(data: Any) -> Frame:
     frame_type = data.get("type")
     if frame_type == "op":
         return _parse_op(data)
+    if frame_type == "ops":
+        return _parse_ops(data)
     if frame_type == "resume":
         _exact_keys(data, {"type", "last_seq"}, set())
         last_seq = data["last_seq"]
@@ -179,7 +193,28 @@ def parse_frame(data: Any) -> Frame:
     raise ProtocolError("bad_frame", f"unknown frame type {str(frame_type)[:40]!r}")
 
 
-def _parse_op(data: dict[str, Any]) -> OpFrame:
+_OP_FIELDS = {"type", "client_op_id", "kind", "payload"}
+_OPS_OP_FIELDS = {"client_op_id", "kind", "payload"}  # an op inside an `ops` frame: no type
+
+
+def _parse_ops(data: dict[str, Any]) -> OpsFrame:
+    _exact_keys(data, {"type", "ops"}, set())
+    items = data["ops"]
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_OPS_PER_FRAME:
+        raise ProtocolError("bad_frame", f"ops.ops must be a list of 1-{MAX_OPS_PER_FRAME} ops")
+    ops: list[OpFrame | ProtocolError] = []
+    for item in items:
+        if not isinstance(item, dict):
+            ops.append(ProtocolError("bad_frame", "each of ops.ops must be an object"))
+            continue
+        try:
+            ops.append(_parse_op(item, _OPS_OP_FIELDS))
+        except ProtocolError as exc:
+            ops.append(exc)
+    return OpsFrame(ops=tuple(ops))
+
+
+def _parse_op(data: dict[str, Any], fields: set[str] = _OP_FIELDS) -> OpFrame:
     client_op_id = data.get("client_op_id")
     if not isinstance(client_op_id, str) or not 1 <= len(client_op_id) <= MAX_CLIENT_OP_ID:
         raise ProtocolError(
@@ -193,7 +228,7 @@ def _parse_op(data: dict[str, Any]) -> OpFrame:
             "bad_frame", "op.client_op_id may not contain NUL or a card number or IBAN"
         )
     try:
-        _exact_keys(data, {"type", "client_op_id", "kind", "payload"}, {"element"})
+        _exact_keys(data, fields, {"element"})
     except ProtocolError as exc:
         exc.client_op_id = client_op_id
         raise
@@ -481,6 +516,19 @@ def ack_frame(*, client_op_id: str, seq: int, element_seq: int | None) -> dict[s
     return {"type": "ack", "client_op_id": client_op_id, "seq": seq, "element_seq": element_seq}
 
 
+def acks_frame(
+    *, seq: int, client_op_ids: list[str], element_seqs: list[int | None]
+) -> dict[str, Any]:
+    """The acks of a run of this participant's ops that got the seqs `seq`, `seq + 1`, ...:
+    `client_op_ids[i]` got `seq + i` (and `element_seqs[i]`)."""
+    return {
+        "type": "acks",
+        "seq": seq,
+        "client_op_ids": client_op_ids,
+        "element_seqs": element_seqs,
+    }
+
+
 def error_frame(error: ProtocolError) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "error", "code": error.code, "message": error.message}
     if error.client_op_id is not None:
@@ -600,6 +648,19 @@ SERVER_FRAMES: Mapping[str, tuple[Mapping[str, Callable[[Any], bool]], frozenset
         },
         frozenset(),
     ),
+    # The acks of a run of own ops with consecutive seqs (connections that sent an `ops` frame).
+    "acks": (
+        {
+            "seq": lambda v: _is_int(v) and v >= 1,
+            "client_op_ids": lambda v: (
+                isinstance(v, list) and len(v) >= 2 and all(map(_is_str(MAX_CLIENT_OP_ID, 1), v))
+            ),
+            "element_seqs": lambda v: (
+                isinstance(v, list) and all(map(_is_optional(lambda e: _is_int(e) and e >= 1), v))
+            ),
+        },
+        frozenset(),
+    ),
     "op": (
         {
             "seq": lambda v: _is_int(v) and v >= 1,
@@ -653,10 +714,16 @@ def server_frame_problems(frame: Any) -> list[str]:
     ]
     if frame["type"] == "batch" and not problems:
         for inner in frame["frames"]:
-            if not isinstance(inner, dict) or inner.get("type") not in ("ack", "op"):
+            if not isinstance(inner, dict) or inner.get("type") not in ("ack", "acks", "op"):
                 problems.append(f"batch holds {str(inner)[:80]}")
             else:
                 problems += server_frame_problems(inner)
+    if (
+        frame["type"] == "acks"
+        and not problems
+        and len(frame["element_seqs"]) != len(frame["client_op_ids"])
+    ):
+        problems.append("acks.element_seqs and acks.client_op_ids differ in length")
     if (
         frame["type"] == "error"
         and "client_op_id" in frame

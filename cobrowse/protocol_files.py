@@ -27,6 +27,7 @@ COMMAND = "python manage.py protocol_files"
 # The limits the browser needs, by their names in protocol.py.
 JS_LIMITS = (
     "MAX_CLIENT_OP_ID",
+    "MAX_OPS_PER_FRAME",
     "MAX_ELEMENT",
     "MAX_DOM_EVENTS",
     "MAX_TEXT",

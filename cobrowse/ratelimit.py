@@ -1,4 +1,5 @@
-"""How much one connection may send: frames per second (a token bucket), and how many refused
+"""How much one connection may send: frames per second (a token bucket; each op of an `ops` frame
+counts as a frame), and how many refused
 frames in a row before it is closed as abusive. Neither waits: the consumer asks before it
 handles a frame, and turns a refusal into an error frame (or, past the streak's limit, a close
 with `CloseCode.ABUSIVE`)."""
@@ -16,13 +17,16 @@ class TokenBucket:
         self.tokens, self.stamp = burst, time.monotonic()
 
     def take(self) -> bool:
+        return self.take_up_to(1) == 1
+
+    def take_up_to(self, count: int) -> int:
+        """Take up to `count` tokens; how many were taken (the first that many items pass)."""
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
+        taken = min(count, int(self.tokens))
+        self.tokens -= taken
+        return taken
 
 
 class ErrorsInARow:

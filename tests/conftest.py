@@ -182,6 +182,12 @@ class Peer:
         await self.comm.send_json_to(frame)
         return cid
 
+    async def send_ops(self, ops: list[dict[str, Any]]) -> list[str]:
+        """One `ops` frame of `ops` ({kind, payload, element?, client_op_id?}); their ids."""
+        items = [{"client_op_id": self.next_id(), **op} for op in ops]
+        await self.comm.send_json_to({"type": "ops", "ops": items})
+        return [item["client_op_id"] for item in items]
+
     async def recv(self, timeout: float = 5) -> dict[str, Any]:
         """The next frame, held to its shape in cobrowse/protocol.py. The frames of a `batch`
         (with ?batch=1) come one by one, as if each had been sent alone; `batches` counts them."""

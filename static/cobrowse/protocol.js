@@ -61,6 +61,7 @@ export const ERROR_CODES = Object.freeze([
 // Limits the server holds frames to (MAX_FRAME_BYTES and MAX_DOM_FRAME_BYTES are the
 // defaults of COBROWSE_MAX_FRAME_BYTES and COBROWSE_MAX_DOM_FRAME_BYTES).
 export const MAX_CLIENT_OP_ID = 64;
+export const MAX_OPS_PER_FRAME = 200;
 export const MAX_ELEMENT = 200;
 export const MAX_DOM_EVENTS = 500;
 export const MAX_TEXT = 2000;

@@ -7,6 +7,11 @@
 //     their original order (the server acks a repeated id with its first seq, never twice).
 //     Ops the page before stored after this page read storage (its pagehide can run beside
 //     this page's start) are taken in at the first welcome, ahead of this page's own.
+//   - One frame in flight: what is sent while the server has not answered every op of the
+//     frame in flight piles up and goes as the next frame, all of it (an `ops` frame, each op
+//     with its own client_op_id; a single op goes as an `op` frame), as ShareDB's client does
+//     with one op in flight per document. The scheduler (scheduler.js) still decides when an op
+//     may leave; this only decides how ops that may leave share frames.
 //   - It connects with ?last_seq=N, N the last seen seq kept in storage (markSeen), and
 //     batch=1: a catch-up comes in batch frames, unpacked here frame by frame.
 //   - Closes other than the final ones (ENDED, FORBIDDEN) reconnect after a capped exponential
@@ -16,7 +21,7 @@
 // WebSocketImpl, storage, timers and random are injected so tests drive them by hand.
 
 import { echoesToSender } from "./kinds.js";
-import { CloseCode, FINAL_CLOSE_CODES } from "./protocol.js";
+import { CloseCode, FINAL_CLOSE_CODES, MAX_FRAME_BYTES, MAX_OPS_PER_FRAME } from "./protocol.js";
 
 const DEFAULTS = {
   WebSocketImpl: globalThis.WebSocket,
@@ -53,6 +58,9 @@ export class Transport {
   #prefix = randomId();
   #counter = 0;
   #adopted = false; // the late writes of the page before were looked for
+  #sent = new Set(); // ids sent on the current socket (again after a rate limit's delay)
+  #inFlight = new Set(); // ids sent on the current socket and not answered yet
+  #limited = new Set(); // ids refused as rate limited, for the retry
 
   /**
    * Options: url (ws(s)://HOST/ws/cobrowse/<session-id>/), WebSocketImpl, storage
@@ -101,7 +109,7 @@ export class Transport {
     if (element !== undefined && element !== null) op.element = element;
     outbox.pending.push(op);
     this.#store.save(this.#keys.outbox, outbox);
-    if (this.#ready) this.#write({ type: "op", ...op });
+    this.#flush();
     return op.client_op_id;
   }
 
@@ -148,28 +156,57 @@ export class Transport {
       this.#timer.ping = this.#o.timers.setInterval(() => this.#ping(ws), this.#o.pingIntervalMs);
       this.#o.onFrame(frame);
       this.#o.onStatus("open");
+      this.#sent.clear();
+      this.#inFlight.clear();
+      this.#limited.clear();
       this.#adoptLateOps();
-      this.#sendPending();
+      this.#flush();
     } else if (frame.type === "ack") {
-      const op = this.#takePending(frame.client_op_id);
-      this.#o.onFrame(frame, { echo: op ? echoesToSender(op.kind) : false, element: op?.element });
+      this.#acked(frame);
+      this.#flush();
+    } else if (frame.type === "acks") {
+      // The acks of a run of own ops with consecutive seqs: each as if it had come alone.
+      const ids = Array.isArray(frame.client_op_ids) ? frame.client_op_ids : [];
+      ids.forEach((id, i) => {
+        const elementSeq = frame.element_seqs?.[i] ?? null;
+        this.#acked({ type: "ack", client_op_id: id, seq: frame.seq + i, element_seq: elementSeq });
+      });
+      this.#flush();
     } else if (frame.type === "pong") {
       this.#o.onFrame(frame);
       if (this.#lastSeen !== null && frame.head_seq > this.#lastSeen) this.resume(this.#lastSeen);
     } else {
       if (frame.type === "error") this.#failed(frame);
       this.#o.onFrame(frame);
+      if (frame.type === "error") this.#flush();
     }
   }
 
+  #acked(frame) {
+    this.#inFlight.delete(frame.client_op_id);
+    const op = this.#takePending(frame.client_op_id);
+    this.#o.onFrame(frame, { echo: op ? echoesToSender(op.kind) : false, element: op?.element });
+  }
+
   #failed({ code, client_op_id: id }) {
+    if (id === undefined) {
+      // Not about one op (a frame the server could not read at all): nothing in flight will be
+      // answered, so the next frame need not wait; what was sent goes again after a reconnect.
+      this.#inFlight.clear();
+      return;
+    }
+    this.#inFlight.delete(id);
     if (!this.#outbox.pending.some((op) => op.client_op_id === id)) return;
     if (!RETRYABLE_ERRORS.has(code)) {
       this.#takePending(id); // the server will never take this op
-    } else if (code === "rate_limited" && this.#timer.retry === null) {
+    } else if (code === "rate_limited") {
+      this.#limited.add(id);
+      if (this.#timer.retry !== null) return;
       this.#timer.retry = this.#o.timers.setTimeout(() => {
         this.#timer.retry = null;
-        this.#sendPending();
+        for (const limited of this.#limited) this.#sent.delete(limited);
+        this.#limited.clear();
+        this.#flush();
       }, this.#o.retryDelayMs);
     }
   }
@@ -216,6 +253,9 @@ export class Transport {
     this.#o.timers.clearTimeout(this.#timer.reconnect);
     this.#o.timers.clearTimeout(this.#timer.retry); // the next welcome re-sends anyway
     this.#timer = { reconnect: null, ping: null, retry: null };
+    this.#sent.clear();
+    this.#inFlight.clear();
+    this.#limited.clear();
   }
 
   // --- outgoing and storage ---------------------------------------------------------------
@@ -238,8 +278,33 @@ export class Transport {
     this.#setPending([...before, ...late, ...after]);
   }
 
-  #sendPending() {
-    for (const op of this.#outbox.pending) if (this.#ready) this.#write({ type: "op", ...op });
+  /** Unless a frame is in flight: every pending op not sent on this socket yet, in order, as
+   * few frames as the server's limits allow (MAX_OPS_PER_FRAME ops, MAX_FRAME_BYTES bytes; an
+   * op larger than that, a dom snapshot, goes alone). Then they are in flight. */
+  #flush() {
+    if (!this.#ready || this.#inFlight.size > 0) return;
+    const due = this.#outbox.pending.filter((op) => !this.#sent.has(op.client_op_id));
+    let frame = [];
+    let bytes = 0;
+    for (const op of due) {
+      const size = jsonBytes(op) + 1;
+      if (frame.length && (frame.length === MAX_OPS_PER_FRAME || bytes + size > OPS_FRAME_BYTES)) {
+        this.#writeOps(frame);
+        frame = [];
+        bytes = 0;
+      }
+      frame.push(op);
+      bytes += size;
+    }
+    if (frame.length) this.#writeOps(frame);
+  }
+
+  #writeOps(ops) {
+    for (const op of ops) {
+      this.#sent.add(op.client_op_id);
+      this.#inFlight.add(op.client_op_id);
+    }
+    this.#write(ops.length === 1 ? { type: "op", ...ops[0] } : { type: "ops", ops });
   }
 
   #write(frame) {
@@ -257,6 +322,16 @@ export class Transport {
     this.#outbox.pending = pending;
     this.#store.save(this.#keys.outbox, this.#outbox);
   }
+}
+
+// What an `ops` frame may hold in bytes, below the server's limit with room for its envelope.
+const OPS_FRAME_BYTES = MAX_FRAME_BYTES - 1024;
+const utf8 = new TextEncoder();
+
+/** UTF-8 bytes of an op as JSON: 3 per character is a bound, measured only when it matters. */
+function jsonBytes(op) {
+  const text = JSON.stringify(op);
+  return text.length * 3 <= OPS_FRAME_BYTES / 4 ? text.length * 3 : utf8.encode(text).length;
 }
 
 function sessionIdFrom(url) {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 
 import { Transport } from "../../static/cobrowse/transport.js";
 import { Inbox } from "../../static/cobrowse/inbox.js";
-import { CloseCode, FINAL_CLOSE_CODES } from "../../static/cobrowse/protocol.js";
+import { CloseCode, FINAL_CLOSE_CODES, MAX_FRAME_BYTES, MAX_OPS_PER_FRAME } from "../../static/cobrowse/protocol.js";
 import { FakeTimers } from "./fake-timers.mjs";
 
 const SESSION = "9a1c1f9e-5b7e-4a53-9d2c-0f1e2d3c4b5a";
@@ -80,7 +80,12 @@ function setup(options = {}) {
   return { timers, storage, sockets, frames, statuses, transport, last: () => sockets.at(-1) };
 }
 
-const opsSent = (socket) => socket.sent.filter((frame) => frame.type === "op");
+// Every op sent, also those inside `ops` frames, as `op` frames.
+const opsSent = (socket) =>
+  socket.sent.flatMap((frame) => {
+    if (frame.type === "op") return [frame];
+    return frame.type === "ops" ? frame.ops.map((op) => ({ type: "op", ...op })) : [];
+  });
 const storedPending = (storage, session = SESSION) => JSON.parse(storage.getItem(`cobrowse:${session}:outbox`)).pending;
 
 test("connects without last_seq the first time and with the stored last seq after a reload", () => {
@@ -147,9 +152,84 @@ test("ops sent before the welcome wait and go after it, in order", () => {
   assert.deepEqual(last().sent, []);
   last().welcome();
   assert.deepEqual(last().sent, [
-    { type: "op", client_op_id: a, kind: "input", payload: { value: "x" }, element: "field:q" },
-    { type: "op", client_op_id: b, kind: "click", payload: { id: 3 } },
+    {
+      type: "ops",
+      ops: [
+        { client_op_id: a, kind: "input", payload: { value: "x" }, element: "field:q" },
+        { client_op_id: b, kind: "click", payload: { id: 3 } },
+      ],
+    },
   ]);
+});
+
+test("one frame in flight: what is sent meanwhile piles up and goes as one ops frame", () => {
+  const { transport, storage, last } = setup();
+  transport.connect();
+  last().welcome();
+  const a = transport.send({ kind: "pointer", payload: { x: 1, y: 1 } });
+  const b = transport.send({ kind: "pointer", payload: { x: 2, y: 2 } });
+  const c = transport.send({ kind: "input", payload: { value: "q" }, element: "field:q" });
+  assert.deepEqual(last().sent, [{ type: "op", client_op_id: a, kind: "pointer", payload: { x: 1, y: 1 } }]);
+  assert.deepEqual(storedPending(storage).map((op) => op.client_op_id), [a, b, c]);
+  last().serverSends({ type: "ack", client_op_id: a, seq: 5, element_seq: null });
+  assert.deepEqual(last().sent.at(-1), {
+    type: "ops",
+    ops: [
+      { client_op_id: b, kind: "pointer", payload: { x: 2, y: 2 } },
+      { client_op_id: c, kind: "input", payload: { value: "q" }, element: "field:q" },
+    ],
+  });
+  const d = transport.send({ kind: "pointer", payload: { x: 4, y: 4 } });
+  assert.equal(last().sent.length, 2, "d waits until both b and c are answered");
+  last().serverSends({ type: "ack", client_op_id: b, seq: 6, element_seq: null });
+  assert.equal(last().sent.length, 2);
+  last().serverSends({ type: "ack", client_op_id: c, seq: 7, element_seq: 1 });
+  assert.deepEqual(opsSent(last()).map((frame) => frame.client_op_id), [a, b, c, d]);
+});
+
+test("an acks frame acks each op of its run, with consecutive seqs, and frees the next frame", () => {
+  const { transport, storage, frames, last } = setup();
+  transport.connect();
+  last().welcome();
+  const a = transport.send({ kind: "pointer", payload: { x: 1, y: 1 } });
+  const b = transport.send({ kind: "input", payload: { value: "1" }, element: "field:a" });
+  last().serverSends({ type: "ack", client_op_id: a, seq: 3, element_seq: null });
+  const c = transport.send({ kind: "pointer", payload: { x: 3, y: 3 } });
+  const d = transport.send({ kind: "pointer", payload: { x: 4, y: 4 } });
+  last().serverSends({ type: "ack", client_op_id: b, seq: 4, element_seq: 1 });
+  last().serverSends({ type: "acks", seq: 5, client_op_ids: [c, d], element_seqs: [null, null] });
+  assert.deepEqual(storedPending(storage), []);
+  assert.deepEqual(frames.slice(-2), [
+    [{ type: "ack", client_op_id: c, seq: 5, element_seq: null }, { echo: false, element: undefined }],
+    [{ type: "ack", client_op_id: d, seq: 6, element_seq: null }, { echo: false, element: undefined }],
+  ]);
+  const e = transport.send({ kind: "chat", payload: { text: "next" } });
+  assert.deepEqual(last().sent.at(-1).client_op_id, e, "nothing is in flight any more");
+});
+
+test("an error for an op in flight answers it: the ops piled up behind it go", () => {
+  const { transport, last } = setup();
+  transport.connect();
+  last().welcome();
+  const a = transport.send({ kind: "chat", payload: { text: "" } });
+  const b = transport.send({ kind: "chat", payload: { text: "b" } });
+  last().serverSends({ type: "error", code: "invalid_payload", message: "chat.text", client_op_id: a });
+  assert.deepEqual(opsSent(last()).map((frame) => frame.client_op_id), [a, b]);
+});
+
+test("a backlog goes in ops frames of at most MAX_OPS_PER_FRAME ops and below the byte limit", () => {
+  const { transport, last } = setup();
+  transport.connect();
+  const ids = [];
+  for (let i = 0; i < MAX_OPS_PER_FRAME + 5; i += 1) ids.push(transport.send({ kind: "pointer", payload: { x: i, y: i } }));
+  const big = transport.send({ kind: "dom", payload: { events: [{ type: 2, data: "x".repeat(MAX_FRAME_BYTES) }] } });
+  last().welcome();
+  const sent = last().sent;
+  assert.deepEqual(sent.map((frame) => frame.type), ["ops", "ops", "op"]);
+  assert.equal(sent[0].ops.length, MAX_OPS_PER_FRAME);
+  assert.equal(sent[1].ops.length, 5);
+  assert.equal(sent[2].client_op_id, big, "an op over the byte limit goes alone");
+  assert.deepEqual(opsSent(last()).map((frame) => frame.client_op_id), [...ids, big]);
 });
 
 test("an op sent while connected goes at once and stays in storage until its ack", () => {
