@@ -8,6 +8,12 @@ Every op carries its sender's number, its index and its send time (time.time(): 
 every process of the machine), so a receiver knows the end-to-end latency of each delivery and
 can tell a missing, duplicated or out-of-order op. On the product's protocol the server's `seq`
 is checked too: per connection strictly increasing (an own `all` op comes as ack, then op).
+
+A sender on the product's protocol sends as the product's browser transport does
+(static/cobrowse/transport.js): one frame in flight, and the ops that come due meanwhile pile up
+and go together as the next frame (`ops`) once every op of the frame in flight is answered; each
+op keeps its own send time, so its latency counts its wait in the pile. It connects with
+`?batch=1`, as the product's clients do. The relays get one frame per op, as before.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import orjson
+
+from cobrowse.protocol import MAX_OPS_PER_FRAME
 
 from .rawws import RawWebSocket
 
@@ -84,6 +92,8 @@ class Client:
         self.stats = StepStats()
         self.done = asyncio.Event()
         self.pending = 0
+        self.piled: list[dict[str, Any]] = []  # ops due while a frame is in flight
+        self.in_flight = 0  # ops of the frame in flight not answered yet
 
     # --- Connection --------------------------------------------------------------------------
 
@@ -114,26 +124,39 @@ class Client:
 
     # --- Sending -----------------------------------------------------------------------------
 
-    def frame(self, index: int, now: float) -> bytes:
+    def op(self, index: int, now: float) -> dict[str, Any]:
         number = self.spec.number
         if self.kind == "chat":
             payload: dict[str, Any] = {"text": f"b|{number}|{index}|{now!r}"}
         else:
             payload = {"x": now, "y": index, "id": number}
-        return orjson.dumps(
-            {
-                "type": "op",
-                "client_op_id": f"b{number}-{index}",
-                "kind": self.kind,
-                "payload": payload,
-            }
-        )
+        return {"client_op_id": f"b{number}-{index}", "kind": self.kind, "payload": payload}
 
     def send_one(self, now: float) -> None:
         index = self.next_index
         self.next_index += 1
         self.sent_at[index] = now
-        self.ws.send_text(self.frame(index, now))
+        op = self.op(index, now)
+        if self.spec.protocol != "cobrowse":
+            self.ws.send_text(orjson.dumps({"type": "op", **op}))
+            return
+        self.piled.append(op)
+        if self.in_flight == 0:
+            self._send_piled()
+
+    def _send_piled(self) -> None:
+        """The ops piled up as the next frame in flight (one op: an `op` frame)."""
+        ops, self.piled = self.piled[:MAX_OPS_PER_FRAME], self.piled[MAX_OPS_PER_FRAME:]
+        if not ops:
+            return
+        self.in_flight = len(ops)
+        frame = {"type": "op", **ops[0]} if len(ops) == 1 else {"type": "ops", "ops": ops}
+        self.ws.send_text(orjson.dumps(frame))
+
+    def _answered(self, count: int) -> None:
+        self.in_flight = max(0, self.in_flight - count)
+        if self.in_flight == 0 and self.piled:
+            self._send_piled()
 
     # --- Receiving ---------------------------------------------------------------------------
 
@@ -165,6 +188,10 @@ class Client:
                 self._on_delivery(sender, index, sent, now)
             return
         frame_type = frame["type"]
+        if frame_type == "batch":
+            for inner in frame["frames"]:
+                self._on_frame(inner, now)
+            return
         if frame_type == "op":
             self._check_seq(frame["seq"], "op")
             marker = _marker(frame["payload"])
@@ -176,9 +203,17 @@ class Client:
         elif frame_type == "ack":
             self._check_seq(frame["seq"], "ack")
             self._on_ack(int(frame["client_op_id"].rsplit("-", 1)[1]), now)
+            self._answered(1)
+        elif frame_type == "acks":
+            for offset, client_op_id in enumerate(frame["client_op_ids"]):
+                self._check_seq(frame["seq"] + offset, "ack")
+                self._on_ack(int(client_op_id.rsplit("-", 1)[1]), now)
+            self._answered(len(frame["client_op_ids"]))
         elif frame_type == "error":
             code = frame.get("code", "?")
             stats.errors[code] = stats.errors.get(code, 0) + 1
+            if "client_op_id" in frame:
+                self._answered(1)
 
     def _check_seq(self, seq: int, frame_type: str) -> None:
         if seq > self.last_seq or (

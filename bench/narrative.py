@@ -123,14 +123,14 @@ bench/sharedb`), serves it as its own examples do (`bench/sharedb/server.js`: `w
 connections per process, `SHAREDB_PG_POOL` to change it) on a database of its own (`<bench
 database>_sharedb`, the tables of sharedb-postgres's `structure.sql`, emptied before the run)
 and the bench's Redis, and drives it with the same load: one document per session, 1 + K
-participants each on its own WebSocket, each sending at the same rate from its own phase, the
-same steps, and a few lower ones before them, as ShareDB saturates far below ours (up to
-`--peer-lower-steps`, 4 by default, while every participant still sends 3 ops a step). The
+participants each on its own WebSocket, the first of them the one sender (the customer, whose
+page moves) and the K others receivers (the desk), each sender at the same rate from its own
+phase, the same steps, and a few lower ones before them, as ShareDB saturates far below ours
+(up to `--peer-lower-steps`, 4 by default, while every sender still sends 3 ops a step). The
 participants are ShareDB's own client (`sharedb/lib/client`: a `Connection` and a `Doc` each)
 in Node processes the bench starts and paces (`bench/sharedb/load.js`); each user action is one
-`submitOp` replacing the participant's pointer (`{p: ['pointers', id], od: old, oi: {x: send
-time, y: index, id}}`), where on ours the observers send chat ops; every participant writes to
-the document, as every participant of a session writes to its journal on ours. Before its first
+`submitOp` replacing the sender's pointer (`{p: ['pointers', id], od: old, oi: {x: send
+time, y: index, id}}`); on ours the same action is one `pointer` op. Before its first
 step ShareDB gets 5 s of the first step's load, not counted: its first ops after the
 connections open are many times slower than the rest (Node's JIT, the statement each pooled
 PostgreSQL connection prepares on first use), and the conflicts of the backlog they leave make
@@ -138,7 +138,10 @@ the first step saturate; ours gets no warm-up.
 
 So ShareDB's client behaves as it does for any application: one op in flight per document, and
 the actions that pile up meanwhile composed into the next op, of which a receiver sees only the
-latest position. An action counts as delivered to a receiver when that receiver gets it or a
+latest position. Ours is driven as our browser transport sends (static/cobrowse/transport.js):
+one frame in flight per connection, the ops that pile up meanwhile sent together as the next
+frame (`ops`), each op keeping its own client_op_id, seq and delivery, none composed away.
+An action counts as delivered to a receiver when that receiver gets it or a
 later position of the same sender (the *composed* column counts the actions that came only that
 way), and its latency runs from its own send time to that receipt; our server delivers every op
 on its own. Everything else is counted the same way for both: *missing* is what had not reached
@@ -149,11 +152,11 @@ Where ShareDB's time goes: each op makes at least two PostgreSQL round trips in 
 its pg pool (read the snapshot, then commit the op with the new snapshot in one statement, each
 commit its own transaction and its own fsync), and an op written against an older version of
 the document first reads the ops it missed, to transform against, while a commit that lost the
-race to another writer is tried again from the start (snapshot, missed ops, commit); with 1 + K
-writers to a document, many ops do both. So a stall of PostgreSQL or of the machine queues the
-writers of a document behind one another, and their conflicts add round trips when they are
-slowest; our server journals the ops of every session that arrived meanwhile in one
-transaction.\
+race to another writer is tried again from the start (snapshot, missed ops, commit). With one
+sender a document its client's one op in flight keeps those conflicts away, and composing what
+piles up is what carries its load: one journal write and one publish for many actions. So a
+stall of PostgreSQL or of the machine makes its ops larger rather than its queue longer; our
+server journals the ops of every session that arrived meanwhile in one transaction.\
 """
 
 
@@ -503,20 +506,26 @@ METHOD = """\
   processes (`multiprocessing`, uvloop, a minimal WebSocket client of our own,
   `bench/rawws.py`: a general-purpose Python client costs as much CPU per frame as the server,
   and on 2 cores that CPU would be taken from the servers measured; client CPU per op is in
-  the JSON). Customer and
-  operator send `pointer` ops (delivery `others`), observers `chat` (delivery `all`); the
-  baselines get the very same frames. The clients do not offer permessage-deflate unless run
+  the JSON). One sender a session, the customer, sends `pointer` ops (delivery `others`)
+  stamped with their send time; the K operators receive (the shape of a co-browsing session:
+  the customer's page moves, the desk watches; ShareDB gets the same shape). On ours the
+  sender sends as our browser transport does: one frame in flight, what comes due meanwhile
+  piles up and goes as the next `ops` frame, each op with its own send time, so its latency
+  counts its wait in the pile; every connection asks for `?batch=1`, as the product's clients
+  do. The relays get one frame per op. The bench raises the server's rate limit
+  (`COBROWSE_RATE_PER_SECOND`, 200 ops a second per connection in production): one sender
+  carries its whole session's load. The clients do not offer permessage-deflate unless run
   with `BENCH_DEFLATE=1`; browsers do, and the production server then compresses the frames
-  of 1 KiB or more it sends them (change 18). Every participant sends at the same rate,
-  each from its own phase, so the offered load (ops sent per second, all participants
+  of 1 KiB or more it sends them (change 18). Every sender sends at the same rate,
+  each from its own phase, so the offered load (ops sent per second, all senders
   together) has no bursts. Steps multiply the load until a step is not delivered in full
   within the drain time, delivers less than 90% of its offer, or its p99 passes 1 s.
-- **Delivered ops/s** is ops delivered to every other participant of their session, per
+- **Delivered ops/s** is ops delivered to every receiver of their session, per
   second, from the step's first send to its last receipt; each op counts once however many
   participants it reached (deliveries per second = that times K). **Saturation** is the best
   delivered rate of any step.
 - **Latency** is end to end: from the sender's `send` (its wall clock, written into the op)
-  to the receipt at every other participant (one clock: one machine). **Ack latency** is from
+  to the receipt at every receiver (one clock: one machine). **Ack latency** is from
   send to the sender's `ack` (baselines: to the echo of its own message).
 - **Integrity.** Every op carries its sender and index: a receiver counts what is missing,
   duplicated or out of order; on the product it also checks that `seq` strictly increases on
@@ -556,7 +565,8 @@ bench itself at the end of every run; the numbers below are from the last run.
 ## The run
 
 {_machine(doc)}
-- Load: {opts["sessions"]} sessions x (1 customer + {opts["operators"]} operators), \
+- Load: {opts["sessions"]} sessions x (1 customer sending + {opts["operators"]} operators \
+receiving), \
 {opts["clients"]} client processes, {opts["workers"]} server process(es) per system\
 {_route(opts)}, steps of \
 {opts["step_seconds"]} s (drain {opts["drain_seconds"]} s), starting at \

@@ -144,7 +144,7 @@ def participant_specs(
         for j, cookie in enumerate(cookies):
             port = ports[(index + (j if route == "connection" else 0)) % len(ports)]
             if system.path == "cobrowse":
-                url = f"ws://127.0.0.1:{port}/ws/cobrowse/{session.id}/"
+                url = f"ws://127.0.0.1:{port}/ws/cobrowse/{session.id}/?batch=1"
             else:
                 url = f"ws://127.0.0.1:{port}/ws/bench/{system.path}/{session.id.replace('-', '')}/"
                 cookie = None

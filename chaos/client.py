@@ -6,7 +6,10 @@ It does what docs/protocol.md asks of a client, and what static/cobrowse/transpo
   its first seq and never journals it twice);
 - it connects with `?last_seq=N`, N the last seq it applied, to whichever server is up;
 - it drops any seq it has already applied, and answers a seq jump with `resume`;
-- `rate_limited` errors are re-sent later; `unavailable` (close TRY_AGAIN) means reconnect.
+- `rate_limited` errors are re-sent later; `unavailable` (close TRY_AGAIN) means reconnect;
+- one frame in flight: the ops generated while the server has not answered every op of the
+  frame in flight pile up and go together as the next frame (`ops`), and their acks may come
+  as one `acks` frame.
 
 Besides what a browser keeps, it records what a checker needs: every op frame it applied, every
 ack, and every protocol anomaly it saw on a connection (a frame out of shape, a duplicate or a
@@ -30,7 +33,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Origin
 
-from cobrowse.protocol import DELIVERY, FINAL_CLOSE_CODES, server_frame_problems
+from cobrowse.protocol import (
+    DELIVERY,
+    FINAL_CLOSE_CODES,
+    MAX_OPS_PER_FRAME,
+    server_frame_problems,
+)
 
 _markers = itertools.count(1)
 
@@ -142,6 +150,8 @@ class ChaosClient:
         self._last_seq_on_conn = 0
         self._counter = itertools.count(1)
         self._resend_tasks: set[asyncio.Task[None]] = set()
+        self._sent: set[str] = set()  # ids sent on this connection (again after a rate limit)
+        self._in_flight: set[str] = set()  # ids sent on this connection and not answered yet
         self.last_pong: int | None = None
         self._pong = asyncio.Event()
 
@@ -186,9 +196,10 @@ class ChaosClient:
             self._resuming = False
             self._last_seq_on_conn = first["position"]
             self._out = asyncio.Queue()
-            for frame in self.pending.values():  # unacked ops again, same ids, same order
-                self._out.put_nowait(orjson.dumps(frame).decode())
-                self.stats.resends += 1
+            self._sent.clear()
+            self._in_flight.clear()
+            self.stats.resends += len(self.pending)
+            self._flush()  # unacked ops again, same ids, same order
             self._connected.set()
             writer = asyncio.create_task(self._write(ws, self._out))
             pinger = asyncio.create_task(self._ping())
@@ -260,15 +271,35 @@ class ChaosClient:
         self.kind_of[cid] = kind
         self.generated.append(cid)
         self.sent_at[n] = time.monotonic()
-        self._send(frame)
+        self._flush()
+
+    def _flush(self) -> None:
+        """Unless a frame is in flight, every pending op not sent on this connection yet, as
+        `ops` frames (one op: an `op` frame); those are then in flight."""
+        if self._out is None or self._in_flight:
+            return
+        due = [cid for cid in self.pending if cid not in self._sent]
+        for start in range(0, len(due), MAX_OPS_PER_FRAME):
+            chunk = due[start : start + MAX_OPS_PER_FRAME]
+            self._sent.update(chunk)
+            self._in_flight.update(chunk)
+            if len(chunk) == 1:
+                self._send(self.pending[chunk[0]])
+            else:
+                ops = [{k: v for k, v in self.pending[c].items() if k != "type"} for c in chunk]
+                self._send({"type": "ops", "ops": ops})
+
+    def _answered(self, cid: str) -> None:
+        self._in_flight.discard(cid)
+        self._flush()
 
     def _resend_later(self, cid: str, delay: float) -> None:
         async def later() -> None:
             await asyncio.sleep(delay)
-            frame = self.pending.get(cid)
-            if frame is not None:
-                self._send(frame)
+            if cid in self.pending:
+                self._sent.discard(cid)
                 self.stats.resends += 1
+                self._flush()
 
         task = asyncio.create_task(later())
         self._resend_tasks.add(task)
@@ -285,6 +316,13 @@ class ChaosClient:
             self._on_op(frame)
         elif kind == "ack":
             self._on_ack(frame)
+            self._answered(frame["client_op_id"])
+        elif kind == "acks":
+            for offset, cid in enumerate(frame["client_op_ids"]):
+                ack = {"client_op_id": cid, "seq": frame["seq"] + offset}
+                self._on_ack(ack)
+                self._in_flight.discard(cid)
+            self._flush()
         elif kind == "synced":
             self._resuming = False
         elif kind == "pong":
@@ -292,6 +330,8 @@ class ChaosClient:
             self._pong.set()
         elif kind == "error":
             self._on_error(frame)
+            if "client_op_id" in frame:
+                self._answered(frame["client_op_id"])
 
     def _check_order(self, seq: int, same_seq_ok: bool) -> None:
         last = self._last_seq_on_conn
