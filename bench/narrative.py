@@ -455,6 +455,29 @@ Each change was made after profiling the server under the bench (py-spy through
     04:01-04:03 UTC, the fixed-load command at 6,000 ops/s, one step of 15 s, alternating
     runs): 139-144 us of server CPU per op against 156-159 compressing everything, p50 22-23
     ms against 32-36 ms (without the extension at all: 140-145 us, 23-25 ms).
+19. **Several ops in one frame, one frame in flight.** The bench's load became the shape of a
+    co-browsing session (one sender and two receivers a session, for ours and ShareDB alike),
+    and at once the sender's every op was a frame in, a journal row among a few others, an
+    ack frame out and an op frame to each receiver, each a write system call. ShareDB's client
+    keeps one op in flight per document and composes what piles up meanwhile into the next;
+    ours now keeps one frame in flight per connection (static/cobrowse/transport.js) and
+    sends what piled up meanwhile as one `ops` frame, each op with its own client_op_id, seq,
+    element seq, delivery, masking and hash, nothing composed away. The server takes the
+    frame's ops into the writer together (one batch, one transaction, one doorbell), acks a
+    run of them in one `acks` frame, and the receivers (`?batch=1`) get the run in one `batch`
+    frame: under load one write carries many ops. Each op of such a frame is still checked on
+    its own (a bad one gets its error, the others are journaled) and counts against the rate
+    limit (`tests/test_ops_frames.py`). Measured in turns with the code before (single op
+    frames, the same load shape; 2026-12-06, 19:28-19:32 UTC, `--systems ours --start-load
+    3000 --factor 1 --max-steps 1 --step-seconds 8`, three runs each, A B A B A B, on a
+    machine whose load average was 8 to 12 from other work): at 3,000 ops/s p50 / p99 79 /
+    263, 363 / 1,256, 491 / 2,177 ms before against 60 / 154, 122 / 507, 57 / 654 ms after
+    (medians 363 / 1,256 against 60 / 507); at the half step, 1,500 ops/s, 21 / 129, 20 /
+    300, 42 / 1,217 against 18 / 88, 66 / 518, 38 / 346 (medians 21 / 300 against 38 / 346).
+    Stepped runs the same way (19:22-19:28 UTC, two each): saturation 6,715 and 2,078 ops/s
+    before, 3,251 and 1,526 after; the machine's load, not the code, set those (the runs
+    before and after at the same offered load differed more between turns than between
+    codes). The profiles, before and after, are under *Where the time goes*.
 
 Changes 14 to 16 measured with a fixed load, back to back, the code before (2a18c59) and
 after in turn (2026-11-21, 21:39-21:44 UTC, `--start-load 8500`, the command below):
@@ -644,6 +667,27 @@ alone 17-20%), the decision of a batch 13% (its hash chain 4%), the append state
 reading and parsing frames 10%, the doorbell 5-7%. There is no large piece left: the latency
 at half saturation is the queueing of a loop that is more than three quarters busy, on a
 machine that is too.
+
+py-spy of the server under the one-sender load, before and after change 19 (2026-12-06,
+`BENCH_PROFILE=.venv/bin/py-spy python -m bench --systems ours --step-seconds 6 --skip-idle
+--skip-late-join --no-docs`, the whole stepped run to saturation, 250 samples a second; shares
+of all samples). Before (19:15-19:17 UTC; it saturated at 3,404 ops/s under the profiler, on a
+machine busy with other work): the hand-over 18% (of it the WebSocket writes of
+`write_texts_now`, 13.5%, almost all the write system call, one per recipient per batch),
+the append 18% (deciding a batch 6.5%, the statement 8%), reading and parsing frames 11.5%
+(parsing and checking 6%), the event loop itself (uvloop's poll and callbacks) 15%, the
+threads of `database_sync_to_async` 16% (mostly waiting). Top functions by own time:
+`write_texts_now` 13.5%, `StreamWriter.writelines` 4%, psycopg's send and wait 5.6%,
+`protocol.decode` 0.9%, `sequencer._append_session` 0.9%, `op_hash` 1.3%, `_exact_keys`
+1.1%. After (19:33-19:35 UTC; saturated at 10,461 ops/s under the profiler): the hand-over
+17% (`write_texts_now` 12.5%), the append 22% (deciding 11.5%: the hash chain's `op_hash`
+2.1%, masking's `_scrub_strings` 1.5%, the Submission and Entry objects about 1%), reading
+and parsing frames 14% (parsing 7.7%), the loop 11%, the threads 13%, and the server's
+start (imports) 9%. So per sample the shape is the same; what changed is how many ops one
+write, one frame read and one transaction carry. What is left is spread out: the write
+system call per recipient per batch (the largest single piece, and one per connection
+whatever we do), the per-op decision (hash, masking, element heads), and the per-op Python
+objects on the way in (an OpFrame, a Submission, an answer callback each).
 
 Where a batch's time goes, and why one load gives 5 ms one minute and 15 the next (2026-11-22,
 03:50-03:52 UTC, this machine, the code of this run plus the writer's statistics:
