@@ -31,7 +31,7 @@ from .delivery import GONE, Delivery
 from .models import Participant
 from .protocol import CloseCode, OpFrame, OpsFrame, PingFrame, ProtocolError, ResumeFrame
 from .ratelimit import ErrorsInARow, TokenBucket
-from .sequencer import Accepted, Duplicate, Outcome, Rejected, Submission
+from .sequencer import Accepted, Duplicate, Entry, Outcome, Rejected, Submission
 from .server_extensions import DIRECT_RECEIVE, DIRECT_WRITE
 from .writer import JournalWriter
 
@@ -252,6 +252,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         transaction). Each op counts against the rate limit."""
         delivery.acks_in_runs()
         allowed = self._bucket.take_up_to(len(frame.ops))
+        held = _FrameEntries()
         refused = 0
         for index, op in enumerate(frame.ops):
             try:
@@ -261,7 +262,8 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                     raise ProtocolError(
                         "rate_limited", "too many frames; slow down and re-send", op.client_op_id
                     )
-                self._submit(op, delivery)
+                self._submit(op, delivery, held)
+                held.left += 1
             except ProtocolError as exc:
                 refused += 1
                 delivery.frame(protocol.encode(protocol.error_frame(exc)))
@@ -271,7 +273,9 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             error = ProtocolError("bad_frame", "nothing but refused ops")
             delivery.fatal(protocol.encode(protocol.error_frame(error)), CloseCode.ABUSIVE)
 
-    def _submit(self, frame: OpFrame, delivery: Delivery) -> None:
+    def _submit(
+        self, frame: OpFrame, delivery: Delivery, held: _FrameEntries | None = None
+    ) -> None:
         if delivery.ended:
             raise ProtocolError("session_ended", "the session has ended", frame.client_op_id)
         submission = Submission(
@@ -285,16 +289,19 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         self._writer.submit_answered(
             self.session_id,
             submission,
-            functools.partial(self._on_outcome, delivery, frame.client_op_id),
+            functools.partial(self._on_outcome, delivery, frame.client_op_id, held),
         )
 
     @staticmethod
     def _on_outcome(
         delivery: Delivery,
         client_op_id: str,
+        held: _FrameEntries | None,
         outcome: Outcome | None,
         error: BaseException | None,
     ) -> None:
+        if held is not None:
+            held.left -= 1
         if error is not None or outcome is None:
             failure = ProtocolError(
                 "unavailable", "the journal is unavailable; re-send", client_op_id
@@ -302,7 +309,10 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             delivery.fatal(protocol.encode(protocol.error_frame(failure)), CloseCode.TRY_AGAIN)
             return
         if isinstance(outcome, Accepted):
-            delivery.own_entry(outcome.entry)
+            if held is None:
+                delivery.own_entries([outcome.entry])
+            else:
+                held.entries.append(outcome.entry)
         elif isinstance(outcome, Duplicate):
             delivery.duplicate(client_op_id, outcome.seq, outcome.element_seq)
         elif isinstance(outcome, Rejected):
@@ -310,6 +320,19 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                 ProtocolError(outcome.code, outcome.message, client_op_id)
             )
             delivery.frame(protocol.encode(error_frame))
+        if held is not None and held.left == 0 and held.entries:
+            delivery.own_entries(held.entries)  # a run of them is acked in one frame
+
+
+class _FrameEntries:
+    """The journaled ops of one `ops` frame, handed to the delivery cursor together once every
+    op of the frame is answered."""
+
+    __slots__ = ("entries", "left")
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self.left = 0  # ops of the frame submitted and not answered yet
 
 
 def _query_str(scope: dict[str, Any], name: str) -> str | None:

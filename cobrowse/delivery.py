@@ -126,10 +126,13 @@ class Delivery:
 
     # --- From the connection ------------------------------------------------------------------
 
-    def own_entry(self, entry: Entry) -> None:
-        """This connection's op was journaled as `entry`: its ack goes out in seq order."""
-        if entry["seq"] > self._handed:  # else its ack went out with the hand-over
-            self._enqueue(("entries", [entry]))
+    def own_entries(self, entries: list[Entry]) -> None:
+        """This connection's ops were journaled as `entries` (of one frame, in seq order):
+        their acks go out in seq order, together where their seqs follow one another."""
+        # The others' acks went out with the hand-over.
+        waiting = [entry for entry in entries if entry["seq"] > self._handed]
+        if waiting:
+            self._enqueue(("entries", waiting))
 
     def duplicate(self, client_op_id: str, seq: int, element_seq: int | None) -> None:
         """A re-sent op: acked with its first seq, in seq order if not yet delivered."""
