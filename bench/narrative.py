@@ -689,6 +689,17 @@ system call per recipient per batch (the largest single piece, and one per conne
 whatever we do), the per-op decision (hash, masking, element heads), and the per-op Python
 objects on the way in (an OpFrame, a Submission, an answer callback each).
 
+Scale and memory, measured beside the run of this page with the same code (2026-12-06; the
+machine's load average was 8 to 13 from other work, so these say little about the code):
+routed by session (`--workers N --route session --step-seconds 6`), 1 process saturated at
+7,209 ops/s (this page's run), 2 processes at 3,404 and 4 at 4,944: on 2 cores that PostgreSQL,
+Redis and the clients share, more processes only share the same cores. Idle sessions (a
+customer and an operator each, welcomed and subscribed, one uvicorn process): 1,000 took 176
+MB RSS, 80.5 MB over the empty server's 95.5 MB, that is 80 KB a session (41 KB a socket). A
+run with 9,900 sessions did not finish connecting within the bench's 300 s on that machine,
+and 10,000 sessions (20,000 sockets) cannot fit one process here at all: its open-file limit
+is 20,000, hard.
+
 Where a batch's time goes, and why one load gives 5 ms one minute and 15 the next (2026-11-22,
 03:50-03:52 UTC, this machine, the code of this run plus the writer's statistics:
 `COBROWSE_WRITER_STATS_SECONDS=5 python -m bench --systems ours --start-load 8000 --factor 1
