@@ -695,10 +695,10 @@ routed by session (`--workers N --route session --step-seconds 6`), 1 process sa
 7,209 ops/s (this page's run), 2 processes at 3,404 and 4 at 4,944: on 2 cores that PostgreSQL,
 Redis and the clients share, more processes only share the same cores. Idle sessions (a
 customer and an operator each, welcomed and subscribed, one uvicorn process): 1,000 took 176
-MB RSS, 80.5 MB over the empty server's 95.5 MB, that is 80 KB a session (41 KB a socket). A
-run with 9,900 sessions did not finish connecting within the bench's 300 s on that machine,
-and 10,000 sessions (20,000 sockets) cannot fit one process here at all: its open-file limit
-is 20,000, hard.
+MB RSS, 80.5 MB over the empty server's 95.5 MB, that is 80 KB a session (41 KB a socket). Runs
+with 9,900 and with 2,500 sessions did not finish connecting within the bench's 300 s on that
+machine (1,000 took 61 s), and 10,000 sessions (20,000 sockets) cannot fit one process here at
+all: its open-file limit is 20,000, hard.
 
 Where a batch's time goes, and why one load gives 5 ms one minute and 15 the next (2026-11-22,
 03:50-03:52 UTC, this machine, the code of this run plus the writer's statistics:
