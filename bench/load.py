@@ -98,9 +98,7 @@ class Client:
     # --- Connection --------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        self.ws = await RawWebSocket.connect(
-            self.spec.url, origin="http://127.0.0.1", cookie=self.spec.cookie
-        )
+        self.ws = await RawWebSocket.connect(self.spec.url, cookie=self.spec.cookie)
         if self.spec.protocol == "cobrowse":
             self.welcome = orjson.loads(await self.ws.recv())
             if self.welcome.get("type") != "welcome":

@@ -55,8 +55,13 @@ class RawWebSocket(asyncio.Protocol):
         self._inflate_each = False  # the server resets its compression for every message
 
     @classmethod
-    async def connect(cls, url: str, *, origin: str, cookie: str | None) -> RawWebSocket:
+    async def connect(
+        cls, url: str, *, cookie: str | None, origin: str | None = None
+    ) -> RawWebSocket:
+        """`origin`: the page's; by default the server's own (scheme, host and port), the only
+        one the desk accepts besides CSRF_TRUSTED_ORIGINS."""
         parts = urlsplit(url)
+        origin = origin or f"http://{parts.netloc}"
         if parts.hostname not in ("127.0.0.1", "localhost"):
             raise ValueError("loopback only")
         loop = asyncio.get_running_loop()

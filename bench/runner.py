@@ -473,7 +473,7 @@ async def _join(url: str, cookie: str) -> dict[str, Any]:
     product's clients do (static/cobrowse/transport.js)."""
     started = time.perf_counter()
     client_cpu = time.process_time()
-    ws = await RawWebSocket.connect(f"{url}?batch=1", origin="http://127.0.0.1", cookie=cookie)
+    ws = await RawWebSocket.connect(f"{url}?batch=1", cookie=cookie)
     try:
         welcome = orjson.loads(await ws.recv())
         welcomed = time.perf_counter() - started
@@ -513,7 +513,7 @@ async def _join(url: str, cookie: str) -> dict[str, Any]:
 
 
 async def _warm_up(url: str, cookie: str) -> None:
-    ws = await RawWebSocket.connect(url, origin="http://127.0.0.1", cookie=cookie)
+    ws = await RawWebSocket.connect(url, cookie=cookie)
     await ws.recv()
     await ws.close()
 

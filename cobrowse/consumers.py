@@ -26,7 +26,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import lifecycle, policy, presence, protocol, selectors
+from . import lifecycle, policy, presence, protocol, selectors, throttle
 from .delivery import GONE, Delivery
 from .models import Participant
 from .protocol import CloseCode, OpFrame, OpsFrame, PingFrame, ProtocolError, ResumeFrame
@@ -69,9 +69,12 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             await self._refuse(CloseCode.FORBIDDEN)
             return
         try:
+            await throttle.admit_connection(self, self.scope, self.session_id)
             await self._join()
         except policy.Denied as exc:
             await self._refuse(exc.close_code, exc.reason)
+        except throttle.TooManyConnections:
+            await self._refuse(CloseCode.TOO_MANY)
         except lifecycle.Refused as exc:
             await self._leave()
             await self._refuse(CloseCode.ENDED if exc.ended else CloseCode.FORBIDDEN)
@@ -151,6 +154,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        throttle.release_connection(self)
         delivery = self._delivery
         if delivery is None or not delivery.running:
             return

@@ -16,18 +16,22 @@
   the browser's Django session (`customer_owns`); an operator (`is_operator_user`) who serves
   the session's site, from the desk. The rest of the decision (an observer when the session is
   already claimed, a refusal once it ended) is `lifecycle.participant_join`'s.
+- From which pages a WebSocket may be opened: `desk_origin_allowed` (the desk's own origin,
+  scheme, host and port, or one of CSRF_TRUSTED_ORIGINS), applied by `guard.OriginGuard` to
+  every socket but a session's, whose `websocket_admission` reads its verdict.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlparse, urlsplit
 
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.db.models import QuerySet
+from django.http.request import split_domain_port, validate_host
 
 from . import embed
 from .models import Role, Session, Site
@@ -227,7 +231,10 @@ def websocket_admission(*, scope: Mapping[str, Any], session_id: uuid.UUID | str
     # check below compares hosts only, as Channels does, and a merchant may share its host.)
     if found is not None and embed.origin_allowed(found.site, origin):
         raise Denied(CloseCode.INVALID_TOKEN, "invalid_token")
-    if not is_desk_origin(origin):
+    # The desk's own origin, scheme, host and port (`guard.OriginGuard` decided it for the
+    # scope); without that guard, the host-only check.
+    desk = scope["desk_origin"] if "desk_origin" in scope else is_desk_origin(origin)
+    if not desk:
         raise Denied(CloseCode.FORBIDDEN, "origin_not_allowed")
     if customer_owns(scope.get("session"), str(session_id)):
         return True
@@ -247,3 +254,70 @@ def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
 def _query(scope: Mapping[str, Any], name: str) -> str | None:
     values = parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1")).get(name)
     return values[0] if values else None
+
+
+# --- Origins ---------------------------------------------------------------------------------
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_tuple(origin: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a serialised origin such as `https://desk.example:8443`, the
+    default port filled in; None for anything that is not an http(s) origin (`null`, a path,
+    a user name, a fragment, a malformed port)."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if (
+        scheme not in _DEFAULT_PORTS
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+    ):
+        return None
+    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
+
+
+def desk_origin_allowed(
+    *,
+    origin: str | None,
+    scheme: str,
+    host: str | None,
+    allowed_hosts: Iterable[str],
+    trusted_origins: Iterable[str],
+) -> bool:
+    """Whether a page at `origin` may open the desk's WebSockets (the operators' and the
+    customer's of the desk's own pages): only the desk's own origin, that is `scheme` (http or
+    https) with the request's `host` (Host header, `host[:port]`, which must be one of
+    `allowed_hosts` as for any Django request), or an origin listed exactly in
+    `trusted_origins` (Django's CSRF_TRUSTED_ORIGINS; `https://*.example.com` matches its
+    subdomains, as Django's CSRF check reads it). Scheme, host and port are compared, so
+    another port of the same host is another origin. No Origin at all is refused: browsers
+    always send one, and a script without a browser is not a page of the desk."""
+    if not origin:
+        return False
+    seen = origin_tuple(origin)
+    if seen is None:
+        return False
+    own = (
+        host is not None
+        and validate_host(split_domain_port(host)[0], list(allowed_hosts))
+        and origin_tuple(f"{scheme}://{host}") == seen
+    )
+    return own or any(_trusted_match(seen, pattern) for pattern in trusted_origins)
+
+
+def _trusted_match(seen: tuple[str, str, int], pattern: str) -> bool:
+    wildcard = "://*." in pattern
+    trusted = origin_tuple(pattern.replace("://*.", "://", 1) if wildcard else pattern)
+    if trusted is None:
+        return False
+    scheme, host, port = seen
+    if (scheme, port) != (trusted[0], trusted[2]):
+        return False
+    return host.endswith("." + trusted[1]) if wildcard else host == trusted[1]

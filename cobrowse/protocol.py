@@ -50,8 +50,10 @@ class CloseCode(enum.IntEnum):
     ABUSIVE = 4400  # nothing but refused frames: fix the client
     INVALID_TOKEN = 4401  # the session token is missing, bad, expired or another's: do not retry
     FORBIDDEN = 4403  # not a participant of this session, or Origin not allowed: do not retry
+    NOT_FOUND = 4404  # no WebSocket at this path: do not retry
     TOO_SLOW = 4408  # the reader fell too far behind: reconnect and resume
     ENDED = 4410  # the session has ended: do not retry
+    TOO_MANY = 4429  # too many connections of this participant: reconnect after a while
     # Sent by the WebSocket layer (config/websocket.py, uvicorn), RFC 6455.
     INVALID_UTF8 = 1007
     TOO_BIG = 1009
@@ -71,6 +73,7 @@ CLOSE_CODES: Mapping[CloseCode, str] = {
         "not allowed into this session; the reason is `origin_not_allowed` for an Origin that "
         "may not reach it, `not_served` for an operator whose teams do not serve its site"
     ),
+    CloseCode.NOT_FOUND: "no WebSocket at this path",
     CloseCode.TOO_SLOW: (
         "the client did not read fast enough: more than `COBROWSE_SEND_QUEUE_LIMIT` frames or "
         "`COBROWSE_SEND_QUEUE_BYTES` bytes were waiting for it; reconnect with `?last_seq=` and "
@@ -78,6 +81,11 @@ CLOSE_CODES: Mapping[CloseCode, str] = {
         "reset instead (the close frame cannot reach it)"
     ),
     CloseCode.ENDED: "the session has ended",
+    CloseCode.TOO_MANY: (
+        "this participant opened too many connections (`COBROWSE_CONNECTIONS_PER_PARTICIPANT` "
+        "per window, or `COBROWSE_OPEN_CONNECTIONS_PER_PARTICIPANT` open at once in one "
+        "process); reconnect after a while, with backoff"
+    ),
     CloseCode.TRY_AGAIN: (
         "the server could not journal or read the journal (database or channel layer "
         "unavailable), also while admitting the connection; reconnect and re-send"
@@ -86,8 +94,8 @@ CLOSE_CODES: Mapping[CloseCode, str] = {
         "a text frame was not valid UTF-8 (closed by the WebSocket layer, RFC 6455)"
     ),
     CloseCode.TOO_BIG: (
-        "a frame was larger than the server accepts at all (5 MiB with the production command, "
-        "see docs/reliability.md)"
+        "a frame was larger than the server accepts at all (5 MiB with `make serve` and "
+        "`make run`, see docs/reliability.md)"
     ),
 }
 assert set(CLOSE_CODES) == set(CloseCode)

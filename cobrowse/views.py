@@ -5,6 +5,8 @@ Both endpoints go through Django's CSRF middleware; the demo pages set the CSRF 
 widget sends it back in the X-CSRFToken header. The customer is known by their Django session.
 A site is named by its public key; the desk's own demo pages (shop_demo) may call theirs by
 their short names, "shop" and "bank".
+Asking for help is rate limited per client address and per browser (cobrowse/throttle.py):
+every new session lands in every operator's queue.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import lifecycle
 from .models import Session, Site, Status
 from .policy import CUSTOMER_SESSIONS_KEY
+from .throttle import rate_limit
 
 # The desk's own demo pages name their site by these (the sites `manage.py demo_setup` makes).
 DEMO_SITE_KEYS = {"shop": "pk_demo_shop", "bank": "pk_demo_bank"}
@@ -63,6 +66,11 @@ def _open_session_of(request: HttpRequest, site: Site) -> Session | None:
 
 
 @require_POST
+@rate_limit(
+    "session-create",
+    per_address="COBROWSE_SESSION_CREATE_PER_ADDRESS",
+    per_browser="COBROWSE_SESSION_CREATE_PER_BROWSER",
+)
 def sessions_create(request: HttpRequest) -> JsonResponse:
     try:
         data = orjson.loads(request.body or b"")

@@ -1,10 +1,12 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels.
 
-WebSockets pass the Origin check (AllowedHostsOriginValidator: the Origin header's host must be
-in ALLOWED_HOSTS; a session's socket checks it itself, against the desk or the session's site:
-cobrowse/middleware.py, DeskOriginValidator) and Django's session and auth middleware before
-they reach a consumer (the session read-only: `cobrowse/middleware.py`). A database failure on
-the way (loading the session or the user) closes with 1013, "try again" (cobrowse/guard.py).
+WebSockets pass the Origin check (the page's scheme, host and port must be the desk's own or
+one of CSRF_TRUSTED_ORIGINS, else 4403: `cobrowse.guard.OriginGuard`; a session's socket gets
+the verdict and decides itself, against the desk or the session's site:
+`cobrowse.policy.websocket_admission`) and Django's session and auth middleware before they
+reach a consumer (the session read-only: `cobrowse/middleware.py`). A database failure on the
+way (loading the session or the user) closes with 1013, "try again", and a path no route
+matches with 4404 (cobrowse/guard.py).
 """
 
 import gc
@@ -17,15 +19,18 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from cobrowse.guard import TryAgainOnFailure  # noqa: E402
-from cobrowse.middleware import DeskOriginValidator, WebSocketAuthStack  # noqa: E402
+from cobrowse.guard import OriginGuard, TryAgainOnFailure  # noqa: E402
+from cobrowse.middleware import SESSION_SOCKET_PREFIX, WebSocketAuthStack  # noqa: E402
 from config.websocket_urls import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": TryAgainOnFailure(
-            DeskOriginValidator(WebSocketAuthStack(URLRouter(websocket_urlpatterns)))
+            OriginGuard(
+                WebSocketAuthStack(URLRouter(websocket_urlpatterns)),
+                own_rule=lambda scope: scope["path"].startswith(SESSION_SOCKET_PREFIX),
+            )
         ),
     }
 )

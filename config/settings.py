@@ -8,6 +8,7 @@ channel layer) so that `make run` works on a fresh machine. Production sets `DAT
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -35,6 +36,20 @@ def env_int(name: str, default: int) -> int:
     return default if value in (None, "") else int(value)
 
 
+def env_rate(name: str, default: str) -> tuple[int, int] | None:
+    """A rate limit, `COUNT/SECONDS` (e.g. `30/600`); `0` or empty: no limit."""
+    value = os.environ.get(name, default).strip()
+    if value in ("", "0"):
+        return None
+    try:
+        count, seconds = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be COUNT/SECONDS, e.g. 30/600") from None
+    if count < 1 or seconds < 1:
+        raise ImproperlyConfigured(f"{name} must be COUNT/SECONDS with both above 0")
+    return count, seconds
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -49,6 +64,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
+    # First: its `runserver` (daphne's, with clean WebSocket closes) is the one Django runs.
+    "cobrowse",
     "daphne",
     # Django's admin, signing in and out as the desk does (helpdesk/login.py).
     "helpdesk.admin_apps.DeskAdminConfig",
@@ -59,7 +76,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "corsheaders",
-    "cobrowse",
+    "axes",
     "helpdesk",
     "shop_demo",
 ]
@@ -75,6 +92,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a login refused for too many failures into the 429 page (last, as axes asks).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -151,10 +170,39 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {}}}
 
+# --- Cache: the counters of the rate limits (cobrowse/throttle.py) ---------------------------
+# Shared by every process on Redis; with nothing set, each process counts for itself.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "cobrowse",
+        }
+    }
+
 # --- Auth, sessions, security ----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# Failed logins are counted per account and per client address by django-axes (its database
+# handler, so every process sees them). At AXES_FAILURE_LIMIT failures, each within
+# LOGIN_LOCKOUT_MINUTES of the one before, that account, or that address, is refused for
+# LOGIN_LOCKOUT_MINUTES with 429 (helpdesk/views.py, `locked_out`); each failure during the
+# lock-out starts it again.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "helpdesk.views.locked_out"
+# Not reset by a successful login: axes would clear every failure from that address too, so an
+# attacker with an account of their own could sign in now and then to guess on without end.
+AXES_RESET_ON_SUCCESS = False
+AXES_ENABLE_ADMIN = True
 LOGIN_URL = "/helpdesk/login/"
 LOGIN_REDIRECT_URL = "/helpdesk/"
 LOGOUT_REDIRECT_URL = "/helpdesk/login/"
@@ -294,6 +342,21 @@ COBROWSE_SEND_QUEUE_BYTES = env_int(
 # A client that connects with ?batch=1 gets ops that are ready together (a resume, a late join)
 # in `batch` frames of about this size (docs/protocol.md).
 COBROWSE_BATCH_FRAME_BYTES = env_int("COBROWSE_BATCH_FRAME_BYTES", 256 * 1024)
+# The WebSocket layer's own cap on one message, above the largest dom op: `make run`'s server
+# (daphne) reads these two settings, `make serve` passes the same 5 MiB to uvicorn
+# (config/websocket.py). A frame above COBROWSE_MAX_DOM_FRAME_BYTES but below this gets a
+# too_large error frame; above it, the connection is closed with 1009.
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = COBROWSE_MAX_DOM_FRAME_BYTES + 1024 * 1024
+DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE
+
+# Rate limits (cobrowse/throttle.py), COUNT/SECONDS in the environment, 0 for none. New help
+# requests per client address and per browser: each one lands in every operator's queue.
+COBROWSE_SESSION_CREATE_PER_ADDRESS = env_rate("COBROWSE_SESSION_CREATE_PER_ADDRESS", "30/600")
+COBROWSE_SESSION_CREATE_PER_BROWSER = env_rate("COBROWSE_SESSION_CREATE_PER_BROWSER", "10/600")
+# WebSocket connections of one participant: opened per window (every process together), and
+# open at once in one process; over either, the new one is closed with 4429.
+COBROWSE_CONNECTIONS_PER_PARTICIPANT = env_rate("COBROWSE_CONNECTIONS_PER_PARTICIPANT", "60/60")
+COBROWSE_OPEN_CONNECTIONS_PER_PARTICIPANT = env_int("COBROWSE_OPEN_CONNECTIONS_PER_PARTICIPANT", 10)
 
 LOGGING = {
     "version": 1,

@@ -5,15 +5,21 @@ Every page is for operators only (`operator_required`): anonymous visitors are s
 login page, signed-in users who are not operators get 403. Who counts as an operator is
 decided in `cobrowse.policy.is_operator_user`, the same check the WebSockets use. A session of a
 site the operator's teams do not serve is a 403 too (`served_session`, `policy.may_serve`).
+
+Logins (here and the admin's) are throttled by django-axes (config/settings.py); a refused one
+gets `locked_out`: the login page saying so, with 429 and Retry-After.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -28,6 +34,8 @@ from cobrowse.policy import is_operator_user, may_serve, sites_served
 from . import selectors
 
 View = Callable[..., HttpResponse]
+
+logger = logging.getLogger(__name__)
 
 
 def operator_required(view: View) -> View:
@@ -141,3 +149,27 @@ def session_presence(request: HttpRequest, session_id: uuid.UUID) -> JsonRespons
     """Whether the customer is connected: {"connected": bool, "since": ISO time or null}."""
     session = served_session(request, session_id)
     return JsonResponse(selectors.customer_presence(session_id=session.pk))
+
+
+def locked_out(
+    request: HttpRequest,
+    original_response: HttpResponse | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """django-axes' answer to a login refused for too many failed attempts (of this account or
+    from this address): the login page, saying so, with 429 and when to try again."""
+    minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    logger.warning(
+        "login refused: too many failed attempts for %r or from %s",
+        username,
+        request.META.get("REMOTE_ADDR"),
+    )
+    context = {
+        "form": AuthenticationForm(request, initial={"username": username}),
+        "next": request.POST.get("next", request.GET.get("next", "")),
+        "throttled": f"Too many failed sign-ins. Try again in {minutes} minutes.",
+    }
+    response = render(request, "helpdesk/login.html", context, status=429)
+    response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    return response

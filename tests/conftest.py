@@ -27,6 +27,7 @@ from cobrowse.writer import JournalWriter
 
 SERVICES = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
 ORIGIN = b"http://testserver"
+HOST = b"testserver"  # the Host header of test WebSockets: ORIGIN is the desk's own origin
 _ids = itertools.count(1)
 
 
@@ -49,6 +50,16 @@ async def _close_journal_writer() -> AsyncIterator[None]:
     # Persistent connections of the consumers' database thread would keep the test database
     # busy at teardown.
     await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test counts its requests and connections afresh: the counters live in the cache,
+    on Redis with services, where they would outlive the test (and clearing that Redis would
+    clear the channel layer's keys too)."""
+    from cobrowse import throttle
+
+    monkeypatch.setattr(throttle, "KEY_PREFIX", f"throttle-{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture(autouse=True)
@@ -127,15 +138,22 @@ class Peer:
     """A WebSocket client of the real ASGI application, with helpers for frames."""
 
     def __init__(
-        self, session: Session, cookie: str | None, *, origin: bytes = ORIGIN, query: str = ""
+        self,
+        session: Session,
+        cookie: str | None,
+        *,
+        origin: bytes = ORIGIN,
+        query: str = "",
+        host: bytes = HOST,
+        path: str | None = None,
     ) -> None:
         from config.asgi import application
 
         self.cookie = cookie
-        headers = [(b"origin", origin)] if origin else []
+        headers = [(b"host", host)] + ([(b"origin", origin)] if origin else [])
         if cookie:
             headers.append((b"cookie", cookie.encode()))
-        path = f"/ws/cobrowse/{session.pk}/" + (f"?{query}" if query else "")
+        path = path or f"/ws/cobrowse/{session.pk}/" + (f"?{query}" if query else "")
         self.comm = WebsocketCommunicator(application, path, headers=headers)
         self.welcome: dict[str, Any] = {}
         self._unbatched: list[dict[str, Any]] = []

@@ -3,7 +3,8 @@
 `live_server_process` runs `uvicorn config.asgi:application --ws
 config.websocket:WebSocketProtocol` (the production command, docs/reliability.md) as a
 subprocess on the test database: PostgreSQL + Redis when the suite runs on services, otherwise
-the test SQLite file and the in-memory channel layer.
+the test SQLite file and the in-memory channel layer. `dev_server_process` runs `make run`'s
+server the same way (`manage.py runserver`, which is daphne); `server_process` either, by name.
 `RawSocket` speaks RFC 6455 by hand, so a test can send what no WebSocket library would
 (invalid UTF-8, oversized frames) or stop reading altogether.
 """
@@ -16,10 +17,12 @@ import os
 import socket
 import struct
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -69,29 +72,50 @@ def live_server_process(
     """The production server command (`make serve`) serving `app` on a free port, on the
     test database, until the block ends."""
     port = free_port()
+    env = {"DEBUG": "0", "SECURE_SSL_REDIRECT": "0", **extra_env}
+    with _server(tmp_path, production_command(app, port), port, env) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def dev_server_process(tmp_path: Path, **extra_env: str) -> Iterator[LiveServer]:
+    """`make run`'s server (`manage.py runserver`, daphne) on a free port, on the test
+    database, until the block ends."""
+    port = free_port()
+    command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    with _server(tmp_path, command, port, {"DEBUG": "1", **extra_env}) as server:
+        yield server
+
+
+SERVERS = ("production", "development")
+
+
+def server_process(kind: str, tmp_path: Path, **extra_env: str) -> Any:
+    """`live_server_process` for "production", `dev_server_process` for "development"."""
+    if kind == "production":
+        return live_server_process(tmp_path, **extra_env)
+    return dev_server_process(tmp_path, **extra_env)
+
+
+@contextlib.contextmanager
+def _server(
+    tmp_path: Path, command: list[str], port: int, extra_env: dict[str, str]
+) -> Iterator[LiveServer]:
     env = {**os.environ, **test_database_env()}
     if connection.vendor != "postgresql":
         env.pop("DATABASE_URL", None)
         env.pop("REDIS_URL", None)
     env.update(
         {
-            "DEBUG": "0",
             "SECRET_KEY": settings.SECRET_KEY,  # to read the cookies the test signs
             "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-            "SECURE_SSL_REDIRECT": "0",
             "PYTHONUNBUFFERED": "1",
             **extra_env,
         }
     )
     log = tmp_path / f"server-{port}.log"
     with log.open("w") as out:
-        proc = subprocess.Popen(
-            production_command(app, port),
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -132,6 +156,7 @@ class RawSocket:
         cookie: str = "",
         rcvbuf: int | None = None,
         extensions: str = "",
+        origin: str | None = None,
     ):
         self.sock = socket.socket()
         if rcvbuf is not None:
@@ -143,7 +168,7 @@ class RawSocket:
         request = (
             f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Origin: http://127.0.0.1:{port}\r\n"
+            f"Origin: {origin or f'http://127.0.0.1:{port}'}\r\n"
             + (f"Cookie: {cookie}\r\n" if cookie else "")
             + (f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else "")
             + "\r\n"

@@ -373,13 +373,16 @@ async def test_a_participant_id_of_another_session_is_refused_as_control_target(
 # --- What no WebSocket library would send, against a real server -------------------------------
 
 
-async def test_raw_frames_invalid_utf8_binary_and_oversized(transactional_db, tmp_path):
-    from tests.live import OP_BINARY, Closed, RawSocket, live_server_process
+@pytest.mark.parametrize("kind", ["production", "development"])
+async def test_raw_frames_invalid_utf8_binary_and_oversized(transactional_db, tmp_path, kind):
+    """On both servers (`make serve`'s and `make run`'s): each closes with the code RFC 6455
+    gives, never by dropping the connection (1006)."""
+    from tests.live import OP_BINARY, Closed, RawSocket, server_process
 
     session = await sync_to_async(open_session)()
     cookie = await sync_to_async(customer_cookie)(session)
     path = f"/ws/cobrowse/{session.pk}/"
-    with live_server_process(tmp_path) as server:
+    with server_process(kind, tmp_path) as server:
 
         def connect() -> RawSocket:
             raw = RawSocket(server.port, path, cookie=cookie)

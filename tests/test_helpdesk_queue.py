@@ -12,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 from cobrowse import lifecycle
 from cobrowse.models import Session, Status
 from cobrowse.protocol import CloseCode
-from tests.conftest import ORIGIN, make_operator, open_session, operator_cookie
+from tests.conftest import HOST, ORIGIN, make_operator, open_session, operator_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,7 +21,7 @@ class QueueClient:
     def __init__(self, cookie: str | None, *, origin: bytes = ORIGIN) -> None:
         from config.asgi import application
 
-        headers = [(b"origin", origin)]
+        headers = [(b"host", HOST), (b"origin", origin)]
         if cookie:
             headers.append((b"cookie", cookie.encode()))
         self.comm = WebsocketCommunicator(application, "/ws/helpdesk/queue/", headers=headers)
@@ -125,8 +125,9 @@ async def test_non_operators_are_closed_as_forbidden(kind):
     assert not ok and code == CloseCode.FORBIDDEN
 
 
-async def test_a_foreign_origin_is_refused_at_the_handshake():
+@pytest.mark.parametrize("origin", [b"http://evil.example", b"http://testserver:1"])
+async def test_a_foreign_origin_is_closed_with_4403(origin):
     user = await sync_to_async(make_operator)()
-    client = QueueClient(await sync_to_async(operator_cookie)(user), origin=b"http://evil.example")
-    ok, _ = await client.connect()
-    assert not ok
+    client = QueueClient(await sync_to_async(operator_cookie)(user), origin=origin)
+    ok, code = await client.connect()
+    assert not ok and code == CloseCode.FORBIDDEN

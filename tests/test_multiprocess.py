@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -90,6 +91,11 @@ def servers(transactional_db: None) -> Iterator[list[int]]:
                 proc.kill()
 
 
+def page_origin(url: str) -> Origin:
+    """The origin of the desk's own pages on the server of a ws:// URL."""
+    return Origin(f"http://{urlsplit(url).netloc}")
+
+
 async def run_participant(
     url: str, cookie: str, role: str, count: int, expected_total: int
 ) -> dict[str, Any]:
@@ -97,7 +103,7 @@ async def run_participant(
     to `expected_total` has been seen on this connection."""
     headers = {"Cookie": cookie}
     async with websockets.connect(
-        url, origin=Origin("http://127.0.0.1"), additional_headers=headers, max_size=2**22
+        url, origin=page_origin(url), additional_headers=headers, max_size=2**22
     ) as ws:
         welcome = orjson.loads(await ws.recv())
         assert welcome["type"] == "welcome"
@@ -145,7 +151,7 @@ async def test_two_processes_one_order(servers):
     # Both join first (their `joined` ops are seq 1 and 2), then both send at once.
     for url, cookie in ((base_a, c_cookie), (base_b, o_cookie)):
         async with websockets.connect(
-            url, origin=Origin("http://127.0.0.1"), additional_headers={"Cookie": cookie}
+            url, origin=page_origin(url), additional_headers={"Cookie": cookie}
         ) as ws:
             await ws.recv()
     n = 300

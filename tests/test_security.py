@@ -27,11 +27,13 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.utils import timezone
 
 from cobrowse import lifecycle, sequencer
+from cobrowse.guard import request_origin
 from cobrowse.masking import MASKED_VALUE
 from cobrowse.models import Operation, Participant, Session, Status
+from cobrowse.policy import desk_origin_allowed
 from cobrowse.protocol import CloseCode
 from config.asgi import application
-from tests.conftest import Peer, customer_cookie, make_operator, open_session, operator_cookie
+from tests.conftest import HOST, Peer, customer_cookie, make_operator, open_session, operator_cookie
 from tests.live import ROOT, RawSocket, live_server_process
 from tests.test_consumer import refusal
 
@@ -43,31 +45,104 @@ from tests.test_consumer import refusal
     [
         b"https://evil.example",
         b"null",
+        b"http://testserver:1",  # the desk's host on another port is another origin
+        b"https://testserver",  # and with another scheme
         b"http://testserver.evil.example",
         b"http://evil.example/http://testserver",
         b"http://evil.example#testserver",
+        b"http://user@testserver",
         b"",
     ],
 )
 async def test_a_foreign_or_missing_origin_is_refused(transactional_db, origin):
     """A session's socket decides on the Origin itself (a merchant's page may be let in with a
-    token), and closes with 4403 so the page can read why; the desk's other sockets are refused
-    at the handshake."""
+    token), and closes with 4403 so the page can read why; the desk's other sockets are closed
+    with 4403 by the origin guard."""
     session = await sync_to_async(open_session)()
     cookie = await sync_to_async(customer_cookie)(session)
     assert await refusal(session, cookie, origin=origin) == 4403
-    queue = WebsocketCommunicator(
-        application, "/ws/helpdesk/queue/", headers=[(b"origin", origin)] if origin else []
-    )
+    headers = [(b"host", HOST)] + ([(b"origin", origin)] if origin else [])
+    queue = WebsocketCommunicator(application, "/ws/helpdesk/queue/", headers=headers)
     connected, _ = await queue.connect(timeout=5)
-    assert not connected
+    assert connected and (await queue.receive_output(timeout=5))["code"] == 4403
 
 
-async def test_the_sites_own_origin_is_let_in(transactional_db):
+async def test_the_desks_own_origin_is_let_in_with_its_port(transactional_db):
     session = await sync_to_async(open_session)()
     cookie = await sync_to_async(customer_cookie)(session)
     assert await refusal(session, cookie, origin=b"http://testserver") is False
-    assert await refusal(session, cookie, origin=b"https://testserver:8443") is False
+    assert await refusal(session, cookie, origin=b"http://testserver:80") is False
+    assert (
+        await refusal(session, cookie, origin=b"http://testserver:8443", host=b"testserver:8443")
+        is False
+    )
+    assert await refusal(session, cookie, origin=b"http://testserver:8443") == 4403
+
+
+async def test_a_host_outside_allowed_hosts_is_not_an_origin_of_the_desk(transactional_db):
+    """DNS rebinding: a foreign name pointed at the desk sends its own name as Host and Origin."""
+    session = await sync_to_async(open_session)()
+    cookie = await sync_to_async(customer_cookie)(session)
+    origin, host = b"http://rebound.example", b"rebound.example"
+    assert await refusal(session, cookie, origin=origin, host=host) == 4403
+
+
+async def test_csrf_trusted_origins_are_let_in_exactly(transactional_db, settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://shop.example", "https://*.merchant.example"]
+    session = await sync_to_async(open_session)()
+    cookie = await sync_to_async(customer_cookie)(session)
+    assert await refusal(session, cookie, origin=b"https://shop.example") is False
+    assert await refusal(session, cookie, origin=b"https://www.merchant.example") is False
+    assert await refusal(session, cookie, origin=b"http://shop.example") == 4403
+    assert await refusal(session, cookie, origin=b"https://shop.example:8443") == 4403
+    assert await refusal(session, cookie, origin=b"https://merchant.example") == 4403
+
+
+@pytest.mark.parametrize(
+    ("scheme", "headers", "expected"),
+    [
+        ("ws", {}, "http"),
+        ("wss", {}, "https"),
+        ("ws", {b"x-forwarded-proto": b"https"}, "http"),  # no proxy setting: not believed
+    ],
+)
+def test_the_scheme_of_the_desks_origin_comes_from_the_connection(scheme, headers, expected):
+    scope = {"scheme": scheme, "headers": [(b"host", b"desk.example"), *headers.items()]}
+    assert request_origin(scope) == (expected, "desk.example")
+
+
+def test_behind_a_proxy_its_ssl_header_gives_the_scheme(settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    scope = {
+        "scheme": "ws",
+        "headers": [(b"host", b"desk.example"), (b"x-forwarded-proto", b"https")],
+    }
+    assert request_origin(scope) == ("https", "desk.example")
+
+
+@pytest.mark.parametrize(
+    ("origin", "scheme", "host", "allowed"),
+    [
+        ("http://127.0.0.1:8000", "http", "127.0.0.1:8000", True),
+        ("http://127.0.0.1:1", "http", "127.0.0.1:8000", False),
+        ("https://127.0.0.1:8000", "http", "127.0.0.1:8000", False),
+        ("https://localhost", "https", "localhost:443", True),
+        ("HTTP://LOCALHOST:80", "http", "localhost", True),
+        ("http://localhost:99999", "http", "localhost:99999", False),
+        ("http://localhost", "http", None, False),
+        ("http://localhost/", "http", "localhost", True),
+        ("http://localhost/path", "http", "localhost", False),
+    ],
+)
+def test_desk_origin_rule_compares_scheme_host_and_port(origin, scheme, host, allowed):
+    verdict = desk_origin_allowed(
+        origin=origin,
+        scheme=scheme,
+        host=host,
+        allowed_hosts=["127.0.0.1", "localhost"],
+        trusted_origins=[],
+    )
+    assert verdict is allowed
 
 
 # --- CSRF on every state-changing HTTP endpoint ---------------------------------------------------
@@ -788,3 +863,29 @@ def test_sensitive_nodes_are_remembered_across_transactions_until_the_next_full_
         {"events": [_incremental({"source": 5, "id": 10, "text": "shoes"}, 11)]},
     )
     assert free["events"][0]["data"]["text"] == "shoes"
+
+
+async def test_a_route_with_its_own_origin_rule_gets_the_foreign_origin_to_decide_on():
+    """How origins allowed per site plug in: `own_rule` names the sockets whose consumer
+    decides; they pass with `desk_origin` False, every other socket is still closed."""
+    from channels.testing import WebsocketCommunicator
+
+    from cobrowse.guard import OriginGuard
+
+    seen: list[tuple[bool, str]] = []
+
+    async def consumer(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        seen.append((scope["desk_origin"], scope["origin"]))
+        await send({"type": "websocket.accept"})
+
+    app = OriginGuard(consumer, own_rule=lambda scope: scope["path"].startswith("/ws/embed/"))
+    headers = [(b"host", b"testserver"), (b"origin", b"https://merchant.example")]
+    embed = WebsocketCommunicator(app, "/ws/embed/x/", headers=headers)
+    assert (await embed.connect())[0]
+    assert seen == [(False, "https://merchant.example")]
+    await embed.disconnect()
+    other = WebsocketCommunicator(app, "/ws/cobrowse/x/", headers=headers)
+    assert (await other.connect())[0]  # accepted, to be closed with a readable code
+    assert (await other.receive_output())["code"] == 4403
+    assert len(seen) == 1

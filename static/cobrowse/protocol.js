@@ -30,8 +30,10 @@ export const CloseCode = Object.freeze({
   ABUSIVE: 4400,
   INVALID_TOKEN: 4401,
   FORBIDDEN: 4403,
+  NOT_FOUND: 4404,
   TOO_SLOW: 4408,
   ENDED: 4410,
+  TOO_MANY: 4429,
   INVALID_UTF8: 1007,
   TOO_BIG: 1009,
 });

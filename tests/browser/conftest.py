@@ -51,6 +51,8 @@ def free_port() -> int:
 def server_env() -> dict[str, str]:
     """The environment of a server process that uses the test database."""
     env = {**os.environ, "DEBUG": "1", "PYTHONUNBUFFERED": "1"}
+    # Every test's browser asks for help from 127.0.0.1, on one server for the whole run.
+    env["COBROWSE_SESSION_CREATE_PER_ADDRESS"] = "0"
     d = connection.settings_dict
     if d["ENGINE"].endswith("postgresql"):
         env["DATABASE_URL"] = (
