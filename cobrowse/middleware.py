@@ -7,8 +7,9 @@ join). A co-browsing WebSocket reads the browser's session (who the customer or 
 is) and never changes it, so this stack puts the session in the scope just as Channels does
 and leaves `send` alone.
 
-Also: the Origin check of the WebSockets (`DeskOriginValidator`: a session's socket decides on
-its Origin itself), and django-cors-headers run in Django's thread (`SyncCorsMiddleware`).
+Also: which WebSocket decides on its Origin itself (`SESSION_SOCKET_PREFIX`, for
+`cobrowse.guard.OriginGuard`), and django-cors-headers run in Django's thread
+(`SyncCorsMiddleware`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from importlib import import_module
 from typing import Any
 
 from channels.auth import AuthMiddleware
-from channels.security.websocket import AllowedHostsOriginValidator
 from channels.sessions import CookieMiddleware
 from corsheaders.middleware import CorsMiddleware
 from django.conf import settings
@@ -44,23 +44,9 @@ def WebSocketAuthStack(inner: Any) -> Any:  # named like Channels' stacks
 
 
 # The one WebSocket a merchant's page opens: it decides on the Origin itself (the session's
-# site's origins, cobrowse.policy.websocket_admission) and says why it refuses with a close code.
+# site's origins, or the desk's as `cobrowse.guard.OriginGuard` judged it:
+# cobrowse.policy.websocket_admission) and says why it refuses with a close code.
 SESSION_SOCKET_PREFIX = "/ws/cobrowse/"
-
-
-class DeskOriginValidator:
-    """Channels' `AllowedHostsOriginValidator` (the Origin's host must be in ALLOWED_HOSTS) for
-    every WebSocket but a session's, whose consumer checks the Origin against the session's
-    site (customers of merchants' sites) or the desk (everyone else)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.validated = AllowedHostsOriginValidator(inner)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        if scope["type"] == "websocket" and scope["path"].startswith(SESSION_SOCKET_PREFIX):
-            return await self.inner(scope, receive, send)
-        return await self.validated(scope, receive, send)
 
 
 class SyncCorsMiddleware(CorsMiddleware):
