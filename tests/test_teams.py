@@ -19,7 +19,7 @@ from cobrowse import lifecycle, sequencer
 from cobrowse.models import Session, Site, Team
 from cobrowse.protocol import CloseCode
 from helpdesk import selectors
-from tests.conftest import ORIGIN, demo_site, make_operator, open_session, operator_cookie
+from tests.conftest import HOST, ORIGIN, demo_site, make_operator, open_session, operator_cookie
 
 pytestmark = pytest.mark.django_db
 
@@ -96,7 +96,7 @@ async def test_another_teams_session_socket_closes_4403():
         comm = WebsocketCommunicator(
             application,
             f"/ws/cobrowse/{session.pk}/",
-            headers=[(b"origin", ORIGIN), (b"cookie", cookie.encode())],
+            headers=[(b"host", HOST), (b"origin", ORIGIN), (b"cookie", cookie.encode())],
         )
         assert (await comm.connect(timeout=5))[0]
         output: dict[str, object] = await comm.receive_output(timeout=5)
@@ -123,7 +123,7 @@ async def test_the_queue_socket_shows_only_the_operators_sites():
     comm = WebsocketCommunicator(
         application,
         "/ws/helpdesk/queue/",
-        headers=[(b"origin", ORIGIN), (b"cookie", cookie.encode())],
+        headers=[(b"host", HOST), (b"origin", ORIGIN), (b"cookie", cookie.encode())],
     )
     assert (await comm.connect(timeout=5))[0]
     frame = await comm.receive_json_from(timeout=5)
