@@ -190,10 +190,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # LOGIN_LOCKOUT_MINUTES of the one before, that account, or that address, is refused for
 # LOGIN_LOCKOUT_MINUTES with 429 (helpdesk/views.py, `locked_out`); each failure during the
 # lock-out starts it again.
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
+# AxesStandaloneBackend goes first in AUTHENTICATION_BACKENDS (below, with single sign-on).
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
@@ -287,6 +284,8 @@ PASSWORD_LOGIN = env_bool("PASSWORD_LOGIN", True)
 if not PASSWORD_LOGIN and not OIDC_ENABLED:
     raise ImproperlyConfigured("PASSWORD_LOGIN=0 needs single sign-on (OIDC_CLIENT_ID)")
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a sign-in while its account or address is locked out (login throttling).
+    "axes.backends.AxesStandaloneBackend",
     # Subclasses ModelBackend, so permissions are checked as before.
     *(["helpdesk.sso.TeamClaimsBackend"] if OIDC_ENABLED else []),
     *(["django.contrib.auth.backends.ModelBackend"] if PASSWORD_LOGIN else []),
