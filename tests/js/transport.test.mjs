@@ -54,8 +54,8 @@ function fakeWebSocketClass() {
       });
     }
 
-    serverCloses(code) {
-      this.onclose?.({ code });
+    serverCloses(code, reason = "") {
+      this.onclose?.({ code, reason });
     }
   }
   return { FakeSocket, sockets };
@@ -273,6 +273,20 @@ test("close code FORBIDDEN stops reconnecting", () => {
   timers.advance(600_000);
   assert.equal(sockets.length, 1);
   assert.deepEqual(statuses.at(-1), ["forbidden", { code: CloseCode.FORBIDDEN }]);
+});
+
+test("a refused origin (4403) and a refused token (4401) stop with the desk's reason", () => {
+  for (const [code, reason, status] of [
+    [4403, "origin_not_allowed", "forbidden"],
+    [4401, "invalid_token", "invalid_token"],
+  ]) {
+    const { transport, timers, sockets, statuses, last } = setup();
+    transport.connect();
+    last().serverCloses(code, reason);
+    timers.advance(600_000);
+    assert.equal(sockets.length, 1, `code ${code} does not reconnect`);
+    assert.deepEqual(statuses.at(-1), [status, { code, reason }]);
+  }
 });
 
 test("close() stops for good and keeps the unacked ops for the next page", () => {
