@@ -58,7 +58,8 @@ def test_the_operators_pointer_lands_where_it_points(
     wait_until(
         customer,
         """([x, y]) => {
-          const box = document.getElementById("cobrowse-operator-cursor").getBoundingClientRect();
+          const widget = document.querySelector("[data-cobrowse-widget]").shadowRoot;
+          const box = widget.getElementById("cobrowse-operator-cursor").getBoundingClientRect();
           return Math.abs(box.left - x) < 4 && Math.abs(box.top - y) < 4;
         }""",
         arg=list(centre),

@@ -3,8 +3,9 @@ through the desk, a second operator looks in, the bank masks what it must, and a
 the session back.
 
 Two people, two browser contexts (plus a late observer and an admin): the customer uses the real
-widget (static/cobrowse/widget.js, selectors from docs/browser.md and its panel), the operators
-the real desk (static/helpdesk/). Secrets are checked in three places: the operator's DOM (the
+widget on the demo merchant's origin, installed with its script tag (static/cobrowse/embed.js,
+selectors from docs/browser.md and its panel, in the widget's shadow root), the operators the
+real desk (static/helpdesk/) on the desk's origin. Secrets are checked in three places: the operator's DOM (the
 mirror iframe, values included), every journal row, and every table of the database.
 """
 
@@ -181,13 +182,14 @@ def expected_seqs(session_id: str, *, after: int, me: int) -> list[int]:
 # --- the story -----------------------------------------------------------------------------
 
 
-def test_the_whole_story(new_context: Any, live_url: str, shot: Any) -> None:
+def test_the_whole_story(new_context: Any, live_url: str, merchant_url: str, shot: Any) -> None:
     operator = make_operator("olga")
-    customer = new_context().new_page()
+    customer = new_context(base_url=merchant_url).new_page()
     desk = desk_context(new_context, live_url, operator)
 
     # 1. The customer browses and clicks "Get help".
     customer.goto("/shop/")
+    assert customer.url.startswith(f"{merchant_url}/")
     customer.locator("a[href*='/shop/products/']").first.click()
     customer.wait_for_url("**/shop/products/**")
     product = str(customer.text_content("h1"))
