@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from playwright.sync_api import expect
+
 from tests.browser.conftest import WIDGET
 
 
@@ -14,7 +16,7 @@ def test_shop_page_renders_with_get_help(
     page = new_context().new_page()
     page.goto("/shop/")  # the desk sends the shop's visitors to the merchant's origin
     assert page.url.startswith(f"{merchant_url}/shop/")
-    assert page.locator("#cobrowse-help").is_visible()
+    expect(page.locator("#cobrowse-help")).to_be_visible()
     # The button is the widget's, in its shadow root, not the page's.
     assert page.evaluate("document.getElementById('cobrowse-help')") is None
     assert page.evaluate(f"{WIDGET}.getElementById('cobrowse-help') !== null")

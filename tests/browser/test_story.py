@@ -5,8 +5,9 @@ the session back.
 Two people, two browser contexts (plus a late observer and an admin): the customer uses the real
 widget on the demo merchant's origin, installed with its script tag (static/cobrowse/embed.js,
 selectors from docs/browser.md and its panel, in the widget's shadow root), the operators the
-real desk (static/helpdesk/) on the desk's origin. Secrets are checked in three places: the operator's DOM (the
-mirror iframe, values included), every journal row, and every table of the database.
+real desk (static/helpdesk/) on the desk's origin. Secrets are checked in three places: the
+operator's DOM (the mirror iframe, values included), every journal row, and every table of the
+database.
 """
 
 from __future__ import annotations
