@@ -242,10 +242,7 @@ export class CustomerSession {
       return;
     }
     if (final) {
-      if (status !== "ended") {
-        // The merchant's developer reads this: the desk's close code and reason as they came.
-        console.error(`[cobrowse] the desk refused this page's connection: ${info?.code} ${info?.reason || status}`);
-      }
+      if (status !== "ended") console.error(`[cobrowse] the desk refused this page's connection: ${refusal(info)}`);
       this.#finish(status === "ended" ? "ended" : "forbidden");
     } else if (status === "connecting" || status === "open" || status === "reconnecting") {
       // "connecting" right after a drop keeps showing the drop until the socket is back.
@@ -381,6 +378,18 @@ export class CustomerSession {
     target.addEventListener(type, handler, capture);
     this.#listeners.push([target, type, handler, capture]);
   }
+}
+
+// What a refusal means, for the merchant's developer reading the console: the desk's close code,
+// its reason when the server could send one (daphne drops reasons), and what the code means.
+const REFUSALS = {
+  4401: "invalid_token: the session's token is missing, expired, or another session's",
+  4403: "forbidden: this page's origin is not among the site's allowed origins, or the session is not this customer's",
+};
+
+function refusal({ code, reason } = {}) {
+  const meaning = REFUSALS[code] ?? "refused";
+  return reason ? `${code} ${reason} (${meaning})` : `${code} ${meaning}`;
 }
 
 /** Whether recording start `a` ([time, client_op_id]) is later than `b` (ties: by id). */

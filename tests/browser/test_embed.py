@@ -205,7 +205,8 @@ def test_a_page_on_an_origin_not_on_the_list_gets_nothing(
         })""",
         f"{session['ws_url']}?token={session['token']}",
     )
-    assert code_and_reason == [4403, "origin_not_allowed"]
+    # (daphne, the test server, sends no close reasons; uvicorn sends "origin_not_allowed".)
+    assert code_and_reason in ([4403, "origin_not_allowed"], [4403, ""]), code_and_reason
 
     # The widget that resumes with it says so in the console and stops.
     page.evaluate(
@@ -214,7 +215,7 @@ def test_a_page_on_an_origin_not_on_the_list_gets_nothing(
     )
     page.reload()
     expect(page.locator("#cobrowse-panel")).to_have_attribute("data-state", "forbidden")
-    assert console_says(console, "[cobrowse]", "4403", "origin_not_allowed", page=page), console
+    assert console_says(console, "[cobrowse]", "4403", "origin is not among", page=page), console
     assert Session.objects.count() == 1  # only the allowed origin's
     shot(page, "02-socket-refused")
 
