@@ -62,7 +62,7 @@ def console_says(console: list[str], *words: str, page: Page | None = None) -> b
     return any(all(word in line for word in words) for line in console)
 
 
-# --- Across two origins ---------------------------------------------------------------------------
+# --- Across two origins ----------------------------------------------------------------------
 
 
 def test_help_on_the_merchants_origin_from_the_desks_origin(
@@ -144,7 +144,7 @@ def mirror_frame_html(desk: Page) -> str:
     return str(frame.evaluate("document.documentElement.outerHTML"))
 
 
-# --- An origin the site does not allow ------------------------------------------------------------
+# --- An origin the site does not allow -------------------------------------------------------
 
 
 def create_session(live_url: str, origin: str, site: str = "pk_demo_shop") -> dict[str, Any]:
@@ -220,7 +220,7 @@ def test_a_page_on_an_origin_not_on_the_list_gets_nothing(
     shot(page, "02-socket-refused")
 
 
-# --- Hostile merchant CSS -------------------------------------------------------------------------
+# --- Hostile merchant CSS --------------------------------------------------------------------
 
 HOSTILE_CSS = """
 * { all: unset !important; }
@@ -304,7 +304,7 @@ def test_the_merchants_css_and_the_widgets_leave_each_other_alone(
     assert page.evaluate(LAYOUT) == layout_without, "the open widget changed the page's layout"
 
 
-# --- Signed identity ------------------------------------------------------------------------------
+# --- Signed identity -------------------------------------------------------------------------
 
 
 def queue_identity(desk: Page, session_id: str) -> Any:
@@ -406,3 +406,47 @@ def test_an_unknown_site_key_is_said_in_the_console(
     assert console_says(console, "[cobrowse]", "pk_nobody", "unknown_site", page=page), console
     assert Session.objects.count() == 0
     assert page.locator("h1").is_visible()
+
+
+# --- The ES module form ----------------------------------------------------------------------
+
+
+def test_the_es_module_form_starts_one_widget_with_an_identity_function(
+    new_context: Any, live_url: str, merchant_url: str
+) -> None:
+    """`import {start} from "{DESK}/static/cobrowse/embed.mjs"` on a page without the script
+    tag: bad options throw at once, start() twice makes one widget, and the identity function
+    is asked when the customer asks for help."""
+    now = int(time.time())
+    token = signed(
+        {"sub": "nb-7", "name": "Kim Module", "email": "kim@example.com", "iat": now}
+        | {"aud": "pk_demo_bank", "exp": now + 600}
+    )
+    page = new_context(base_url=merchant_url).new_page()
+    page.route("**/static/cobrowse/embed.js", lambda route: route.abort())  # no script tag
+    page.goto("/bank/")
+    result = page.evaluate(
+        """async ([desk, token]) => {
+          const { start } = await import(`${desk}/static/cobrowse/embed.mjs`);
+          let refused = "";
+          try { start({}); } catch (error) { refused = `${error.name}: ${error.message}`; }
+          window.__asked = 0;
+          const identity = async () => { window.__asked += 1; return token; };
+          const first = await start({ site: "pk_demo_bank", identity });
+          const second = await start({ site: "pk_demo_bank" });
+          return {
+            refused,
+            same: first.host === second.host,
+            hosts: document.querySelectorAll("[data-cobrowse-widget]").length,
+          };
+        }""",
+        [live_url, token],
+    )
+    assert result["refused"].startswith("TypeError: cobrowse start(): `site` must be"), result
+    assert result["same"] and result["hosts"] == 1, result
+    code = get_help(page)
+    assert page.evaluate("window.__asked") == 1
+    session = Session.objects.get(code=code)
+    assert session.site.public_key == "pk_demo_bank"
+    kept = json.loads(page.evaluate("sessionStorage.getItem('cobrowse:site:pk_demo_bank')"))
+    assert kept["identity"]["verified"] is True and kept["identity"]["name"] == "Kim Module"
