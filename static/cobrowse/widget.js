@@ -19,6 +19,7 @@ import { EmbedError, HelpApi } from "./api.js";
 import { CustomerSession } from "./customer-session.js";
 import { Overlays } from "./overlays.js";
 import { Panel } from "./panel.js";
+import { MAX_TITLE, MAX_URL } from "./protocol.js";
 import { initialState } from "./session-state.js";
 
 // How long "Get help" waits for another tab of the site to offer its open session.
@@ -106,7 +107,7 @@ export function mountWidget({ site, desk, identity = async () => null, document:
       if (session && session.status !== "ended") {
         join(session, true);
       } else {
-        const page = { url: location.href.slice(0, 2048), title: doc.title.slice(0, 300) };
+        const page = { url: location.href.slice(0, MAX_URL), title: doc.title.slice(0, MAX_TITLE) };
         join(await api.create(site, { identity: await identityOf(identity), page }), true);
       }
       panel.show({ focus: true });
