@@ -81,8 +81,7 @@ def test_help_on_the_merchants_origin_from_the_desks_origin(
     customer.goto("/shop/checkout/")
     assert origin_of(customer.url) == merchant_url
     code = get_help(customer)
-    session = Session.objects.get(code=code)
-    assert session.site.public_key == "pk_demo_shop"
+    session = Session.objects.get(code=code, site__public_key="pk_demo_shop")
     # The token is the merchant origin's, in its sessionStorage; no cookie of the desk's.
     kept = json.loads(customer.evaluate("sessionStorage.getItem('cobrowse:site:pk_demo_shop')"))
     assert kept["id"] == str(session.pk) and kept["token"]
@@ -446,7 +445,6 @@ def test_the_es_module_form_starts_one_widget_with_an_identity_function(
     assert result["same"] and result["hosts"] == 1, result
     code = get_help(page)
     assert page.evaluate("window.__asked") == 1
-    session = Session.objects.get(code=code)
-    assert session.site.public_key == "pk_demo_bank"
+    assert Session.objects.filter(code=code, site__public_key="pk_demo_bank").exists()
     kept = json.loads(page.evaluate("sessionStorage.getItem('cobrowse:site:pk_demo_bank')"))
     assert kept["identity"]["verified"] is True and kept["identity"]["name"] == "Kim Module"
