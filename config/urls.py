@@ -5,7 +5,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 
-def to_merchant(request: HttpRequest) -> HttpResponseRedirect:
+def to_merchant(request: HttpRequest, site: str) -> HttpResponseRedirect:
     """The demo shop and bank live on the merchant's origin now (config/urls_merchant.py)."""
     merchant = settings.DEMO_MERCHANT_URL.rstrip("/")
     return HttpResponseRedirect(f"{merchant}{request.get_full_path()}")
@@ -15,6 +15,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("cobrowse.urls")),
     path("helpdesk/", include("helpdesk.urls")),
-    re_path(r"^(?:shop|bank)/", to_merchant),
+    re_path(r"^(?P<site>shop|bank)/", to_merchant),
     path("", RedirectView.as_view(url="/helpdesk/", permanent=False)),
 ]

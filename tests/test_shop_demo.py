@@ -709,3 +709,29 @@ def test_the_widgets_static_files_may_be_imported_from_any_origin(
     assert response.get("Access-Control-Allow-Origin") == ("*" if cors else None)
     if path.endswith((".js", ".mjs")):
         assert response["Content-Type"].startswith("text/javascript")
+
+
+@pytest.mark.django_db
+def test_every_page_of_the_merchant_refuses_a_post_without_the_csrf_token(settings: Any) -> None:
+    """The merchant's origin has its own URLconf, so the desk's CSRF sweep (test_security.py)
+    does not see it: the same sweep here."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    from tests.test_security import _sample_path
+
+    settings.CSRF_FAILURE_VIEW = "tests.test_security.csrf_failed"
+    client = Client(enforce_csrf_checks=True)
+    checked = []
+
+    def walk(patterns: list[Any], prefix: str) -> None:
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                walk(entry.url_patterns, prefix + str(entry.pattern))
+            elif isinstance(entry, URLPattern):
+                path = _sample_path(prefix + str(entry.pattern))
+                response = client.post(path, {"quantity": "1"})
+                assert response.status_code == 403 and response.get("X-CSRF-Failed"), path
+                checked.append(path)
+
+    walk(get_resolver("config.urls_merchant").url_patterns, "")
+    assert "/shop/checkout/" in checked and "/bank/transfer/" in checked and len(checked) >= 12
