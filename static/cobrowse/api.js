@@ -30,6 +30,7 @@ export class HelpApi {
   #fetch;
   #storage;
   #now;
+  #onExpired;
 
   /**
    * @param {object} options
@@ -37,12 +38,15 @@ export class HelpApi {
    * @param {typeof fetch} [options.fetch]
    * @param {Storage} [options.storage] sessionStorage by default
    * @param {() => number} [options.now] Date.now by default
+   * @param {(session: object) => void} [options.onExpired] a remembered session's token had
+   *   expired (it is forgotten)
    */
-  constructor({ desk, fetch: fetchImpl, storage, now } = {}) {
+  constructor({ desk, fetch: fetchImpl, storage, now, onExpired = () => {} } = {}) {
     this.#desk = deskBase(desk);
     this.#fetch = fetchImpl ?? ((...args) => globalThis.fetch(...args));
     this.#storage = storage ?? attempt(() => globalThis.sessionStorage) ?? memoryStorage();
     this.#now = now ?? Date.now;
+    this.#onExpired = onExpired;
   }
 
   get desk() {
@@ -95,6 +99,7 @@ export class HelpApi {
     const expires = Date.parse(value.expires_at ?? "");
     if (Number.isFinite(expires) && expires <= this.#now()) {
       this.forget(site, value.id);
+      this.#onExpired(value);
       return null;
     }
     return value;

@@ -36,7 +36,11 @@ const HOST_TAG = "cobrowse-widget";
  * @returns {{host: HTMLElement, ready: Promise<void>}}
  */
 export function mountWidget({ site, desk, identity = async () => null, document: doc = globalThis.document }) {
-  const api = new HelpApi({ desk });
+  const api = new HelpApi({
+    desk,
+    onExpired: ({ id, expires_at: at }) =>
+      console.error(`[cobrowse] the token of help session ${id} expired at ${at}: it is forgotten, "Get help" starts afresh`),
+  });
   const host = doc.createElement(HOST_TAG);
   host.setAttribute("data-cobrowse-widget", "");
   host.setAttribute("data-site", site);

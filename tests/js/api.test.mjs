@@ -146,13 +146,17 @@ test("the session is remembered per site with its token and forgotten with every
 test("a remembered session whose token has expired is forgotten", () => {
   const storage = new MemoryStorage();
   let now = Date.parse("2029-12-31T23:59:59Z");
-  const a = new HelpApi({ desk: DESK, fetch: fakeFetch(200).fetch, storage, now: () => now });
+  const expired = [];
+  const onExpired = (session) => expired.push(session.id);
+  const a = new HelpApi({ desk: DESK, fetch: fakeFetch(200).fetch, storage, now: () => now, onExpired });
   a.remember(body);
   a.save("s1", "ui", { open: true });
   assert.equal(a.remembered("pk_demo_shop").id, "s1");
+  assert.deepEqual(expired, []);
   now = Date.parse("2030-01-01T00:00:00Z");
   assert.equal(a.remembered("pk_demo_shop"), null);
   assert.equal(storage.length, 0);
+  assert.deepEqual(expired, ["s1"], "the widget is told, to say so in the console");
 });
 
 test("broken storage entries, or ones without a token, read as nothing", () => {
