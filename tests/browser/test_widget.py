@@ -570,6 +570,26 @@ def test_a_token_for_another_session_is_refused_and_forgotten(
     assert page.is_visible("#cobrowse-help"), "the widget is still there, idle"
 
 
+def test_a_session_whose_token_has_expired_is_forgotten_with_a_word_in_the_console(
+    open_page: Callable[[], Any], console: list[str]
+) -> None:
+    page = open_page()
+    page.goto("/shop/")
+    get_help(page)
+    kept = json.loads(page.evaluate("sessionStorage.getItem('cobrowse:site:pk_demo_shop')"))
+    page.evaluate(
+        "(value) => sessionStorage.setItem('cobrowse:site:pk_demo_shop', value)",
+        json.dumps({**kept, "expires_at": "2020-01-01T00:00:00+00:00"}),
+    )
+    page.reload()
+    page.wait_for_selector("#cobrowse-help")
+    eventually(lambda: cobrowse_storage_keys(page) == [])
+    settle(page)
+    assert any("[cobrowse]" in line and "expired" in line for line in console), console
+    assert page.is_hidden("#cobrowse-panel")
+    assert page.text_content("#cobrowse-help") == "Get help"
+
+
 # --- Masking -------------------------------------------------------------------------------
 
 
