@@ -33,6 +33,7 @@ run: bootstrap
 # The production ASGI server (README "Production server"); configure it with the environment.
 serve: bootstrap
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python -m uvicorn config.asgi:application --host 127.0.0.1 --port $(PORT) \
 		--loop uvloop --http httptools --ws config.websocket:WebSocketProtocol --ws-max-size 5242880 --lifespan off --no-access-log
 
