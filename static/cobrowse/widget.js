@@ -20,10 +20,9 @@ import { CustomerSession } from "./customer-session.js";
 import { Overlays } from "./overlays.js";
 import { Panel } from "./panel.js";
 import { MAX_TITLE, MAX_URL } from "./protocol.js";
+import { SiteTabs } from "./site-tabs.js";
 import { initialState } from "./session-state.js";
 
-// How long "Get help" waits for another tab of the site to offer its open session.
-export const ASK_TABS_MS = 250;
 const HOST_TAG = "cobrowse-widget";
 
 /**
@@ -165,42 +164,5 @@ function report(site, error) {
     console.error(`[cobrowse] the desk refused the help request for site ${site}: ${error.code}: ${error.message}`);
   } else {
     console.error("[cobrowse] the help request failed:", error);
-  }
-}
-
-/** This browser's tabs of the site: a tab in a session tells the others about it, on request. */
-class SiteTabs {
-  #channel = null;
-  #current;
-  #waiting = new Map(); // question id -> resolve
-
-  constructor(site, current) {
-    this.#current = current;
-    if (typeof BroadcastChannel !== "function") return;
-    this.#channel = new BroadcastChannel(`cobrowse:site:${site}`);
-    this.#channel.onmessage = ({ data }) => {
-      if (typeof data?.ask === "string") {
-        const session = this.#current();
-        if (session) this.#channel.postMessage({ answer: data.ask, session });
-      } else if (typeof data?.answer === "string" && data.session) {
-        this.#waiting.get(data.answer)?.(data.session);
-      }
-    };
-  }
-
-  /** The session another tab of the site is in, or null after ASK_TABS_MS. */
-  ask() {
-    if (!this.#channel) return Promise.resolve(null);
-    const id = Math.random().toString(36).slice(2);
-    return new Promise((resolve) => {
-      const done = (session) => {
-        this.#waiting.delete(id);
-        clearTimeout(timer);
-        resolve(session);
-      };
-      const timer = setTimeout(() => done(null), ASK_TABS_MS);
-      this.#waiting.set(id, done);
-      this.#channel.postMessage({ ask: id });
-    });
   }
 }
