@@ -110,7 +110,7 @@ export function mountWidget({ site, desk, identity = async () => null, document:
       if (session && session.status !== "ended") {
         join(session, true);
       } else {
-        const page = { url: location.href.slice(0, MAX_URL), title: doc.title.slice(0, MAX_TITLE) };
+        const page = { url: doc.location.href.slice(0, MAX_URL), title: doc.title.slice(0, MAX_TITLE) };
         join(await api.create(site, { identity: await identityOf(identity), page }), true);
       }
       panel.show({ focus: true });
