@@ -123,10 +123,11 @@ def merchant_url(live_origins: LiveOrigins) -> str:
 
 @pytest.fixture(autouse=True)
 def _demo_sites(request: pytest.FixtureRequest) -> None:
-    """The demo sites of `demo_setup` (public keys pk_demo_shop, pk_demo_bank), allowing the
-    live merchant's origin, for every test that opens pages on the live servers. (The database
-    is emptied after every browser test.)"""
+    """The demo sites of `demo_setup` (public keys pk_demo_shop, pk_demo_bank): every session
+    belongs to a site. For a test that opens pages on the live servers they allow the live
+    merchant's origin. (The database is emptied after every browser test.)"""
     if "new_context" not in request.fixturenames:
+        request.getfixturevalue("demo_sites")
         return
     merchant = request.getfixturevalue("merchant_url")
     with override_settings(DEMO_MERCHANT_ORIGINS=[merchant]):
@@ -215,11 +216,6 @@ def console(new_context: Any, request: pytest.FixtureRequest) -> list[str]:
 
 
 SERVER_LOG_AT = pytest.StashKey[int]()
-
-
-@pytest.fixture(autouse=True)
-def _demo_sites(demo_sites: dict[str, Any]) -> None:
-    """The demo shop and bank (`manage.py demo_setup`): every session belongs to a site."""
 
 
 @pytest.fixture(autouse=True)
