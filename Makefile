@@ -1,10 +1,11 @@
-# The verbs: `make run` (demo on embedded defaults), `make test` (whole suite, embedded and on
+# The verbs: `make run` (demo on embedded defaults, desk and merchant on two ports), `make test` (whole suite, embedded and on
 # PostgreSQL + Redis, with the short fault-injection run), `make chaos` (the long one),
 # `make lint`, `make bench`. Each bootstraps what it needs; all are safe to run twice.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+MERCHANT_PORT ?= 8001
 SERVICES_ENV := .services.env
 
 .PHONY: run serve test test-js test-embedded test-services chaos lint bench bootstrap services clean
@@ -26,14 +27,18 @@ tests/oidc/node_modules/.installed: tests/oidc/package.json tests/oidc/package-l
 	npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The desk on 127.0.0.1:$(PORT), the demo shop and bank on a second origin,
+# 127.0.0.1:$(MERCHANT_PORT), whose pages install the widget with its script tag. Ctrl-C stops both.
 run: bootstrap
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py demo_setup
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	DEMO_MERCHANT_ORIGINS=http://127.0.0.1:$(MERCHANT_PORT),http://localhost:$(MERCHANT_PORT) \
+		$(BIN)/python manage.py demo_setup
+	PORT=$(PORT) MERCHANT_PORT=$(MERCHANT_PORT) PYTHON=$(BIN)/python bash scripts/run-demo.sh
 
 # The production ASGI server (README "Production server"); configure it with the environment.
 serve: bootstrap
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python -m uvicorn config.asgi:application --host 127.0.0.1 --port $(PORT) \
 		--loop uvloop --http httptools --ws config.websocket:WebSocketProtocol --ws-max-size 5242880 --lifespan off --no-access-log
 

@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from cobrowse import protocol
 from config import oidc
+from config import static_headers
 
 # Lets classes such as ModelAdmin[Model] be subscripted at run time, as the type stubs say.
 django_stubs_ext.monkeypatch()
@@ -83,6 +84,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files, with CORS for the widget's modules (STATIC_CORS_PREFIXES below).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "cobrowse.security.SecurityHeadersMiddleware",
     # django-cors-headers, before CommonMiddleware as it asks; only /api/embed/ (see below).
     "cobrowse.middleware.SyncCorsMiddleware",
@@ -96,7 +99,13 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "config.urls"
+# One project, two origins (docs/install.md, "The demo on two origins"): the help desk (the
+# default), or, with ORIGIN_ROLE=merchant, the demo shop and bank of a merchant that installs the
+# widget with its script tag (config/urls_merchant.py).
+ORIGIN_ROLE = os.environ.get("ORIGIN_ROLE", "desk")
+if ORIGIN_ROLE not in {"desk", "merchant"}:
+    raise ImproperlyConfigured(f"ORIGIN_ROLE must be desk or merchant, not {ORIGIN_ROLE!r}")
+ROOT_URLCONF = "config.urls_merchant" if ORIGIN_ROLE == "merchant" else "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
@@ -319,6 +328,15 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
+# WhiteNoise serves them (`runserver --nostatic`, `make serve` alike); from the finders while
+# DEBUG, from STATIC_ROOT after `collectstatic` otherwise. The widget's modules and rrweb are
+# imported as ES modules by pages of other origins, which needs Access-Control-Allow-Origin: *
+# on them (config/static_headers.py); nothing else gets it.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+WHITENOISE_ALLOW_ALL_ORIGINS = False
+WHITENOISE_ADD_HEADERS_FUNCTION = static_headers.add_headers
+STATIC_CORS_PREFIXES = ("cobrowse/", "vendor/")
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [
     BASE_DIR / "static",
@@ -380,3 +398,20 @@ COBROWSE_LOCAL_HANDOVER = env_bool("COBROWSE_LOCAL_HANDOVER", True)
 # The journal writer's own PostgreSQL connection prepares its statements (off behind a
 # connection pooler that cannot keep prepared statements, e.g. PgBouncer before 1.21).
 COBROWSE_PREPARED_STATEMENTS = env_bool("COBROWSE_PREPARED_STATEMENTS", True)
+
+# --- The demo merchant (shop_demo) -------------------------------------------------------------
+# Where the merchant's pages load the widget from (the desk's base URL), and where the desk
+# sends a visitor of its old /shop/ and /bank/ addresses (the merchant's base URL).
+COBROWSE_DESK_URL = os.environ.get("COBROWSE_DESK_URL", "http://127.0.0.1:8000/")
+DEMO_MERCHANT_URL = os.environ.get("DEMO_MERCHANT_URL", "http://127.0.0.1:8001/")
+# The demo bank signs its customer's identity with DEMO_BANK_SECRET (above), the secret
+# `demo_setup` gives the site "Demo bank" (shop_demo/identity.py).
+if ORIGIN_ROLE == "merchant":
+    # Cookies do not tell ports apart: the merchant's must not be taken for the desk's.
+    SESSION_COOKIE_NAME = "shop_sessionid"
+    CSRF_COOKIE_NAME = "shop_csrftoken"
+    # The merchant's pages load scripts, styles and a WebSocket from the desk: its policy.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("cobrowse.security.SecurityHeadersMiddleware") + 1,
+        "shop_demo.security.MerchantPolicyMiddleware",
+    )

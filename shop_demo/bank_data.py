@@ -12,6 +12,9 @@ from decimal import Decimal
 
 from .validators import iban_grouped
 
+# The signed-in customer every bank page shows (and signs: shop_demo/identity.py).
+CUSTOMER = {"id": "nb-10482", "name": "Alex Morgan", "email": "alex.morgan@example.com"}
+
 
 @dataclass(frozen=True)
 class Account:

@@ -1,6 +1,7 @@
-"""The demo shop and bank: catalogue, session cart, checkout that keeps no card data, bank forms
-with server-side IBAN and amount checks, and the hooks every page offers the co-browsing widget
-(Get help button, widget script, CSRF cookie, mask/unmask attributes)."""
+"""The demo shop and bank (the merchant's origin, config/urls_merchant.py): catalogue, session
+cart, checkout that keeps no card data, bank forms with server-side IBAN and amount checks, and
+what every page offers the co-browsing widget (its script tag from the desk, the bank's signed
+identity, mask/unmask attributes); the desk's old addresses of the demo lead there."""
 
 from __future__ import annotations
 
@@ -11,19 +12,25 @@ from html import escape
 from html.parser import HTMLParser
 from typing import Any
 
+import jwt
 import pytest
+from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from shop_demo import cart
+from shop_demo.identity import BANK_SITE_KEY, SHOP_SITE_KEY
 from shop_demo.models import Product
+from shop_demo.security import merchant_policy
 from shop_demo.validators import iban_problem, luhn_valid
 
 VALID_CARD = "4539 1488 0343 6467"  # Luhn-valid Visa test number
 VALID_CARD_DIGITS = VALID_CARD.replace(" ", "")
 VALID_IBAN = "GB29 NWBK 6016 1331 9268 19"
+
+pytestmark = pytest.mark.urls("config.urls_merchant")
 
 
 # --- Helpers ---------------------------------------------------------------------------------
@@ -119,11 +126,35 @@ def cart_count_in_nav(html: str) -> str:
     return html[start : html.index("</span>", start)]
 
 
+def embed_tag(html: str) -> dict[str, str | None]:
+    """The attributes of the page's one script tag that loads the widget from the desk."""
+    src = f"{settings.COBROWSE_DESK_URL.rstrip('/')}/static/cobrowse/embed.js"
+    tags = [attrs for tag, attrs in elements(html) if tag == "script" and attrs.get("src") == src]
+    assert len(tags) == 1, f"one script tag for {src}"
+    return tags[0]
+
+
 def assert_demo_page(response: Any, site: str) -> None:
+    """The widget is installed only through its script tag (no button, root or module of it in
+    the page); the bank signs its customer, the shop does not."""
     html = response.content.decode()
-    assert f'<button type="button" id="cobrowse-help" data-site="{site}">Get help</button>' in html
-    assert '<div id="cobrowse-root"></div>' in html
-    assert '<script type="module" src="/static/cobrowse/widget.js"></script>' in html
+    tag = embed_tag(html)
+    assert "async" in tag
+    assert 'id="cobrowse-help"' not in html and "cobrowse-root" not in html
+    assert "cobrowse/widget.js" not in html
+    if site == "bank":
+        assert tag["data-site"] == BANK_SITE_KEY
+        claims = jwt.decode(
+            str(tag["data-identity"]),
+            settings.DEMO_BANK_SECRET,
+            algorithms=["HS256"],
+            audience=BANK_SITE_KEY,
+        )
+        assert (claims["sub"], claims["name"]) == ("nb-10482", "Alex Morgan")
+        assert claims["exp"] > claims["iat"]
+    else:
+        assert tag["data-site"] == SHOP_SITE_KEY
+        assert "data-identity" not in tag
     assert "csrftoken" in response.cookies
 
 
@@ -523,7 +554,7 @@ PAGES = [
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("url", "site"), PAGES)
-def test_every_page_has_get_help_button_widget_and_csrf_cookie(
+def test_every_page_installs_the_widget_with_its_script_tag(
     filled_cart: Client, url: str, site: str
 ) -> None:
     filled_cart.cookies.pop("csrftoken", None)  # the page itself must set the cookie
@@ -628,3 +659,79 @@ def test_iban_check_accepts_valid_ibans(iban: str) -> None:
 )
 def test_iban_check_rejects_invalid_ibans(iban: str) -> None:
     assert iban_problem(iban) is not None
+
+
+# --- Two origins: the desk and the merchant --------------------------------------------------
+
+
+@pytest.mark.urls("config.urls")
+@pytest.mark.parametrize("path", ["/shop/", "/shop/cart/?x=1", "/bank/transfer/"])
+def test_the_desk_sends_the_demo_pages_to_the_merchants_origin(client: Client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"] == settings.DEMO_MERCHANT_URL.rstrip("/") + path
+
+
+@pytest.mark.urls("config.urls")
+def test_the_desks_root_leads_to_the_help_desk(client: Client) -> None:
+    response = client.get("/")
+    assert (response.status_code, response["Location"]) == (302, "/helpdesk/")
+
+
+def test_the_merchants_policy_lets_the_widget_load_and_connect_to_the_desk_only() -> None:
+    directives = merchant_policy("https://desk.example/").split("; ")
+    policy = dict(directive.split(" ", 1) for directive in directives)
+    assert policy["script-src"] == "'self' https://desk.example"
+    assert policy["style-src"] == "'self' https://desk.example"
+    assert policy["connect-src"] == "'self' https://desk.example wss://desk.example"
+    assert "'unsafe-inline'" not in "; ".join(policy.values())
+    assert merchant_policy("http://127.0.0.1:8000/").count("ws://127.0.0.1:8000") == 1
+
+
+@pytest.mark.urls("config.urls")
+@pytest.mark.parametrize(
+    ("path", "cors"),
+    [
+        ("/static/cobrowse/embed.js", True),
+        ("/static/cobrowse/embed.mjs", True),
+        ("/static/cobrowse/widget.css", True),
+        ("/static/vendor/rrweb/rrweb.js", True),
+        ("/static/shop_demo/base.css", False),
+    ],
+)
+def test_the_widgets_static_files_may_be_imported_from_any_origin(
+    client: Client, path: str, cors: bool
+) -> None:
+    """Cross-origin ES module imports need Access-Control-Allow-Origin on the module's response;
+    the widget's modules and rrweb have it, other static files do not."""
+    response = client.get(path, HTTP_ORIGIN="https://shop.example")
+    assert response.status_code == 200
+    assert response.get("Access-Control-Allow-Origin") == ("*" if cors else None)
+    if path.endswith((".js", ".mjs")):
+        assert response["Content-Type"].startswith("text/javascript")
+
+
+@pytest.mark.django_db
+def test_every_page_of_the_merchant_refuses_a_post_without_the_csrf_token(settings: Any) -> None:
+    """The merchant's origin has its own URLconf, so the desk's CSRF sweep (test_security.py)
+    does not see it: the same sweep here."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    from tests.test_security import _sample_path
+
+    settings.CSRF_FAILURE_VIEW = "tests.test_security.csrf_failed"
+    client = Client(enforce_csrf_checks=True)
+    checked = []
+
+    def walk(patterns: list[Any], prefix: str) -> None:
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                walk(entry.url_patterns, prefix + str(entry.pattern))
+            elif isinstance(entry, URLPattern):
+                path = _sample_path(prefix + str(entry.pattern))
+                response = client.post(path, {"quantity": "1"})
+                assert response.status_code == 403 and response.get("X-CSRF-Failed"), path
+                checked.append(path)
+
+    walk(get_resolver("config.urls_merchant").url_patterns, "")
+    assert "/shop/checkout/" in checked and "/bank/transfer/" in checked and len(checked) >= 12

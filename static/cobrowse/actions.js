@@ -7,8 +7,8 @@
 //     ids belong to one page's snapshot; anything aimed at an earlier page is dropped, and so
 //     is everything before the page's first op is acknowledged).
 //   - Nothing is typed into a field whose value the operator cannot see (anything but a
-//     CLEAR field of masking.js), nothing is clicked inside the widget itself (#cobrowse-root:
-//     the operator never answers the customer's control prompt), and navigation stays on the
+//     CLEAR field of masking.js), nothing is clicked on the widget itself (its host,
+//     [data-cobrowse-widget]: the operator never answers the customer's control prompt), and navigation stays on the
 //     page's origin.
 //   - A typed value goes through the field's own value setter and `input`/`change` events, so
 //     the page's scripts and the recorder see it as if the customer had typed it.
@@ -16,7 +16,8 @@
 import { Decision, describeElement, maskDecision } from "./masking.js";
 
 export const ACTION_KINDS = Object.freeze(["click", "input", "navigate"]);
-const WIDGET_ROOT = "#cobrowse-root";
+// The widget's host element on the page (its UI is in the host's shadow root).
+export const WIDGET_HOST = "[data-cobrowse-widget]";
 
 /**
  * Whether `op` may act on this page: "apply", or the reason it may not.
@@ -89,7 +90,7 @@ export class Actions {
   #target(id) {
     const node = Number.isInteger(id) ? this.#nodeOf(id) : null;
     if (!node || node.nodeType !== 1 || !node.isConnected) return null;
-    if (node.closest(WIDGET_ROOT)) return null;
+    if (node.closest(WIDGET_HOST)) return null;
     return node;
   }
 

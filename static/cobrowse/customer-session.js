@@ -16,12 +16,11 @@
 //     When the recording tab goes away (closed, or gone to another site) and no page of the
 //     session started recording within HAND_BACK_MS, a waiting tab records. Chat works from
 //     every tab.
-//   - When the session ends (either side, or a final close code: ENDED, FORBIDDEN) recording
-//     stops, nothing more is sent, and everything kept for the session in sessionStorage is
-//     removed.
+//   - When the session ends (either side, or a final close code: ENDED, FORBIDDEN,
+//     INVALID_TOKEN) recording stops, nothing more is sent, and everything kept for the session
+//     in sessionStorage is removed.
 
-import { actionVerdict, Actions, isForCurrentPage } from "./actions.js";
-import { socketUrl } from "./api.js";
+import { actionVerdict, Actions, isForCurrentPage, WIDGET_HOST } from "./actions.js";
 import { Inbox } from "./inbox.js";
 import { MAX_TEXT, MAX_TITLE, MAX_URL } from "./protocol.js";
 import { Recorder } from "./recorder.js";
@@ -60,7 +59,7 @@ export class CustomerSession {
 
   /**
    * @param {object} options
-   * @param {object} options.session the API's session body {id, code, site, ws_url, status, head_seq}
+   * @param {object} options.session the API's session body {id, code, site, ws_url, status, head_seq, token}
    * @param {import("./api.js").HelpApi} options.api
    * @param {import("./panel.js").Panel} options.panel
    * @param {import("./overlays.js").Overlays} options.overlays
@@ -88,10 +87,10 @@ export class CustomerSession {
     const win = this.#window;
     const doc = win.document;
     this.#transport = new Transport({
-      url: socketUrl(this.#session.ws_url, win.location),
+      url: this.#api.socketUrl(this.#session),
       sessionId: this.#session.id,
       onFrame: (frame, meta) => this.#received(frame, meta),
-      onStatus: (status) => this.#status(status),
+      onStatus: (status, info) => this.#status(status, info),
     });
     if (this.#transport.lastSeen === null && Number.isInteger(this.#session.head_seq)) {
       this.#transport.markSeen(this.#session.head_seq);
@@ -228,7 +227,7 @@ export class CustomerSession {
       this.#overlays.pointer(p.x, p.y, name);
     } else if (op.kind === "highlight" && isForCurrentPage(op, this.#pageSeq)) {
       const target = Number.isInteger(p.id) ? this.#recorder.nodeOf(p.id) : p;
-      if (target && !(target.nodeType === 1 && target.closest("#cobrowse-root"))) {
+      if (target && !(target.nodeType === 1 && target.closest(WIDGET_HOST))) {
         this.#overlays.highlight(target.nodeType === 3 ? target.parentElement : target, p.label ?? "");
       }
     } else if (actionVerdict(op, { control: this.#state.control, pageSeq: this.#pageSeq }) === "apply") {
@@ -236,13 +235,15 @@ export class CustomerSession {
     }
   }
 
-  #status(status) {
+  #status(status, info) {
+    const final = status === "ended" || status === "forbidden" || status === "invalid_token";
     if (this.#over) {
-      if (status === "ended" || status === "forbidden") this.#release();
+      if (final) this.#release();
       return;
     }
-    if (status === "ended" || status === "forbidden") {
-      this.#finish(status);
+    if (final) {
+      if (status !== "ended") console.error(`[cobrowse] the desk refused this page's connection: ${refusal(info)}`);
+      this.#finish(status === "ended" ? "ended" : "forbidden");
     } else if (status === "connecting" || status === "open" || status === "reconnecting") {
       // "connecting" right after a drop keeps showing the drop until the socket is back.
       const connection = status === "connecting" && this.#state.connection === "reconnecting" ? "reconnecting" : status;
@@ -377,6 +378,18 @@ export class CustomerSession {
     target.addEventListener(type, handler, capture);
     this.#listeners.push([target, type, handler, capture]);
   }
+}
+
+// What a refusal means, for the merchant's developer reading the console: the desk's close code,
+// its reason when the server could send one (daphne drops reasons), and what the code means.
+const REFUSALS = {
+  4401: "invalid_token: the session's token is missing, expired, or another session's",
+  4403: "forbidden: this page's origin is not among the site's allowed origins, or the session is not this customer's",
+};
+
+function refusal({ code, reason } = {}) {
+  const meaning = REFUSALS[code] ?? "refused";
+  return reason ? `${code} ${reason} (${meaning})` : `${code} ${meaning}`;
 }
 
 /** Whether recording start `a` ([time, client_op_id]) is later than `b` (ties: by id). */

@@ -3,7 +3,8 @@
 // Guarantees:
 //   - Masking follows masking.js in both places rrweb leaves a value: rrweb's own options
 //     (RECORD_OPTIONS) and redactEvent() over every event before it is queued.
-//   - The widget's own UI and overlays (#cobrowse-root) are never recorded.
+//   - The widget's own UI and overlays (the shadow root of [data-cobrowse-widget]) are never
+//     recorded.
 //   - A new full snapshot is taken every checkoutEveryNms, so a late joiner replays a short
 //     tail only; each one travels in one dom op with its Meta event.
 //   - Typing in a field is sent when the field loses focus, not only after the debounce.
@@ -44,7 +45,8 @@ export const RECORD_OPTIONS = Object.freeze({
   maskInputFn: (text, element) => maskValue(text, maskDecision(describeElement(element) ?? {})),
   maskTextSelector: "[data-cobrowse-mask]",
   maskTextFn: (text) => maskText(text),
-  blockSelector: "#cobrowse-root",
+  // The widget's host: rrweb records neither it nor its shadow root (panel, overlays).
+  blockSelector: "[data-cobrowse-widget]",
   // The operator follows the pointer live: rrweb's default hands over positions every 500 ms.
   // Sampled every 25 ms, with the last sample of a stroke kept (patches/rrweb+2.2.2.patch), and
   // handed over at once: with the scheduler's 50 ms window the place where the pointer stopped

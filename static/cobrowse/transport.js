@@ -67,8 +67,9 @@ export class Transport {
    * ({getItem, setItem}, sessionStorage by default), timers ({set,clear}{Timeout,Interval}),
    * onFrame(frame, meta?) (every server frame; acks come with meta {echo, element}: echo means
    * an op frame with the same seq follows), onStatus(status, info?) (connecting, open,
-   * reconnecting {code, delay, attempt}, ended, forbidden, closed), sessionId (from the url by
-   * default), random (jitter), pingIntervalMs, backoffBaseMs, backoffCapMs, retryDelayMs.
+   * reconnecting {code, delay, attempt}, a final close's status {code, reason?}: ended,
+   * forbidden, invalid_token; closed), sessionId (from the url by default), random (jitter),
+   * pingIntervalMs, backoffBaseMs, backoffCapMs, retryDelayMs.
    */
   constructor(options) {
     this.#o = { ...DEFAULTS, ...options };
@@ -97,7 +98,7 @@ export class Transport {
     const ws = new this.#o.WebSocketImpl(url + query);
     this.#ws = ws;
     ws.onmessage = (event) => this.#receive(ws, event.data);
-    ws.onclose = (event) => this.#closed(ws, event.code);
+    ws.onclose = (event) => this.#closed(ws, event.code, event.reason);
     ws.onerror = () => {}; // a close event always follows
   }
 
@@ -213,14 +214,14 @@ export class Transport {
 
   // --- connection life --------------------------------------------------------------------
 
-  #closed(ws, code) {
+  #closed(ws, code, reason = "") {
     if (ws !== this.#ws) return;
     this.#detach();
     if (this.#stopped) return;
     if (Object.hasOwn(FINAL_CLOSE_CODES, code)) {
       this.#stopped = true;
       if (code === CloseCode.ENDED) this.#setPending([]); // nothing more is journaled
-      this.#o.onStatus(FINAL_CLOSE_CODES[code], { code });
+      this.#o.onStatus(FINAL_CLOSE_CODES[code], reason ? { code, reason } : { code });
       return;
     }
     const capped = Math.min(this.#o.backoffCapMs, this.#o.backoffBaseMs * 2 ** this.#attempt);

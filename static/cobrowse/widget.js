@@ -1,32 +1,74 @@
-// The customer's "Get help" widget: the entry point every demo page loads. Wiring only: the
-// page's #cobrowse-help button and #cobrowse-root, the panel and overlays drawn in that root,
-// and one CustomerSession while a help session is open.
+// The customer's "Get help" widget on a merchant's page (embed.mjs starts it). Wiring only: a
+// host element appended to the page with its own shadow root, holding the "Get help" button,
+// the panel and the overlays; one CustomerSession while a help session is open.
 //
-// "Get help" asks the server for a session (the open one if there is one); a session this tab
-// already takes part in (sessionStorage) continues on every page of the site once the server
-// confirms it is still open.
+// Guarantees:
+//   - The page's CSS does not reach the widget (its markup is in a shadow root, its host resets
+//     every property with `all: initial !important`, which beats the page's rules even when
+//     they are !important), and the widget's CSS does not reach the page (it is the shadow
+//     root's own stylesheet). The host takes no room in the page's layout (display: contents;
+//     everything in it is position: fixed).
+//   - "Get help" asks the desk for a session (api.js); a session this tab already takes part in
+//     (the merchant origin's sessionStorage) continues on every page of the site once the desk
+//     confirms it is still open. A tab without one first asks this browser's other tabs of the
+//     site (BroadcastChannel) and joins their session instead of opening a second one.
+//   - Whatever the desk refuses (unknown key, origin not allowed, bad identity, token no longer
+//     good) is written to the console with the desk's own message; the page goes on as before.
 
-import { HelpApi } from "./api.js";
+import { EmbedError, HelpApi } from "./api.js";
 import { CustomerSession } from "./customer-session.js";
 import { Overlays } from "./overlays.js";
 import { Panel } from "./panel.js";
+import { MAX_TITLE, MAX_URL } from "./protocol.js";
+import { SiteTabs } from "./site-tabs.js";
 import { initialState } from "./session-state.js";
 
-const button = document.getElementById("cobrowse-help");
-const root = document.getElementById("cobrowse-root");
-if (button && root && button.dataset.site) boot(button, root, button.dataset.site);
+const HOST_TAG = "cobrowse-widget";
 
-function boot(button, root, site) {
-  const stylesheet = document.createElement("link");
+/**
+ * Put the widget on this page.
+ * @param {object} options
+ * @param {string} options.site the site's public key
+ * @param {string} options.desk the desk's base URL
+ * @param {() => Promise<string | null>} [options.identity] the signed identity (JWT), asked for
+ *   when the customer asks for help
+ * @returns {{host: HTMLElement, ready: Promise<void>}}
+ */
+export function mountWidget({ site, desk, identity = async () => null, document: doc = globalThis.document }) {
+  const api = new HelpApi({
+    desk,
+    onExpired: ({ id, expires_at: at }) =>
+      console.error(`[cobrowse] the token of help session ${id} expired at ${at}: it is forgotten, "Get help" starts afresh`),
+  });
+  const host = doc.createElement(HOST_TAG);
+  host.setAttribute("data-cobrowse-widget", "");
+  host.setAttribute("data-site", site);
+  const shadow = host.attachShadow({ mode: "open" });
+
+  const stylesheet = doc.createElement("link");
   stylesheet.rel = "stylesheet";
   stylesheet.href = new URL("./widget.css", import.meta.url).href;
+  const root = doc.createElement("div");
+  root.id = "cobrowse-root";
+  root.hidden = true; // until its stylesheet is there: no unstyled flash
+  const button = doc.createElement("button");
+  button.type = "button";
+  button.id = "cobrowse-help";
+  button.className = "cb-launcher";
+  button.textContent = "Get help";
+  root.append(button);
+  shadow.append(stylesheet, root);
   const styled = new Promise((resolve) => {
     stylesheet.addEventListener("load", resolve);
-    stylesheet.addEventListener("error", resolve);
+    stylesheet.addEventListener("error", () => {
+      console.error(`[cobrowse] the widget's stylesheet did not load: ${stylesheet.href}`);
+      resolve();
+    });
+  }).then(() => {
+    root.hidden = false;
   });
-  root.append(stylesheet);
+  doc.body.append(host);
 
-  const api = new HelpApi();
   let live = null;
   const panel = new Panel(root, button, {
     onAllow: () => live?.allow(),
@@ -43,6 +85,7 @@ function boot(button, root, site) {
     },
   });
   const overlays = new Overlays(root, { onStopControl: () => live?.revoke() });
+  const tabs = new SiteTabs(site, () => (live && !live.over ? api.remembered(site) : null));
 
   const join = (session, open) => {
     api.remember(session);
@@ -50,7 +93,7 @@ function boot(button, root, site) {
     live.start();
   };
 
-  const resumed = resume(api, site, join, panel, styled);
+  const resumed = resume(api, site, join, panel).then(() => styled);
   button.addEventListener("click", async () => {
     await resumed;
     if (live && !live.over) {
@@ -62,35 +105,64 @@ function boot(button, root, site) {
     }
     panel.busy(true);
     try {
-      join(await api.create(site), true);
+      const other = await tabs.ask();
+      const session = other ? await api.read(other).catch(() => null) : null;
+      if (session && session.status !== "ended") {
+        join(session, true);
+      } else {
+        const page = { url: doc.location.href.slice(0, MAX_URL), title: doc.title.slice(0, MAX_TITLE) };
+        join(await api.create(site, { identity: await identityOf(identity), page }), true);
+      }
       panel.show({ focus: true });
     } catch (error) {
-      console.error(error);
+      report(site, error);
       panel.failed("Help is not available right now. Please try again in a moment.");
     } finally {
       panel.busy(false);
     }
   });
+  return { host, ready: resumed };
 }
 
-/** Continue the session this tab takes part in, if the server still has it open. */
-async function resume(api, site, join, panel, styled) {
+/** Continue the session this tab takes part in, if the desk still has it open. */
+async function resume(api, site, join, panel) {
   const remembered = api.remembered(site);
   if (!remembered) return;
   let current;
   try {
-    [current] = await Promise.all([api.current(site), styled]);
-  } catch {
-    current = remembered; // the server is unreachable: the socket will say how things stand
+    current = await api.read(remembered);
+  } catch (error) {
+    if (error instanceof EmbedError && error.code !== "network") {
+      report(site, error); // the token is no good any more: this tab starts afresh
+      api.forget(site, remembered.id);
+      return;
+    }
+    current = remembered; // the desk is unreachable: the socket will say how things stand
   }
-  if (current && current.id === remembered.id) {
+  if (current.status !== "ended") {
     join(current, undefined);
     return;
   }
-  // It ended while this tab was away (or belongs to another browser session now).
+  // It ended while this tab was away.
   api.forget(site, remembered.id);
-  if (!current) {
-    panel.render({ ...initialState(remembered), status: "ended" });
-    panel.show();
+  panel.render({ ...initialState(remembered), status: "ended" });
+  panel.show();
+}
+
+async function identityOf(identity) {
+  try {
+    const token = await identity();
+    return typeof token === "string" && token ? token : null;
+  } catch (error) {
+    console.error("[cobrowse] the identity could not be read; asking for help without it:", error);
+    return null;
+  }
+}
+
+function report(site, error) {
+  if (error instanceof EmbedError) {
+    console.error(`[cobrowse] the desk refused the help request for site ${site}: ${error.code}: ${error.message}`);
+  } else {
+    console.error("[cobrowse] the help request failed:", error);
   }
 }

@@ -1,6 +1,9 @@
 """Browser tests: real Chromium (Debian's) driven by Playwright for Python, against the real
-server (`manage.py runserver`, which is daphne) running on the test database. Screenshots are
-saved under artifacts/screenshots/<test>/.
+servers (`manage.py runserver`, which is daphne) running on the test database: the desk on one
+port and the demo merchant (the shop and the bank, which install the widget with its script
+tag) on another, two origins as in `make run`. Pages open on the desk's origin (`live_url`,
+the contexts' base URL); the desk sends /shop/ and /bank/ on to the merchant's origin
+(`merchant_url`). Screenshots are saved under artifacts/screenshots/<test>/.
 
 Every test here is marked `browser`; `make test` runs them in its PostgreSQL + Redis step.
 """
@@ -14,15 +17,22 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
+SERVER_LOG = ROOT / "artifacts" / "browser-server.log"
+MERCHANT_LOG = ROOT / "artifacts" / "browser-merchant.log"
+# Static files come through WhiteNoise, with their CORS headers, as in `make run`.
+RUNSERVER = [sys.executable, "manage.py", "runserver", "--noreload", "--nostatic"]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -65,31 +75,76 @@ def server_env() -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class LiveOrigins:
+    desk: str  # the help desk: API, WebSockets, operator pages, the widget's static files
+    merchant: str  # the demo shop and bank, which install the widget with its script tag
+
+
 @pytest.fixture(scope="session")
-def live_url(django_db_setup: None) -> Iterator[str]:
-    """Base URL of a server process running the product on the test database."""
-    port = free_port()
+def live_origins(django_db_setup: None) -> Iterator[LiveOrigins]:
+    """Two server processes of the project on the test database, on two ports (two origins),
+    as `make run` serves them: the desk, and the demo merchant (ORIGIN_ROLE=merchant)."""
+    desk_port, merchant_port = free_port(), free_port()
+    origins = LiveOrigins(f"http://127.0.0.1:{desk_port}", f"http://127.0.0.1:{merchant_port}")
+    env = {
+        **server_env(),
+        "COBROWSE_DESK_URL": f"{origins.desk}/",
+        "DEMO_MERCHANT_URL": f"{origins.merchant}/",
+    }
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with open(ROOT / "artifacts" / "browser-server.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-            cwd=ROOT,
-            env=server_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _wait_for_port(proc, port)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with ExitStack() as stack:
+        for port, role, log_path in [
+            (desk_port, "desk", SERVER_LOG),
+            (merchant_port, "merchant", MERCHANT_LOG),
+        ]:
+            log = stack.enter_context(open(log_path, "wb"))
+            proc = subprocess.Popen(
+                [*RUNSERVER, f"127.0.0.1:{port}"],
+                cwd=ROOT,
+                env={**env, "ORIGIN_ROLE": role},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            stack.callback(_stop, proc)
+            _wait_for_port(proc, port, log_path)
+        yield origins
 
 
-def _wait_for_port(proc: subprocess.Popen[bytes], port: int) -> None:
+@pytest.fixture(scope="session")
+def live_url(live_origins: LiveOrigins) -> str:
+    """Base URL of the desk's server process (the merchant's: `merchant_url`)."""
+    return live_origins.desk
+
+
+@pytest.fixture(scope="session")
+def merchant_url(live_origins: LiveOrigins) -> str:
+    """Base URL of the demo merchant's origin (the shop and the bank)."""
+    return live_origins.merchant
+
+
+@pytest.fixture(autouse=True)
+def _demo_sites(request: pytest.FixtureRequest) -> None:
+    """The demo sites of `demo_setup` (public keys pk_demo_shop, pk_demo_bank): every session
+    belongs to a site. For a test that opens pages on the live servers they allow the live
+    merchant's origin. (The database is emptied after every browser test.)"""
+    if "new_context" not in request.fixturenames:
+        request.getfixturevalue("demo_sites")
+        return
+    merchant = request.getfixturevalue("merchant_url")
+    with override_settings(DEMO_MERCHANT_ORIGINS=[merchant]):
+        call_command("demo_setup", verbosity=0)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _wait_for_port(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -97,9 +152,7 @@ def _wait_for_port(proc: subprocess.Popen[bytes], port: int) -> None:
             return
         except OSError as exc:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    "the test server did not start: artifacts/browser-server.log"
-                ) from exc
+                raise RuntimeError(f"the test server did not start: {log}") from exc
             time.sleep(0.1)
 
 
@@ -140,9 +193,8 @@ def new_context(browser: Any, live_url: str, request: pytest.FixtureRequest) -> 
     request.node.stash[CONSOLE] = console
 
     def make(**kwargs: Any) -> Any:
-        context = browser.new_context(
-            base_url=live_url, viewport={"width": 1280, "height": 800}, **kwargs
-        )
+        options = {"base_url": live_url, "viewport": {"width": 1280, "height": 800}, **kwargs}
+        context = browser.new_context(**options)
         context.set_default_timeout(10_000)
         person = len(contexts) + 1
         context.on("console", lambda m: console.append(f"[{person}] {m.type}: {m.text}"))
@@ -156,13 +208,16 @@ def new_context(browser: Any, live_url: str, request: pytest.FixtureRequest) -> 
 
 
 CONSOLE = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def console(new_context: Any, request: pytest.FixtureRequest) -> list[str]:
+    """What the pages of this test's contexts print to their consoles ("[n] type: text"), as
+    Playwright delivers it (during its own calls)."""
+    return request.node.stash[CONSOLE]
+
+
 SERVER_LOG_AT = pytest.StashKey[int]()
-SERVER_LOG = ROOT / "artifacts" / "browser-server.log"
-
-
-@pytest.fixture(autouse=True)
-def _demo_sites(demo_sites: dict[str, Any]) -> None:
-    """The demo shop and bank (`manage.py demo_setup`): every session belongs to a site."""
 
 
 @pytest.fixture(autouse=True)
@@ -210,6 +265,17 @@ def login_context(context: Any, user: Any, live_url: str) -> None:
     context.add_cookies(
         [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_url}]
     )
+
+
+# The widget's shadow root on a merchant's page (the widget's host is appended to the body).
+WIDGET = "document.querySelector('[data-cobrowse-widget]')?.shadowRoot"
+# The demo sites' public keys (`manage.py demo_setup`) by their short names.
+SITE_KEYS = {"shop": "pk_demo_shop", "bank": "pk_demo_bank"}
+
+
+def widget_text(page: Any, html_id: str) -> str:
+    """The text of an element of the widget (in its shadow root) by its id."""
+    return str(page.evaluate(f"{WIDGET}?.getElementById({html_id!r})?.textContent ?? ''"))
 
 
 def wait_until(page: Any, expression: str, arg: Any = None, *, timeout: float = 10.0) -> Any:

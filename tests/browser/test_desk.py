@@ -13,22 +13,23 @@ from cobrowse.protocol import CloseCode
 from tests.browser.conftest import login_context
 from tests.conftest import make_operator
 
-ASK_FOR_HELP = """async () => {
-  const token = document.cookie.match(/csrftoken=([^;]+)/)[1];
-  const response = await fetch("/api/sessions/", {
+# What the widget does on "Get help": the desk's embed API, from the merchant's page.
+ASK_FOR_HELP = """async (desk) => {
+  const response = await fetch(`${desk}/api/embed/v1/sessions/`, {
     method: "POST",
-    headers: {"Content-Type": "application/json", "X-CSRFToken": token},
-    body: JSON.stringify({site: "shop"}),
+    credentials: "omit",
+    headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({site: "pk_demo_shop"}),
   });
   return response.json();
 }"""
 
 
-def ask_for_help(new_context: Any) -> dict[str, Any]:
+def ask_for_help(new_context: Any, live_url: str) -> dict[str, Any]:
     """A customer opens a help request from the shop (the HTTP API the widget calls)."""
     page = new_context().new_page()
     page.goto("/shop/")
-    body: dict[str, Any] = page.evaluate(ASK_FOR_HELP)
+    body: dict[str, Any] = page.evaluate(ASK_FOR_HELP, live_url)
     return body
 
 
@@ -47,7 +48,7 @@ def test_a_help_request_appears_in_the_queue_without_reload(
     desk = operator_page(new_context, live_url)
     expect(desk.locator("#queue-empty")).to_be_visible()
     shot(desk, "1-empty-queue")
-    request = ask_for_help(new_context)
+    request = ask_for_help(new_context, live_url)
     entry = desk.locator(f'#queue [data-session="{request["id"]}"]')
     expect(entry).to_be_visible()
     expect(entry).to_contain_text(request["code"])
@@ -62,7 +63,7 @@ def test_a_session_claimed_by_another_operator_leaves_every_queue(
 ) -> None:
     first = operator_page(new_context, live_url, "anna")
     second = operator_page(new_context, live_url, "ben")
-    request = ask_for_help(new_context)
+    request = ask_for_help(new_context, live_url)
     for desk in (first, second):
         expect(desk.locator(f'#queue [data-session="{request["id"]}"]')).to_be_visible()
     second.locator(f'#queue [data-session="{request["id"]}"] a').click()
@@ -81,13 +82,13 @@ def test_a_request_the_customer_ends_leaves_the_queue(new_context: Any, live_url
     desk = operator_page(new_context, live_url)
     customer = new_context().new_page()
     customer.goto("/shop/")
-    request = customer.evaluate(ASK_FOR_HELP)
+    request = customer.evaluate(ASK_FOR_HELP, live_url)
     entry = desk.locator(f'#queue [data-session="{request["id"]}"]')
     expect(entry).to_be_visible()
     # The customer ends the request before anyone joined (the protocol's own `session` op).
     code = customer.evaluate(
         """(url) => new Promise((resolve) => {
-          const ws = new WebSocket(`ws://${location.host}${url}`);
+          const ws = new WebSocket(url);
           ws.onmessage = (event) => {
             if (JSON.parse(event.data).type !== "welcome") return;
             ws.send(JSON.stringify({type: "op", client_op_id: "end-1", kind: "session",
@@ -95,7 +96,7 @@ def test_a_request_the_customer_ends_leaves_the_queue(new_context: Any, live_url
           };
           ws.onclose = (event) => resolve(event.code);
         })""",
-        request["ws_url"],
+        f"{request['ws_url']}?token={request['token']}",
     )
     assert code == CloseCode.ENDED
     expect(entry).to_have_count(0)
@@ -105,7 +106,7 @@ def test_join_by_code_opens_the_customers_session(
     new_context: Any, live_url: str, shot: Any
 ) -> None:
     desk = operator_page(new_context, live_url)
-    request = ask_for_help(new_context)
+    request = ask_for_help(new_context, live_url)
     code = request["code"]
     desk.fill("#join-code", f"{code[:3]} {code[3:]}")
     shot(desk, "1-code-typed")

@@ -12,10 +12,12 @@ from cobrowse.models import Session
 from tests.browser.conftest import login_context
 from tests.conftest import make_operator
 
-# From the customer's own page (its cookie makes it the session's customer): a full snapshot
-# whose Meta event names a javascript: page, and a navigate op to one.
-SEND_HOSTILE_PAGE = """async (sessionId) => {
-  const socket = new WebSocket(`ws://${location.host}/ws/cobrowse/${sessionId}/`);
+# From the customer's own page on the merchant's origin (the session's token in its
+# sessionStorage makes it the session's customer): a full snapshot whose Meta event names a
+# javascript: page, and a navigate op to one.
+SEND_HOSTILE_PAGE = """async () => {
+  const kept = JSON.parse(sessionStorage.getItem("cobrowse:site:pk_demo_shop"));
+  const socket = new WebSocket(`${kept.ws_url}?token=${encodeURIComponent(kept.token)}`);
   const frames = [];
   socket.onmessage = (message) => frames.push(JSON.parse(message.data));
   await new Promise((resolve) => (socket.onopen = resolve));
@@ -41,7 +43,7 @@ SEND_HOSTILE_PAGE = """async (sessionId) => {
 
 
 def test_only_a_web_page_address_becomes_a_link_on_the_desk(
-    new_context: Any, live_url: str, shot: Any
+    new_context: Any, live_url: str, merchant_url: str, shot: Any
 ) -> None:
     customer = new_context().new_page()
     customer.goto("/shop/")
@@ -55,9 +57,9 @@ def test_only_a_web_page_address_becomes_a_link_on_the_desk(
     desk.goto(f"/helpdesk/sessions/{session.pk}/")
     address = desk.locator("#customer-url")
     expect(address).to_have_text("/shop/")
-    assert address.get_attribute("href") == f"{live_url}/shop/"
+    assert address.get_attribute("href") == f"{merchant_url}/shop/"
 
-    answers = customer.evaluate(SEND_HOSTILE_PAGE, str(session.pk))
+    answers = customer.evaluate(SEND_HOSTILE_PAGE)
     by_id = {answer["client_op_id"]: answer for answer in answers}
     assert by_id["hostile-dom"]["type"] == "ack"
     assert by_id["hostile-nav"]["type"] == "error"

@@ -26,7 +26,7 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from cobrowse.models import Operation, Participant, Session, Status
-from tests.browser.conftest import wait_until
+from tests.browser.conftest import SITE_KEYS, WIDGET, wait_until
 from tests.conftest import make_operator, operator_cookie
 
 T = TypeVar("T")
@@ -264,12 +264,14 @@ def wait_until_recorded(operator: OperatorSocket, path: str) -> None:
 
 def get_help(page: Any) -> str:
     page.click("#cobrowse-help")
-    wait_until(page, "/^\\d{6}$/.test(document.getElementById('cobrowse-code')?.textContent ?? '')")
+    code = f"{WIDGET}?.getElementById('cobrowse-code')?.textContent ?? ''"
+    wait_until(page, f"/^\\d{{6}}$/.test({code})")
     return str(page.text_content("#cobrowse-code"))
 
 
 def session_id_of(page: Any, site: str = "shop") -> str:
-    return str(page.evaluate(f"JSON.parse(sessionStorage.getItem('cobrowse:site:{site}')).id"))
+    key = f"cobrowse:site:{SITE_KEYS[site]}"
+    return str(page.evaluate(f"JSON.parse(sessionStorage.getItem('{key}')).id"))
 
 
 def hide_panel(page: Any) -> None:
@@ -288,7 +290,12 @@ def wait_for_state(page: Any, state: str) -> None:
 def fresh_snapshot(page: Any) -> None:
     """Make rrweb take a new full snapshot now, as its periodic checkout does."""
     page.evaluate(
-        "import('/static/vendor/rrweb/rrweb.js').then((m) => m.record.takeFullSnapshot(true))"
+        """() => {
+          // The rrweb the widget runs: imported from the desk, as the widget's own modules.
+          const embed = document.querySelector("script[src*='/static/cobrowse/embed.js']").src;
+          const rrweb = new URL("../vendor/rrweb/rrweb.js", embed).href;
+          return import(rrweb).then((m) => m.record.takeFullSnapshot(true));
+        }"""
     )
 
 
@@ -324,7 +331,7 @@ def test_demo_pages_render_within_their_content_security_policy(
     get_help(page)
     tints = set()
     shop = ["/shop/", "/shop/products/harbour-mug/", "/shop/cart/", "/shop/checkout/"]
-    for path in [*shop, "/", "/bank/", "/bank/transfer/", "/bank/open-account/"]:
+    for path in [*shop, "/bank/", "/bank/transfer/", "/bank/open-account/"]:
         page.goto(path)
         if path in shop:
             page.wait_for_selector("#cobrowse-panel", state="visible")
@@ -350,8 +357,8 @@ def test_get_help_shows_a_six_digit_code_and_waiting_state(
     assert panel_state(page) == "waiting"
     assert "Waiting for a support agent" in page.text_content("#cobrowse-status")
     assert page.get_attribute("#cobrowse-help", "aria-expanded") == "true"
-    session = Session.objects.get(code=code)
-    assert (session.site.public_key, session.status) == (f"pk_demo_{site}", Status.WAITING)
+    session = Session.objects.get(code=code, site__public_key=SITE_KEYS[site])
+    assert session.status == Status.WAITING
     picture(shot, page, f"{site}-waiting")
 
 
@@ -518,7 +525,7 @@ def test_a_session_ended_elsewhere_is_shown_as_ended_on_the_next_page(
     operator = operators(session_id)
     operator.outcome(operator.send("session", {"action": "end"}))
     if told_by == "socket":  # the API cannot be asked: the socket closes with 4410
-        page.route("**/api/sessions/current/**", lambda route: route.abort())
+        page.route("**/api/embed/v1/sessions/*/", lambda route: route.abort())
 
     page.goto("/shop/cart/")
     wait_for_state(page, "ended")
@@ -528,25 +535,59 @@ def test_a_session_ended_elsewhere_is_shown_as_ended_on_the_next_page(
     assert last is not None and last.kind == "session", "nothing is journaled after the end"
 
 
-def test_a_session_of_another_browser_is_refused_and_forgotten(
-    open_page: Callable[[], Any], shot: Any
+@pytest.mark.parametrize("told_by", ["api", "socket"])
+def test_a_token_for_another_session_is_refused_and_forgotten(
+    open_page: Callable[[], Any], shot: Any, console: list[str], told_by: str
 ) -> None:
+    """A tab that holds its session with another session's token (a foreign token): the desk
+    refuses it (the API with 401, or, when the API cannot be asked, the socket with 4401), the
+    console says so, and the tab forgets the session."""
     owner = open_page()
     owner.goto("/shop/")
     get_help(owner)
-    stolen = owner.evaluate("sessionStorage.getItem('cobrowse:site:shop')")
+    foreign = json.loads(owner.evaluate("sessionStorage.getItem('cobrowse:site:pk_demo_shop')"))
 
-    # Another browser that claims the session, while the API cannot be asked about it: the
-    # socket is refused with 4403.
     page = open_page()
     page.goto("/shop/")
-    page.evaluate("(value) => sessionStorage.setItem('cobrowse:site:shop', value)", stolen)
-    page.route("**/api/sessions/current/**", lambda route: route.abort())
+    get_help(page)
+    mine = json.loads(page.evaluate("sessionStorage.getItem('cobrowse:site:pk_demo_shop')"))
+    page.evaluate(
+        "(value) => sessionStorage.setItem('cobrowse:site:pk_demo_shop', value)",
+        json.dumps({**mine, "token": foreign["token"]}),
+    )
+    if told_by == "socket":
+        page.route("**/api/embed/v1/sessions/*/", lambda route: route.abort())
     page.reload()
-    wait_for_state(page, "forbidden")
-    assert "no longer available" in page.text_content("#cobrowse-status")
+    if told_by == "socket":
+        wait_for_state(page, "forbidden")
+        assert "no longer available" in page.text_content("#cobrowse-status")
+        picture(shot, page, "forbidden")
     eventually(lambda: cobrowse_storage_keys(page) == [])
-    picture(shot, page, "forbidden")
+    settle(page)
+    said = "4401" if told_by == "socket" else "invalid_token"
+    refusals = [line for line in console if "[cobrowse]" in line and "token" in line]
+    assert any(said in line for line in refusals), console
+    assert page.is_visible("#cobrowse-help"), "the widget is still there, idle"
+
+
+def test_a_session_whose_token_has_expired_is_forgotten_with_a_word_in_the_console(
+    open_page: Callable[[], Any], console: list[str]
+) -> None:
+    page = open_page()
+    page.goto("/shop/")
+    get_help(page)
+    kept = json.loads(page.evaluate("sessionStorage.getItem('cobrowse:site:pk_demo_shop')"))
+    page.evaluate(
+        "(value) => sessionStorage.setItem('cobrowse:site:pk_demo_shop', value)",
+        json.dumps({**kept, "expires_at": "2020-01-01T00:00:00+00:00"}),
+    )
+    page.reload()
+    page.wait_for_selector("#cobrowse-help")
+    eventually(lambda: cobrowse_storage_keys(page) == [])
+    settle(page)
+    assert any("[cobrowse]" in line and "expired" in line for line in console), console
+    assert page.is_hidden("#cobrowse-panel")
+    assert page.text_content("#cobrowse-help") == "Get help"
 
 
 # --- Masking -------------------------------------------------------------------------------
@@ -722,7 +763,7 @@ def test_ops_lost_with_a_dropped_connection_are_resent_after_reconnect(
         lambda: (
             page.evaluate(
                 "JSON.parse(sessionStorage.getItem(`cobrowse:${JSON.parse(sessionStorage.getItem("
-                "'cobrowse:site:shop')).id}:outbox`)).pending.length"
+                "'cobrowse:site:pk_demo_shop')).id}:outbox`)).pending.length"
             )
             == 0
         ),

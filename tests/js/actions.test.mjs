@@ -79,7 +79,6 @@ class FakeField {
     return Object.hasOwn(this.attrs, name);
   }
   closest(selector) {
-    if (selector === "#cobrowse-root") return this.ancestors.includes("#cobrowse-root") ? {} : null;
     const name = /^\[([\w-]+)\]$/.exec(selector)[1];
     return Object.hasOwn(this.attrs, name) || this.ancestors.includes(name) ? {} : null;
   }
@@ -137,7 +136,7 @@ test("a checkbox takes the op's checked state", () => {
 
 test("a click reaches the element, but never the widget or a secret field", () => {
   const pay = new FakeField("BUTTON", { id: "place-order" });
-  const allow = new FakeField("BUTTON", { id: "cobrowse-allow" }, { ancestors: ["#cobrowse-root"] });
+  const allow = new FakeField("BUTTON", { id: "cobrowse-allow" }, { ancestors: ["data-cobrowse-widget"] });
   const cvc = new FakeField("INPUT", { name: "card_cvc" });
   const { actions, seen } = setup({ 5: pay, 6: allow, 7: cvc });
   assert.equal(actions.apply(operatorOp(11, "click", { id: 5 })), "clicked");

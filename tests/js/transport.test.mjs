@@ -54,8 +54,8 @@ function fakeWebSocketClass() {
       });
     }
 
-    serverCloses(code) {
-      this.onclose?.({ code });
+    serverCloses(code, reason = "") {
+      this.onclose?.({ code, reason });
     }
   }
   return { FakeSocket, sockets };
@@ -353,6 +353,21 @@ test("close code FORBIDDEN stops reconnecting", () => {
   timers.advance(600_000);
   assert.equal(sockets.length, 1);
   assert.deepEqual(statuses.at(-1), ["forbidden", { code: CloseCode.FORBIDDEN }]);
+});
+
+test("every final close stops with the server's reason, when it sent one", () => {
+  // An Origin not allowed for the site: 4403 "origin_not_allowed" (uvicorn sends the reason,
+  // daphne does not); a bad embed token: 4401 "invalid_token", once the protocol lists it.
+  for (const [code, status] of Object.entries(FINAL_CLOSE_CODES).map(([c, s]) => [Number(c), s])) {
+    for (const reason of ["origin_not_allowed", ""]) {
+      const { transport, timers, sockets, statuses, last } = setup();
+      transport.connect();
+      last().serverCloses(code, reason);
+      timers.advance(600_000);
+      assert.equal(sockets.length, 1, `code ${code} does not reconnect`);
+      assert.deepEqual(statuses.at(-1), [status, reason ? { code, reason } : { code }]);
+    }
+  }
 });
 
 test("close() stops for good and keeps the unacked ops for the next page", () => {
