@@ -16,8 +16,7 @@ import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from cobrowse import protocol
-from config import oidc
-from config import static_headers
+from config import oidc, static_headers
 
 # Lets classes such as ModelAdmin[Model] be subscripted at run time, as the type stubs say.
 django_stubs_ext.monkeypatch()
