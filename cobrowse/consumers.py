@@ -89,7 +89,10 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             scope=self.scope, session_id=self.session_id
         )
         joined = await database_sync_to_async(lifecycle.participant_join)(
-            session_id=self.session_id, user=self.scope.get("user"), owns_as_customer=owns
+            session_id=self.session_id,
+            user=self.scope.get("user"),
+            owns_as_customer=owns,
+            watch=_query_str(self.scope, "watch") == "1",
         )
         self.participant = joined.participant
         self._bucket = TokenBucket(settings.COBROWSE_RATE_PER_SECOND, settings.COBROWSE_RATE_BURST)

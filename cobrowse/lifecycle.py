@@ -7,6 +7,11 @@ Writes are keyword-only `<noun>_<verb>` services; each states its transaction an
 ops the server journals in a participant's name (`participant_join_submission`) go through the
 journal writer like every op, in the session's one order.
 
+Several operators per session: `session_invite` (an operator in it asks another to join; the
+invitation shows in the invitee's queue), `session_handover` (the session's operator hands it
+to an operator watching it; journaled as a `session` `handover` op, after a control `revoke`
+when the old operator held control). Supervisors join with `participant_join(watch=True)`.
+
 Session events are published after commit on the channel-layer group `SESSIONS_GROUP` as
 `{"type": "sessions.changed", "session": "<uuid>", "status": "waiting|active|ended"}`.
 Like every channel-layer message this is a doorbell: a watcher re-reads the sessions from the
@@ -28,7 +33,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import policy, protocol, selectors, sequencer, writer
-from .models import Participant, Role, Session, Site, Status
+from .models import Invitation, Participant, Role, Session, Site, Status
 from .sequencer import Submission
 
 logger = logging.getLogger(__name__)
@@ -83,18 +88,25 @@ class Joined:
     claimed: bool = False  # this operator has just claimed a waiting session
 
 
-def participant_join(*, session_id: uuid.UUID | str, user: Any, owns_as_customer: bool) -> Joined:
+def participant_join(
+    *, session_id: uuid.UUID | str, user: Any, owns_as_customer: bool, watch: bool = False
+) -> Joined:
     """Find or create the participant for this connection and decide its role.
 
     Runs inside one transaction holding the session row lock, so two operators who join at the
     same moment cannot both claim the session: the first becomes its operator, the next an
-    observer. Raises Refused when the session is ended or the caller may not join.
+    observer. With `watch`, a supervisor joins read-only (`Role.SUPERVISOR`) and claims nothing.
+    A user who is already a participant keeps their role. Raises Refused when the session is
+    ended or the caller may not join.
     """
     with transaction.atomic():
         session = Session.objects.select_for_update().filter(pk=session_id).first()
         if session is None:
             raise Refused("no such session")
-        if not owns_as_customer and not policy.is_operator_user(user):
+        if watch and not owns_as_customer:
+            if not policy.may_supervise(user, session):
+                raise Refused("not allowed")
+        elif not owns_as_customer and not policy.is_operator_user(user):
             raise Refused("not allowed")
         if not session.is_open:
             raise Refused("the session has ended", ended=True)
@@ -112,6 +124,16 @@ def participant_join(*, session_id: uuid.UUID | str, user: Any, owns_as_customer
         if existing is not None:
             _connected(existing, now)
             return Joined(existing)
+        if watch:
+            participant = Participant.objects.create(
+                session=session,
+                user=user,
+                role=Role.SUPERVISOR,
+                display_name=user.get_full_name() or user.get_username(),
+                connected_at=now,
+            )
+            return Joined(participant)
+        Invitation.objects.filter(session=session, invitee=user).delete()
         claimed = Participant.objects.filter(session=session, role=Role.OPERATOR).exists()
         participant = Participant.objects.create(
             session=session,
@@ -125,6 +147,89 @@ def participant_join(*, session_id: uuid.UUID | str, user: Any, owns_as_customer
                 status=Status.ACTIVE, started_at=timezone.now()
             )
         return Joined(participant, claimed=not claimed)
+
+
+def session_invite(*, session_id: uuid.UUID | str, by: Any, invitee: Any) -> Invitation:
+    """`by`, an operator in the session, invites the operator `invitee` into it (they join as an
+    observer who can chat). Runs inside one transaction holding the session row lock; the
+    invitee's queue is rung after commit. Raises policy.PolicyError when the invitation is not
+    allowed (see `policy.check_may_invite`), or when the invitee is in the session already."""
+    with transaction.atomic():
+        session = Session.objects.select_for_update().select_related("site").get(pk=session_id)
+        inviter = Participant.objects.filter(session=session, user=by).first()
+        policy.check_may_invite(
+            inviter_role=inviter.role if inviter else None, invitee=invitee, session=session
+        )
+        assert inviter is not None  # checked by the policy
+        if Participant.objects.filter(session=session, user=invitee).exists():
+            raise policy.PolicyError("forbidden", "this operator is in the session already")
+        invitation, _ = Invitation.objects.get_or_create(
+            session=session, invitee=invitee, defaults={"invited_by": inviter}
+        )
+        publish_on_commit(session_id=session.pk, status=session.status)
+    return invitation
+
+
+def session_handover(
+    *, session_id: uuid.UUID | str, by: Any, to_participant: int
+) -> tuple[int, int]:
+    """The session's operator (`by`, a user) hands the session over to `to_participant`, an
+    operator watching it: they swap roles (operator <-> observer), and the change is journaled
+    in the session's order as a `session` `handover` op in the old operator's name, after a
+    control `revoke` when they held control (control never follows a hand-over: the customer
+    decides again). Returns the seqs it journaled (first, last: the handover op); a server
+    process whose connections get no doorbell from here (the in-memory channel layer) hands
+    them over with `JournalWriter.rung_here`.
+
+    Runs inside one transaction holding the session row lock (the roles change and the ops are
+    journaled under it: a grant decided after it names the new operator only); the processes
+    serving the session are rung after commit. Raises policy.PolicyError when not allowed."""
+    with transaction.atomic():
+        session = Session.objects.select_for_update().filter(pk=session_id).first()
+        if session is None or not session.is_open:
+            raise policy.PolicyError("session_ended", "the session has ended")
+        old = Participant.objects.filter(session=session, user=by).first()
+        new = (
+            Participant.objects.select_related("user")
+            .filter(session=session, pk=to_participant)
+            .first()
+        )
+        policy.check_may_hand_over(
+            from_role=old.role if old else None,
+            to_role=new.role if new else None,
+            to_user=new.user if new else None,
+        )
+        assert old is not None and new is not None  # checked by the policy
+        if not policy.may_serve(new.user, session):
+            raise policy.PolicyError("not_served", "their teams do not serve this site")
+        Participant.objects.filter(pk=old.pk).update(role=Role.OBSERVER)
+        Participant.objects.filter(pk=new.pk).update(role=Role.OPERATOR)
+        name = f"handover-{new.pk}-{session.head_seq}"  # unique: the head moves with each
+        batch = []
+        if session.control_participant_id == old.pk:
+            batch.append(_server_op(old, f"{name}-revoke", "control", {"action": "revoke"}))
+        handover = {"action": "handover", "from": old.pk, "to": new.pk, "name": new.display_name}
+        batch.append(_server_op(old, name, "session", handover))
+        outcomes = sequencer.operations_append(session_id=session.pk, batch=batch).outcomes
+        seqs = [o.entry["seq"] for o in outcomes if isinstance(o, sequencer.Accepted)]
+        if len(seqs) != len(batch):
+            raise policy.PolicyError("forbidden", "the hand-over was not journaled")
+        publish_on_commit(session_id=session.pk, status=session.status)
+    writer.ring_from_elsewhere({str(session.pk): (seqs[0], seqs[-1])})
+    return seqs[0], seqs[-1]
+
+
+def _server_op(sender: Participant, name: str, kind: str, payload: dict[str, Any]) -> Submission:
+    """An op the server journals in `sender`'s name (as the operator they were)."""
+    return Submission(
+        participant_id=sender.pk,
+        role=Role.OPERATOR,
+        client_op_id=f"{protocol.SERVER_OP_PREFIX}{name}",
+        kind=kind,
+        element=None,
+        payload=payload,
+        trusted=True,
+    )
 
 
 def _connected(participant: Participant, now: datetime) -> None:

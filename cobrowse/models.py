@@ -90,6 +90,8 @@ class Role(models.TextChoices):
     CUSTOMER = "customer", "Customer"
     OPERATOR = "operator", "Operator"
     OBSERVER = "observer", "Observer"
+    # Watches read-only: sends nothing (policy.SEND_RULES).
+    SUPERVISOR = "supervisor", "Supervisor"
 
 
 class Delivery(models.TextChoices):
@@ -132,7 +134,10 @@ class Session(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        permissions = [("operate_session", "Can join and operate co-browsing sessions")]
+        permissions = [
+            ("operate_session", "Can join and operate co-browsing sessions"),
+            ("supervise_session", "Can watch every live session of the sites their teams serve"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["code"],
@@ -151,7 +156,7 @@ class Session(models.Model):
 
 class Participant(models.Model):
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="participants")
-    role = models.CharField(max_length=8, choices=Role.choices)
+    role = models.CharField(max_length=10, choices=Role.choices)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -177,6 +182,29 @@ class Participant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} #{self.pk} {self.display_name}".strip()
+
+
+class Invitation(models.Model):
+    """An operator of a live session asked another operator to join it (as an observer who
+    can chat); shown in the invitee's queue until the session ends or they join."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="invitations")
+    invitee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cobrowse_invitations"
+    )
+    invited_by = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "invitee"], name="one_invitation_per_user_and_session"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invitee} to {self.session}"
 
 
 class Operation(models.Model):

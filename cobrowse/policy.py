@@ -11,6 +11,12 @@
   their teams; a superuser serves every site. Everything an operator reaches of a session
   (the queue, join by code, the session page, its socket, replay and export) goes through
   these, and a session of another site is refused (403, close 4403), never hidden.
+- Several operators per session (`check_may_invite`, `check_may_hand_over`): an operator in a
+  session may invite another operator whose teams serve its site; the session's operator hands
+  it over to an operator who is in it (an observer), who becomes its operator; control does not
+  follow (the sequencer revokes it; the customer decides again).
+- Supervisors (`is_supervisor_user`: the `cobrowse.supervise_session` permission) watch any live
+  session of the sites their teams serve, read-only: their role sends nothing (SEND_RULES).
 - Who may open a session's WebSocket (`websocket_admission`): a customer with the session's
   token from a page of an origin the session's site allows, or from the desk's own pages with
   the browser's Django session (`customer_owns`); an operator (`is_operator_user`) who serves
@@ -68,6 +74,8 @@ SEND_RULES: Mapping[str, Mapping[str, frozenset[str] | None]] = {
     Role.OBSERVER: {
         "chat": _ANY,
     },
+    # Read-only: no chat, no pointer, no control.
+    Role.SUPERVISOR: {},
 }
 
 # An operator may send these only while the customer has granted control to them.
@@ -144,6 +152,52 @@ def is_operator_user(user: Any) -> bool:
         and user.is_staff
         and user.has_perm("cobrowse.operate_session")
     )
+
+
+def is_supervisor_user(user: Any) -> bool:
+    """Supervisors are active staff users with the supervise permission (an operator too or
+    not): they watch sessions, never act in them."""
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and user.is_staff
+        and user.has_perm("cobrowse.supervise_session")
+    )
+
+
+def may_supervise(user: Any, session: Session) -> bool:
+    return is_supervisor_user(user) and may_serve(user, session)
+
+
+# --- Several operators per session -----------------------------------------------------------
+
+# Roles of the operators in a session (the one who helps, and those who watch and chat).
+OPERATOR_ROLES = frozenset({Role.OPERATOR, Role.OBSERVER})
+
+
+def check_may_invite(*, inviter_role: str | None, invitee: Any, session: Session) -> None:
+    """Raise PolicyError unless an operator in the session (`inviter_role`: their role in it,
+    None when they are not in it) may invite `invitee`: an operator whose teams serve the
+    session's site, to a session that is open."""
+    if inviter_role not in OPERATOR_ROLES:
+        raise PolicyError("forbidden", "only an operator in the session may invite")
+    if not session.is_open:
+        raise PolicyError("session_ended", "the session has ended")
+    if not is_operator_user(invitee):
+        raise PolicyError("forbidden", "only an operator can be invited")
+    if not may_serve(invitee, session):
+        raise PolicyError("not_served", "the invitee's teams do not serve this site")
+
+
+def check_may_hand_over(*, from_role: str | None, to_role: str | None, to_user: Any) -> None:
+    """Raise PolicyError unless the session's operator (`from_role`) may hand it over to a
+    participant with `to_role`: an operator watching the session (an observer) who is still an
+    operator (serving the site is checked by the caller with `may_serve`)."""
+    if from_role != Role.OPERATOR:
+        raise PolicyError("forbidden", "only the session's operator may hand it over")
+    if to_role != Role.OBSERVER or not is_operator_user(to_user):
+        raise PolicyError("forbidden", "a session is handed over to an operator who is in it")
 
 
 def customer_owns(django_session: Any, session_id: str) -> bool:

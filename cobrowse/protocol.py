@@ -477,7 +477,9 @@ KIND_TABLE: Mapping[str, Kind] = {
     "session": Kind(
         Delivery.ALL,
         _check_action("session", frozenset({"end"})),
-        '`{"action": "end"}`',
+        '`{"action": "end"}`; the server journals `{"action": "joined", ...}` and, when the '
+        'session\'s operator hands it over, `{"action": "handover", "from": int, "to": int, '
+        '"name": string}` (after a control `revoke` if `from` held control)',
     ),
 }
 
@@ -627,7 +629,7 @@ def _is_participant_list(value: Any) -> bool:
     )
 
 
-ROLES = frozenset({"customer", "operator", "observer"})
+ROLES = frozenset({"customer", "operator", "observer", "supervisor"})
 MAX_ERROR_MESSAGE = 200
 
 SERVER_FRAMES: Mapping[str, tuple[Mapping[str, Callable[[Any], bool]], frozenset[str]]] = {
@@ -701,6 +703,12 @@ _JOINED = _shape(
     {"action": lambda v: v == "joined", "participant": _is_int, "role": lambda v: v in ROLES},
     {"name": _is_str(150)},
 )
+# The hand-over the server journals (lifecycle.session_handover): `to` is the operator now.
+_HANDOVER = _shape(
+    "session",
+    {"action": lambda v: v == "handover", "from": _is_int, "to": _is_int},
+    {"name": _is_str(150)},
+)
 # The end the server journals for a session nobody used for a while (lifecycle.sessions_end_idle).
 _ENDED_IDLE = _shape(
     "session", {"action": lambda v: v == "end", "reason": lambda v: v == "idle"}, {}
@@ -743,6 +751,8 @@ def server_frame_problems(frame: Any) -> list[str]:
         check = PAYLOAD_CHECKS[kind]
         if kind == "session" and payload.get("action") == "joined":
             check = _JOINED
+        elif kind == "session" and payload.get("action") == "handover":
+            check = _HANDOVER
         elif kind == "session" and "reason" in payload:
             check = _ENDED_IDLE
         elif kind == "control" and payload.get("participant", 0) is None:

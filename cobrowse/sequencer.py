@@ -351,6 +351,9 @@ def _append_session(
         if sub.kind == "session" and payload.get("action") == "end":
             status = Status.ENDED
             control = None
+        elif sub.kind == "session" and payload.get("action") == "handover":
+            # Control does not follow a hand-over: the new operator asks the customer again.
+            control = None
 
         payload = masker.redact(sub.kind, sub.element, payload)
         head += 1

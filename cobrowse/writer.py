@@ -283,6 +283,22 @@ class JournalWriter:
                 for listener in list(self._listeners.get(session_id, ())):
                     listener.deliver_entries(entries)
 
+    @classmethod
+    def ring_here(cls, rung: dict[str, tuple[int, int]]) -> None:
+        """From this process's event loop, for ops journaled outside the writer (a desk's
+        request) when no channel layer rings for them (`ring_from_elsewhere` does otherwise):
+        read them and hand them to this loop's connections, as a doorbell would."""
+        writer = cls._by_loop.get(asyncio.get_running_loop())
+        if writer is not None:
+            writer._rung_here(rung)
+
+    def _rung_here(self, rung: dict[str, tuple[int, int]]) -> None:
+        if self._layer is not None:
+            return
+        _merge_ranges(self._unread, {s: r for s, r in rung.items() if s in self._listeners})
+        if self._unread and (self._reading is None or self._reading.done()):
+            self._reading = self._loop.create_task(self._read_rung(), name="doorbell-reader")
+
     def submit(self, session_id: str, submission: Submission) -> asyncio.Future[Outcome]:
         future: asyncio.Future[Outcome] = self._loop.create_future()
         self._enqueue(session_id, submission, future)

@@ -12,10 +12,12 @@ import re
 import uuid
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.urls import reverse
 
 from cobrowse import policy, protocol
-from cobrowse.models import Operation, Participant, Role, Session, Status
+from cobrowse.models import Invitation, Operation, Participant, Role, Session, Status
 
 CODE_PATTERN = re.compile(r"^\d{6}$")
 
@@ -54,8 +56,9 @@ def _queue_entry(session: Session, operator: str | None) -> dict[str, Any]:
 
 def queue_sessions(*, user: Any) -> dict[str, list[dict[str, Any]]]:
     """Open sessions of the sites `user` serves: `waiting` (oldest first, the order to serve
-    them in) and `active` (with the name of the operator who claimed each, so another operator
-    can observe)."""
+    them in), `active` (with the name of the operator who claimed each, so another operator
+    can observe) and `invited` (the active ones an operator in them invited `user` into, with
+    who invited them in `invited_by`)."""
     open_sessions = Session.objects.exclude(status=Status.ENDED).select_related("site")
     sessions = list(policy.sessions_served(user, open_sessions).order_by("created_at")[:200])
     operators = dict(
@@ -63,12 +66,74 @@ def queue_sessions(*, user: Any) -> dict[str, list[dict[str, Any]]]:
             session__in=[s for s in sessions if s.status == Status.ACTIVE], role=Role.OPERATOR
         ).values_list("session_id", "display_name")
     )
+    invited_by = dict(
+        Invitation.objects.filter(
+            invitee=user, session__in=[s for s in sessions if s.status == Status.ACTIVE]
+        ).values_list("session_id", "invited_by__display_name")
+    )
     return {
         "waiting": [_queue_entry(s, None) for s in sessions if s.status == Status.WAITING],
         "active": [
             _queue_entry(s, operators.get(s.pk)) for s in sessions if s.status == Status.ACTIVE
         ],
+        "invited": [
+            {**_queue_entry(s, operators.get(s.pk)), "invited_by": invited_by[s.pk]}
+            for s in sessions
+            if s.pk in invited_by
+        ],
     }
+
+
+def operators_to_invite(*, session: Session) -> list[dict[str, Any]]:
+    """The operators who may be invited into `session`: active staff with the operate
+    permission whose teams serve its site (or superusers), not in it yet. (Checked again by
+    `policy.check_may_invite` when the invitation is made.)"""
+    in_session = Participant.objects.filter(session=session, user__isnull=False).values("user")
+    candidates = (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(Q(is_superuser=True) | Q(cobrowse_teams__sites=session.site_id))
+        .exclude(pk__in=in_session)
+        .distinct()
+        .order_by("username")[:200]
+    )
+    return [
+        {"id": user.pk, "name": user.get_full_name() or user.get_username()}
+        for user in candidates
+        if policy.is_operator_user(user) and policy.may_serve(user, session)
+    ]
+
+
+def supervised_sessions(*, user: Any) -> list[dict[str, Any]]:
+    """Open sessions of the sites `user` serves, each with who is on it (name, role and
+    whether connected), for a supervisor's live list."""
+    open_sessions = Session.objects.exclude(status=Status.ENDED).select_related("site")
+    sessions = list(policy.sessions_served(user, open_sessions).order_by("created_at")[:200])
+    people: dict[uuid.UUID, list[dict[str, Any]]] = {s.pk: [] for s in sessions}
+    for session_id, pk, role, name, left_at in Participant.objects.filter(
+        session__in=sessions
+    ).values_list("session_id", "pk", "role", "display_name", "left_at"):
+        people[session_id].append(
+            {
+                "participant": pk,
+                "role": role,
+                "name": "Customer" if role == Role.CUSTOMER else name,
+                "connected": left_at is None,
+            }
+        )
+    return [
+        {
+            "id": str(s.pk),
+            "code": s.code,
+            "site_label": s.site.name,
+            "status": s.status,
+            "customer": customer_identity(s),
+            "created_at": s.created_at.isoformat(),
+            "participants": people[s.pk],
+            "watch_url": reverse("helpdesk:watch", args=[s.pk]),
+        }
+        for s in sessions
+    ]
 
 
 def open_session_by_code(*, code: str) -> Session | None:

@@ -1,5 +1,6 @@
 """Operator pages: the queue, join by code, the co-browse view, a session's history, whether
-its customer is connected.
+its customer is connected; inviting another operator into a session and handing it over;
+the supervisors' live list of sessions and their read-only watch page.
 
 Every page is for operators only (`operator_required`): anonymous visitors are sent to the
 login page, signed-in users who are not operators get 403. Who counts as an operator is
@@ -8,6 +9,9 @@ site the operator's teams do not serve is a 403 too (`served_session`, `policy.m
 
 Logins (here and the admin's) are throttled by django-axes (config/settings.py); a refused one
 gets `locked_out`: the login page saying so, with 429 and Retry-After.
+
+Supervisors (`policy.is_supervisor_user`) reach the supervise pages and a session's history and
+presence (`desk_user_required`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
@@ -28,8 +34,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from cobrowse import lifecycle
 from cobrowse.models import Session
-from cobrowse.policy import is_operator_user, may_serve, sites_served
+from cobrowse.policy import (
+    PolicyError,
+    is_operator_user,
+    is_supervisor_user,
+    may_serve,
+    sites_served,
+)
+from cobrowse.writer import JournalWriter
 
 from . import selectors
 
@@ -45,6 +59,32 @@ def operator_required(view: View) -> View:
             return redirect_to_login(request.get_full_path())
         if not is_operator_user(request.user):
             raise PermissionDenied("operators only")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def supervisor_required(view: View) -> View:
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not is_supervisor_user(request.user):
+            raise PermissionDenied("supervisors only")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def desk_user_required(view: View) -> View:
+    """Operators and supervisors: the reads both kinds of desk page need."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not (is_operator_user(request.user) or is_supervisor_user(request.user)):
+            raise PermissionDenied("operators and supervisors only")
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -105,16 +145,31 @@ def join_by_code(request: HttpRequest) -> HttpResponse:
 @operator_required
 def session_view(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
     session = served_session(request, session_id)
+    return _session_page(request, session, watch=False)
+
+
+@require_GET
+@supervisor_required
+def session_watch(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """A supervisor watches the session read-only (their socket joins with `?watch=1`)."""
+    session = served_session(request, session_id)
+    return _session_page(request, session, watch=True)
+
+
+def _session_page(request: HttpRequest, session: Session, *, watch: bool) -> HttpResponse:
     config = {
         "session": str(session.pk),
         "code": session.code,
         "site": session.site.public_key,
         "status": session.status,
-        "ws_url": f"/ws/cobrowse/{session.pk}/",
+        "ws_url": f"/ws/cobrowse/{session.pk}/" + ("?watch=1" if watch else ""),
         "history_url": reverse("helpdesk:session-history", args=[session.pk]),
         "presence_url": reverse("helpdesk:session-presence", args=[session.pk]),
         "dashboard_url": reverse("helpdesk:dashboard"),
         "me": _display_name(request),
+        "invite_url": reverse("helpdesk:session-invite", args=[session.pk]),
+        "handover_url": reverse("helpdesk:session-handover", args=[session.pk]),
+        "invitable": [] if watch else selectors.operators_to_invite(session=session),
     }
     context = {
         "session": session,
@@ -131,7 +186,7 @@ def _display_name(request: HttpRequest) -> str:
 
 
 @require_GET
-@operator_required
+@desk_user_required
 def session_history(request: HttpRequest, session_id: uuid.UUID) -> JsonResponse:
     """Chat, session and control ops up to `?upto=` (a late joiner's position)."""
     session = served_session(request, session_id)
@@ -144,7 +199,7 @@ def session_history(request: HttpRequest, session_id: uuid.UUID) -> JsonResponse
 
 
 @require_GET
-@operator_required
+@desk_user_required
 def session_presence(request: HttpRequest, session_id: uuid.UUID) -> JsonResponse:
     """Whether the customer is connected: {"connected": bool, "since": ISO time or null}."""
     session = served_session(request, session_id)
@@ -173,3 +228,73 @@ def locked_out(
     response = render(request, "helpdesk/login.html", context, status=429)
     response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     return response
+
+
+# --- Several operators per session -----------------------------------------------------------
+
+
+def _policy_error(exc: PolicyError) -> JsonResponse:
+    status = 409 if exc.code == "session_ended" else 403
+    return JsonResponse({"error": exc.code, "message": exc.message}, status=status)
+
+
+@require_POST
+@operator_required
+def session_invite(request: HttpRequest, session_id: uuid.UUID) -> JsonResponse:
+    """Invite the operator `user` (their id) into the session: they see it in their queue."""
+    session = served_session(request, session_id)
+    try:
+        invitee = get_user_model().objects.get(pk=int(request.POST.get("user", "")))
+    except (ValueError, get_user_model().DoesNotExist):
+        return JsonResponse(
+            {"error": "invalid", "message": "name an operator to invite"}, status=400
+        )
+    try:
+        lifecycle.session_invite(session_id=session.pk, by=request.user, invitee=invitee)
+    except PolicyError as exc:
+        return _policy_error(exc)
+    return JsonResponse({"invited": invitee.pk})
+
+
+@require_POST
+async def session_handover(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """Hand the session over to `participant` (an operator watching it): journaled in the
+    session's order; this process's connections get it at once. (Async, for the journal
+    writer of the server's event loop; the same checks as `operator_required`.)"""
+    user = await request.auser()
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not await sync_to_async(is_operator_user)(user):
+        raise PermissionDenied("operators only")
+    session = await sync_to_async(served_session)(request, session_id)
+    try:
+        to = int(request.POST.get("participant", ""))
+    except ValueError:
+        return JsonResponse(
+            {"error": "invalid", "message": "name the participant to hand over to"}, status=400
+        )
+    try:
+        first, last = await sync_to_async(lifecycle.session_handover)(
+            session_id=session.pk, by=user, to_participant=to
+        )
+    except PolicyError as exc:
+        return _policy_error(exc)
+    JournalWriter.ring_here({str(session.pk): (first, last)})
+    return JsonResponse({"seq": last, "operator": to})
+
+
+@require_GET
+@supervisor_required
+def supervise(request: HttpRequest) -> HttpResponse:
+    context = {
+        "sessions": selectors.supervised_sessions(user=request.user),
+        "supervise_url": reverse("helpdesk:supervise-sessions"),
+    }
+    return render(request, "helpdesk/supervise.html", context)
+
+
+@require_GET
+@supervisor_required
+def supervise_sessions(request: HttpRequest) -> JsonResponse:
+    """The live list of the supervise page: {"sessions": [...]} (`supervised_sessions`)."""
+    return JsonResponse({"sessions": selectors.supervised_sessions(user=request.user)})
