@@ -5,14 +5,16 @@ only to be closed at once with 4403, so the browser can read why. The Origin che
 before this consumer, in `config/asgi.py`, for every WebSocket.
 
 Frames (server -> client), the whole queue every time:
-    {"type": "queue", "waiting": [entry, ...], "active": [entry, ...]}
+    {"type": "queue", "waiting": [entry, ...], "active": [entry, ...], "invited": [entry, ...]}
     entry: {"id", "code", "site", "site_label", "customer", "status", "created_at",
-            "started_at", "operator", "url"}
+            "started_at", "operator", "url"}; an `invited` entry (a session an operator in it
+            invited this operator into) also has "invited_by" (their name).
 Each operator's queue holds only the sessions of the sites their teams serve
 (`cobrowse.policy.sessions_served`); a superuser's, every site's.
 It is sent on connect and whenever the `cobrowse.sessions` doorbell rings (a session opened,
-claimed or ended): the consumer re-reads the open sessions from the database, never trusting the
-message itself. A client may send {"type": "refresh"} to have it sent again.
+claimed, handed over or ended, or an invitation made): the consumer re-reads the open sessions
+from the database, never trusting the message itself. A client may send {"type": "refresh"}
+to have it sent again.
 """
 
 from __future__ import annotations

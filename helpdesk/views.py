@@ -30,6 +30,7 @@ from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -162,14 +163,20 @@ def _session_page(request: HttpRequest, session: Session, *, watch: bool) -> Htt
         "code": session.code,
         "site": session.site.public_key,
         "status": session.status,
-        "ws_url": f"/ws/cobrowse/{session.pk}/" + ("?watch=1" if watch else ""),
+        "ws_url": f"/ws/cobrowse/{session.pk}/",
+        "watch": watch,
         "history_url": reverse("helpdesk:session-history", args=[session.pk]),
         "presence_url": reverse("helpdesk:session-presence", args=[session.pk]),
         "dashboard_url": reverse("helpdesk:dashboard"),
         "me": _display_name(request),
         "invite_url": reverse("helpdesk:session-invite", args=[session.pk]),
         "handover_url": reverse("helpdesk:session-handover", args=[session.pk]),
-        "invitable": [] if watch else selectors.operators_to_invite(session=session),
+        "invitable": []
+        if watch
+        else [
+            o for o in selectors.operators_to_invite(session=session) if o["id"] != request.user.pk
+        ],
+        "csrf": get_token(request),
     }
     context = {
         "session": session,

@@ -62,6 +62,8 @@ const TEMPLATE = `
 const STATUS_TEXT = {
   waiting: () => "Waiting for a support agent…",
   joined: (name) => `${name} from support has joined`,
+  // After a hand-over: who is helping now.
+  helping: (name) => `${name} from support is helping you now`,
   request: (name) => `${name} asks to control this page`,
   control: (name) => `${name} is controlling this page`,
   ended: () => "This help session has ended",
@@ -188,7 +190,8 @@ export class Panel {
     if (over) this.#button.removeAttribute("data-cobrowse-state");
     else this.#button.dataset.cobrowseState = current;
     const name = current === "control" ? controllerName : current === "request" ? requesterName : operatorName;
-    setText(p.statusText, STATUS_TEXT[current](name));
+    const text = current === "joined" && state.handedOver ? STATUS_TEXT.helping : STATUS_TEXT[current];
+    setText(p.statusText, text(name));
     p.connection.hidden = over || state.connection !== "reconnecting";
     p.elsewhere.hidden = over || !state.elsewhere;
 

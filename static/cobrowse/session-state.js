@@ -88,6 +88,7 @@ export function onOp(state, op) {
   switch (op.kind) {
     case "session":
       if (p.action === "joined") return joined(state, p, live);
+      if (p.action === "handover") return handedOver(state, p);
       if (p.action === "end") return { ...state, status: "ended", control: null, request: null };
       return state;
     case "control":
@@ -109,6 +110,17 @@ function joined(state, p, live) {
     operator: p.participant,
     status: live && state.status === "waiting" ? "active" : state.status,
   };
+}
+
+// The session's operator handed it over: `to` helps now, `from` only watches. (Control, if
+// `from` held it, was revoked by the op before.)
+function handedOver(state, p) {
+  if (!Number.isInteger(p.to)) return state;
+  const participants = { ...state.participants };
+  if (participants[p.from]) participants[p.from] = { ...participants[p.from], role: "observer" };
+  participants[p.to] = { role: "operator", name: p.name ?? participants[p.to]?.name ?? "" };
+  const request = state.request === p.from ? null : state.request;
+  return { ...state, participants, operator: p.to, request, handedOver: true };
 }
 
 function control(state, p, sender, live) {

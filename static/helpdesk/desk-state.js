@@ -14,7 +14,7 @@ export function initialState({ session, code, site, status, me }) {
     status, // waiting | active | ended
     me: null, // my participant id
     myName: me,
-    role: null, // operator | observer
+    role: null, // operator | observer | supervisor (watches only)
     participants: new Map(), // id -> {role, name}
     control: null, // participant id holding control
     controlRequested: false, // my request is waiting for the customer's answer
@@ -51,6 +51,15 @@ export function onOp(state, op) {
     const participants = new Map(next.participants);
     participants.set(p.participant, { role: p.role, name: p.name });
     next = { ...next, participants };
+  } else if (op.kind === "session" && p.action === "handover") {
+    // `to` is the session's operator now, `from` an observer; my own role follows (the server
+    // holds my connection to the role it joined with, so a desk concerned reconnects).
+    const participants = new Map(next.participants);
+    const from = participants.get(p.from);
+    if (from) participants.set(p.from, { ...from, role: "observer" });
+    participants.set(p.to, { role: "operator", name: p.name ?? participants.get(p.to)?.name ?? "" });
+    const role = p.to === next.me ? "operator" : p.from === next.me ? "observer" : next.role;
+    next = { ...next, participants, role, controlRequested: role === "operator" && next.controlRequested };
   } else if (op.kind === "session" && p.action === "end") {
     next = { ...next, status: "ended", control: null, controlRequested: false };
   } else if (op.kind === "control") {
@@ -98,8 +107,19 @@ export function hasControl(state) {
   return state.me !== null && state.control === state.me;
 }
 
+/** Watches without acting on the customer's page: an observer (who chats) or a supervisor. */
 export function isObserver(state) {
-  return state.role === "observer";
+  return state.role === "observer" || state.role === "supervisor";
+}
+
+export function isSupervisor(state) {
+  return state.role === "supervisor";
+}
+
+/** Whether this op moved my own role (a hand-over from or to me). */
+export function handsOverMe(state, op) {
+  const p = op.payload ?? {};
+  return op.kind === "session" && p.action === "handover" && state.me !== null && (p.from === state.me || p.to === state.me);
 }
 
 export function nameOf(state, participant) {

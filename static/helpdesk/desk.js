@@ -73,7 +73,7 @@ class TrackedWebSocket extends WebSocket {
 }
 
 const transport = new Transport({
-  url: wsUrl(`${config.ws_url}?from=snapshot`),
+  url: wsUrl(`${config.ws_url}?from=snapshot${config.watch ? "&watch=1" : ""}`),
   WebSocketImpl: TrackedWebSocket,
   storage: deskStorage(),
   onFrame: (frame, meta) => received(frame, meta),
@@ -138,6 +138,49 @@ $("end-session").addEventListener("click", () => {
   $("end-session").disabled = true;
 });
 
+// --- several operators: invite, hand over ----------------------------------------------------
+
+async function post(url, fields) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "X-CSRFToken": config.csrf },
+    body: new URLSearchParams(fields),
+  });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(answer.message || `HTTP ${response.status}`);
+  return answer;
+}
+
+const inviteSelect = $("invite-user");
+for (const operator of config.invitable ?? []) {
+  inviteSelect.append(h("option", { value: operator.id }, operator.name));
+}
+$("invite-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const option = inviteSelect.selectedOptions[0];
+  if (!option) return;
+  try {
+    await post(config.invite_url, { user: option.value });
+    toast(`${option.textContent} is invited: the session shows in their queue.`);
+    option.remove();
+    render();
+  } catch (error) {
+    toast(`Could not invite: ${error.message}`, "error");
+  }
+});
+
+$("participants").addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-handover]");
+  if (!button) return;
+  button.disabled = true;
+  try {
+    await post(config.handover_url, { participant: button.dataset.handover });
+  } catch (error) {
+    button.disabled = false;
+    toast(`Could not hand over: ${error.message}`, "error");
+  }
+});
+
 // --- incoming --------------------------------------------------------------------------------
 
 function received(frame, meta) {
@@ -156,6 +199,10 @@ function apply(op) {
   applied.push(op.seq);
   const before = state;
   update(S.onOp(state, op));
+  if (S.handsOverMe(before, op)) {
+    // The server holds a connection to the role it joined with: join again in the new one.
+    for (const socket of sockets) socket.close(4000, "role changed");
+  }
   const sender = op.sender ?? {};
   const mine = sender.participant === state.me;
   if (sender.role === "customer") {
@@ -223,10 +270,11 @@ function noteOf(op, before) {
   const target = p.participant !== undefined ? S.nameOf(state, p.participant) : "";
   const text = {
     "session:joined": `${p.role === "customer" ? "Customer" : p.name || who} joined${p.role === "observer" ? " as observer" : ""}`,
+    "session:handover": `${S.nameOf(state, p.from)} handed the session over to ${S.nameOf(state, p.to)}`,
     "session:end": p.reason === "idle" ? "The session ended after a long time without activity" : `${who} ended the session`,
     "control:request": `${who} asked for control`,
     "control:grant": `Customer granted control to ${target === "You" ? "you" : target}`,
-    "control:revoke": "Customer took control back",
+    "control:revoke": op.sender?.role === "customer" ? "Customer took control back" : "Control went back to the customer",
     "control:release": `${who} gave control back`,
   }[`${op.kind}:${p.action}`];
   if (text) chat.note(op, text);
@@ -238,7 +286,7 @@ function errorText(frame) {
     case "control_required":
       return "The customer has not granted you control.";
     case "forbidden_kind":
-      return "An observer can only chat.";
+      return S.isSupervisor(state) ? "A supervisor only watches." : "An observer can only chat.";
     case "session_ended":
       return "The session has ended.";
     case "rate_limited":
@@ -289,7 +337,10 @@ function render() {
   $("release-control").hidden = !control || ended;
   $("end-session").hidden = observer;
   $("end-session").disabled = ended;
-  $("observer-banner").hidden = !observer || ended;
+  $("observer-banner").hidden = !observer || S.isSupervisor(state) || ended;
+  $("supervisor-banner").hidden = !S.isSupervisor(state) || ended;
+  if (S.isSupervisor(state)) chat.disable("Supervisors watch only");
+  $("invite-form").hidden = ended || !(state.role === "operator" || state.role === "observer") || !inviteSelect.options.length;
   $("observer-operator").textContent = operator?.name || "the operator";
   $("ended-banner").hidden = !ended;
   if (ended) {
@@ -340,6 +391,9 @@ function render() {
       h("span", { class: "participant__avatar", "aria-hidden": "true" }, initials(p.role === "customer" ? "Customer" : p.name)),
       h("span", { class: "participant__name" }, p.role === "customer" ? "Customer" : p.name || "Operator", id === state.me ? " (you)" : ""),
       h("span", { class: "participant__role" }, p.role),
+      state.role === "operator" && p.role === "observer" && id !== state.me && state.status !== "ended"
+        ? h("button", { type: "button", class: "btn btn--small", dataset: { handover: id } }, "Hand over")
+        : null,
     ),
   );
   $("participants").replaceChildren(...people);

@@ -47,8 +47,27 @@ function item(session) {
   );
 }
 
+// A colleague's invitation into their session: one click joins it (as an observer who chats).
+function invitation(session) {
+  return h(
+    "li",
+    { class: "queue-item", dataset: { session: session.id, code: session.code } },
+    h(
+      "a",
+      { class: "queue-item__link", href: session.url },
+      h("span", { class: "queue-item__code" }, session.code),
+      h("span", { class: "site-badge", dataset: { site: session.site } }, session.site_label),
+      h("span", { class: "queue-item__meta" }, `${session.invited_by} invites you`),
+      h("span", { class: "queue-item__action" }, "Join"),
+    ),
+  );
+}
+
 function render(queue) {
   latest = queue;
+  const invited = queue.invited ?? [];
+  document.getElementById("invited").replaceChildren(...invited.map(invitation));
+  document.getElementById("invited-card").hidden = invited.length === 0;
   queueList.replaceChildren(...queue.waiting.map(item));
   activeList.replaceChildren(...queue.active.map(item));
   known.clear();

@@ -26,3 +26,38 @@ test("connected, never heard of, not yet joined or an ended session is not gone"
   assert.equal(S.customerGone({ ...S.onPresence(base(), away), status: "ended" }, later), false);
   assert.equal(S.customerGone(S.onPresence(base(), { connected: false, since: null }), later), false);
 });
+
+const handover = (from, to, name = "Sam") => ({
+  type: "op",
+  seq: 9,
+  kind: "session",
+  payload: { action: "handover", from, to, name },
+  sender: { role: "operator", participant: from },
+});
+
+test("a hand-over makes its `to` the operator and its `from` an observer, my role included", () => {
+  let state = S.onWelcome(base(), {
+    participant: 2,
+    role: "operator",
+    status: "active",
+    participants: [
+      { participant: 1, role: "customer", name: "Customer" },
+      { participant: 2, role: "operator", name: "Olga" },
+      { participant: 3, role: "observer", name: "Sam" },
+    ],
+  });
+  assert.equal(S.handsOverMe(state, handover(2, 3)), true);
+  state = S.onOp(state, handover(2, 3));
+  assert.equal(state.role, "observer");
+  assert.equal(S.isObserver(state), true);
+  assert.deepEqual(S.operatorOf(state), { id: 3, role: "operator", name: "Sam" });
+  assert.equal(state.participants.get(2).role, "observer");
+  state = S.onOp(state, handover(3, 2, "Olga"));
+  assert.equal(state.role, "operator");
+});
+
+test("a supervisor watches: an observer's desk without chat", () => {
+  const state = S.onWelcome(base(), { participant: 5, role: "supervisor", status: "active", participants: [] });
+  assert.equal(S.isObserver(state), true);
+  assert.equal(S.isSupervisor(state), true);
+});

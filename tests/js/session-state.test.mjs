@@ -159,3 +159,13 @@ test("another tab showing its page is a flag of this tab's state, never kept for
   assert.equal("elsewhere" in S.savedPart(away), false);
   assert.equal(S.initialState(session, S.savedPart(away)).elsewhere, false);
 });
+
+test("after a hand-over the panel names the operator who helps now", () => {
+  const handover = op(6, "session", { action: "handover", from: 2, to: 3, name: "Kim" });
+  const state = live(joinedOp(4), op(5, "session", { action: "joined", participant: 3, role: "observer", name: "Kim" }), handover);
+  assert.equal(S.phase(state), "joined");
+  assert.equal(state.operator, 3);
+  assert.equal(S.nameOf(state, state.operator), "Kim");
+  assert.equal(state.participants[2].role, "observer");
+  assert.equal(state.handedOver, true);
+});
