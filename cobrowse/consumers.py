@@ -28,7 +28,7 @@ from django.conf import settings
 
 from . import lifecycle, policy, presence, protocol, selectors, throttle
 from .delivery import GONE, Delivery
-from .models import Participant
+from .models import Participant, Role
 from .protocol import CloseCode, OpFrame, OpsFrame, PingFrame, ProtocolError, ResumeFrame
 from .ratelimit import ErrorsInARow, TokenBucket
 from .sequencer import Accepted, Duplicate, Entry, Outcome, Rejected, Submission
@@ -111,6 +111,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             send_asgi=self.base_send,
             write_now=(extensions.get(DIRECT_WRITE) or {}).get("write_texts"),
         )
+        delivery.role_seq = joined.head_seq
 
         # Subscribe first, then read the state: nothing journaled after the read is missed.
         await self._writer.subscribe(self.session_id, delivery)
@@ -287,7 +288,8 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             raise ProtocolError("session_ended", "the session has ended", frame.client_op_id)
         submission = Submission(
             participant_id=self.participant.pk,
-            role=self.participant.role,
+            # Handed over: an observer from the hand-over on (the desk joins again anyway).
+            role=Role.OBSERVER if delivery.handed_over else self.participant.role,
             client_op_id=frame.client_op_id,
             kind=frame.kind,
             element=frame.element,

@@ -75,6 +75,10 @@ class Delivery:
         # Until started: nothing is written directly, frames from the client are ignored.
         self.closing = True
         self.ended = False  # an entry that ends the session went out
+        # An op of a hand-over away from this participant went out: they are an observer now,
+        # whatever role their connection joined with.
+        self.handed_over = False
+        self.role_seq = 0  # the journal's head when the connection's role was read
         self._outbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         self._queued_bytes = 0
         self._too_slow = False
@@ -391,7 +395,14 @@ class Delivery:
         participant's name (its arrival) were never sent by its client: they come as op frames
         only, with no ack the client could not place."""
         own = entry["sender_id"] == self.participant_id
-        if own and not entry["client_op_id"].startswith(protocol.SERVER_OP_PREFIX):
+        if own and entry["client_op_id"].startswith(protocol.SERVER_OP_PREFIX):
+            if (
+                entry["client_op_id"].startswith(protocol.HANDOVER_OP_PREFIX)
+                and entry["seq"] > self.role_seq
+            ):
+                self.handed_over = True
+            return [entry["text"]]
+        if own:
             ack = protocol.ack_frame(
                 client_op_id=entry["client_op_id"],
                 seq=entry["seq"],

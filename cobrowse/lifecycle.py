@@ -86,6 +86,8 @@ def session_open(
 class Joined:
     participant: Participant
     claimed: bool = False  # this operator has just claimed a waiting session
+    # The journal's head when the participant's role was read: a hand-over after it changes it.
+    head_seq: int = 0
 
 
 def participant_join(
@@ -119,11 +121,11 @@ def participant_join(
             )
             if not created:
                 _connected(participant, now)
-            return Joined(participant)
+            return Joined(participant, head_seq=session.head_seq)
         existing = Participant.objects.filter(session=session, user=user).first()
         if existing is not None:
             _connected(existing, now)
-            return Joined(existing)
+            return Joined(existing, head_seq=session.head_seq)
         if watch:
             participant = Participant.objects.create(
                 session=session,
@@ -132,7 +134,7 @@ def participant_join(
                 display_name=user.get_full_name() or user.get_username(),
                 connected_at=now,
             )
-            return Joined(participant)
+            return Joined(participant, head_seq=session.head_seq)
         Invitation.objects.filter(session=session, invitee=user).delete()
         claimed = Participant.objects.filter(session=session, role=Role.OPERATOR).exists()
         participant = Participant.objects.create(
@@ -146,7 +148,7 @@ def participant_join(
             Session.objects.filter(pk=session.pk).update(
                 status=Status.ACTIVE, started_at=timezone.now()
             )
-        return Joined(participant, claimed=not claimed)
+        return Joined(participant, claimed=not claimed, head_seq=session.head_seq)
 
 
 def session_invite(*, session_id: uuid.UUID | str, by: Any, invitee: Any) -> Invitation:
@@ -204,7 +206,7 @@ def session_handover(
             raise policy.PolicyError("not_served", "their teams do not serve this site")
         Participant.objects.filter(pk=old.pk).update(role=Role.OBSERVER)
         Participant.objects.filter(pk=new.pk).update(role=Role.OPERATOR)
-        name = f"handover-{new.pk}-{session.head_seq}"  # unique: the head moves with each
+        name = f"{new.pk}-{session.head_seq}"  # unique: the head moves with each
         batch = []
         if session.control_participant_id == old.pk:
             batch.append(_server_op(old, f"{name}-revoke", "control", {"action": "revoke"}))
@@ -220,11 +222,13 @@ def session_handover(
 
 
 def _server_op(sender: Participant, name: str, kind: str, payload: dict[str, Any]) -> Submission:
-    """An op the server journals in `sender`'s name (as the operator they were)."""
+    """An op of a hand-over the server journals in `sender`'s name (the operator they were):
+    its client_op_id tells their connections that they are an observer now
+    (`Delivery.handed_over`)."""
     return Submission(
         participant_id=sender.pk,
         role=Role.OPERATOR,
-        client_op_id=f"{protocol.SERVER_OP_PREFIX}{name}",
+        client_op_id=f"{protocol.HANDOVER_OP_PREFIX}{name}",
         kind=kind,
         element=None,
         payload=payload,

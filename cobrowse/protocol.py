@@ -26,6 +26,8 @@ MAX_CLIENT_OP_ID = 64
 MAX_OPS_PER_FRAME = 200
 # client_op_ids of ops the server journals itself; clients may not use the prefix.
 SERVER_OP_PREFIX = "server-"
+# The ops the server journals when a session is handed over, in the old operator's name.
+HANDOVER_OP_PREFIX = f"{SERVER_OP_PREFIX}handover-"
 MAX_ELEMENT = 200
 MAX_DEPTH = 200  # nesting of a payload; rrweb snapshots nest two levels per DOM level
 MAX_DOM_EVENTS = 500

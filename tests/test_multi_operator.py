@@ -159,6 +159,13 @@ async def test_a_hand_over_is_journaled_and_swaps_operator_and_observer(pair):
         operator.welcome["participant"]: "observer",
         second.welcome["participant"]: "operator",
     }
+    # The old operator's connection, still open, acts as an observer from the hand-over on.
+    await op_of(operator, "session", "handover")
+    await operator.send_op("pointer", {"x": 1, "y": 2})
+    refused = (await operator.recv_until(lambda f: f["type"] == "error"))[-1]
+    assert refused["code"] == "forbidden_kind"
+    await operator.send_op("chat", {"text": "over to Sam"})
+    await op_of(customer, "chat", None)
     journaled = await sync_to_async(
         lambda: Operation.objects.get(session=session, seq=seq).payload
     )()
