@@ -269,7 +269,7 @@ function noteOf(op, before) {
   const who = S.nameOf(state, op.sender?.participant);
   const target = p.participant !== undefined ? S.nameOf(state, p.participant) : "";
   const text = {
-    "session:joined": `${p.role === "customer" ? "Customer" : p.name || who} joined${p.role === "observer" ? " as observer" : ""}`,
+    "session:joined": `${p.role === "customer" ? "Customer" : p.name || who} joined${p.role === "observer" || p.role === "supervisor" ? ` as ${p.role}` : ""}`,
     "session:handover": `${S.nameOf(state, p.from)} handed the session over to ${S.nameOf(state, p.to)}`,
     "session:end": p.reason === "idle" ? "The session ended after a long time without activity" : `${who} ended the session`,
     "control:request": `${who} asked for control`,
