@@ -181,7 +181,7 @@ def session_handover(
     control `revoke` when they held control (control never follows a hand-over: the customer
     decides again). Returns the seqs it journaled (first, last: the handover op); a server
     process whose connections get no doorbell from here (the in-memory channel layer) hands
-    them over with `JournalWriter.rung_here`.
+    them over with `JournalWriter.ring_here`.
 
     Runs inside one transaction holding the session row lock (the roles change and the ops are
     journaled under it: a grant decided after it names the new operator only); the processes
