@@ -2,6 +2,9 @@
 
 - A site's page has its install snippet and identity-signing example ready to copy (the
   Install page), and actions to rotate its signing secret and to clear the previous one.
+- An API token (the REST API, cobrowse/api.py) is created for a site with a name; its full
+  secret is shown once, on the page that answers its creation, and only its hash is kept. It
+  is revoked with an action; a revoked token stays listed.
 - A session has a Replay page that plays it back from its journal and a JSON export of the
   whole journal. Staff who are not superusers see, replay and export only the sessions of the
   sites their teams serve (`policy.sessions_served`); another site's session is a 403.
@@ -21,8 +24,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from . import embed, policy, selectors
-from .models import Operation, Participant, Session, Site, Team, new_secret
+from . import api_tokens, embed, policy, selectors
+from .models import ApiToken, Operation, Participant, Session, Site, Team, new_secret
 
 
 class SiteForm(forms.ModelForm[Site]):
@@ -199,6 +202,64 @@ class SiteAdmin(admin.ModelAdmin[Site]):
             "snippets": install_snippets(site=site, desk=desk_url(request)),
         }
         return TemplateResponse(request, "admin/cobrowse/site/install.html", context)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
+    list_display = ("name", "site", "shown_prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("site", ("revoked_at", admin.EmptyFieldListFilter))
+    list_select_related = ("site",)
+    search_fields = ("name", "prefix", "site__name")
+    readonly_fields = ("shown_prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ("revoke",)
+
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ("site", "name")
+        return ("site", "name", "shown_prefix", "created_at", "last_used_at", "revoked_at")
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: ApiToken | None = None
+    ) -> tuple[str, ...]:
+        # A token's site is what it reaches: a token for another site is a new token.
+        return self.readonly_fields if obj is None else ("site", *self.readonly_fields)
+
+    @admin.display(description="Token begins with")
+    def shown_prefix(self, obj: ApiToken) -> str:
+        return f"{obj.prefix}…" if obj.prefix else "—"
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if not change:
+            # Shown once by response_add; the database keeps its hash only.
+            request._new_api_token = api_tokens.api_token_prepare(obj)  # type: ignore[attr-defined]
+        super().save_model(request, obj, form, change)
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        token = getattr(request, "_new_api_token", None)
+        if token is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": obj,
+            "title": f"API token {obj.name} for {obj.site.name}",
+            "token": token,
+            "list_url": reverse("admin:cobrowse_apitoken_changelist"),
+        }
+        response = TemplateResponse(request, "admin/cobrowse/apitoken/created.html", context)
+        response["Cache-Control"] = "no-store"  # the secret must not stay in any cache
+        return response
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        revoked = api_tokens.api_tokens_revoke(ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(
+            request,
+            f"Revoked {revoked} token(s): the API refuses them from now on.",
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Team)

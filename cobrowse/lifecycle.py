@@ -270,6 +270,7 @@ def participant_leave(*, participant_id: int, connected_at: datetime | None) -> 
 
 
 IDLE_END_OP_ID = f"{protocol.SERVER_OP_PREFIX}idle-end"
+API_END_OP_ID = f"{protocol.SERVER_OP_PREFIX}api-end"
 
 
 def sessions_end_idle(*, idle_since: datetime, dry_run: bool = False) -> list[tuple[str, str]]:
@@ -278,9 +279,8 @@ def sessions_end_idle(*, idle_since: datetime, dry_run: bool = False) -> list[tu
     code) of each. Activity is what the journal shows: a customer who only reads, with nobody
     writing to them, is idle too.
 
-    A session with participants gets a journaled `session` `end` op with `"reason": "idle"`,
-    sent in the name of its customer (else its first participant) and decided under the session
-    row's lock like every op, so a session that saw an op meanwhile stays open; one nobody ever
+    A session with participants gets a journaled `session` `end` op with `"reason": "idle"`
+    (`_end_locked`), so a session that saw an op meanwhile stays open; one nobody ever
     joined is only marked ended. Each session in a transaction of its own; the processes
     serving it are rung afterwards."""
     ended: list[tuple[str, str]] = []
@@ -295,31 +295,57 @@ def sessions_end_idle(*, idle_since: datetime, dry_run: bool = False) -> list[tu
             idle = selectors.sessions_idle_since(cutoff=idle_since)
             if session is None or not idle.filter(pk=pk).exists():
                 continue
-            by = (
-                Participant.objects.filter(session=session, role=Role.CUSTOMER).first()
-                or Participant.objects.filter(session=session).order_by("joined_at").first()
-            )
-            if by is None:
-                Session.objects.filter(pk=pk).update(status=Status.ENDED, ended_at=timezone.now())
-            else:
-                end = Submission(
-                    participant_id=by.pk,
-                    role=by.role,
-                    client_op_id=IDLE_END_OP_ID,
-                    kind="session",
-                    element=None,
-                    payload={"action": "end", "reason": "idle"},
-                    trusted=True,
-                )
-                (outcome,) = sequencer.operations_append(session_id=pk, batch=[end]).outcomes
-                if isinstance(outcome, sequencer.Accepted):
-                    seq = outcome.entry["seq"]
-                    rung[str(pk)] = (seq, seq)
-            publish_on_commit(session_id=pk, status=Status.ENDED)
+            seq = _end_locked(session, reason="idle", client_op_id=IDLE_END_OP_ID)
+            if seq is not None:
+                rung[str(pk)] = (seq, seq)
         ended.append((str(pk), code))
     if rung:
         writer.ring_from_elsewhere(rung)
     return ended
+
+
+def session_end(*, session_id: uuid.UUID | str, reason: str) -> bool:
+    """End an open session from outside its connections (the REST API: `reason` "api"), as
+    `sessions_end_idle` does: a journaled `session` `end` op, the session's watchers told and
+    the processes serving it rung after commit. True when this call ended it; False when it
+    had already ended. One transaction holding the session row lock."""
+    with transaction.atomic():
+        session = Session.objects.select_for_update().get(pk=session_id)
+        if not session.is_open:
+            return False
+        seq = _end_locked(session, reason=reason, client_op_id=API_END_OP_ID)
+    if seq is not None:
+        writer.ring_from_elsewhere({str(session.pk): (seq, seq)})
+    return True
+
+
+def _end_locked(session: Session, *, reason: str, client_op_id: str) -> int | None:
+    """Inside a transaction holding `session`'s row lock: its journaled `end` op (`reason`),
+    sent in the name of its customer (else its first participant) and decided like every op;
+    one nobody ever joined is only marked ended. The seq journaled, if any, for the doorbell;
+    watchers are told after commit."""
+    by = (
+        Participant.objects.filter(session=session, role=Role.CUSTOMER).first()
+        or Participant.objects.filter(session=session).order_by("joined_at").first()
+    )
+    seq: int | None = None
+    if by is None:
+        Session.objects.filter(pk=session.pk).update(status=Status.ENDED, ended_at=timezone.now())
+    else:
+        end = Submission(
+            participant_id=by.pk,
+            role=by.role,
+            client_op_id=client_op_id,
+            kind="session",
+            element=None,
+            payload={"action": "end", "reason": reason},
+            trusted=True,
+        )
+        (outcome,) = sequencer.operations_append(session_id=session.pk, batch=[end]).outcomes
+        if isinstance(outcome, sequencer.Accepted):
+            seq = outcome.entry["seq"]
+    publish_on_commit(session_id=session.pk, status=Status.ENDED)
+    return seq
 
 
 # --- Session events for watchers ---------------------------------------------------------------

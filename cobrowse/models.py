@@ -247,3 +247,26 @@ class Operation(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.kind}"
+
+
+class ApiToken(models.Model):
+    """A ticket system's or CRM's key to the REST API (cobrowse/api.py) for one site's sessions.
+
+    Only the sha256 of the secret is kept (`cobrowse.api_tokens`): the full token is shown
+    once, when it is created in admin; `prefix` is its first characters, to tell tokens apart.
+    A revoked token stays listed, refused."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="Who uses it, e.g. the ticket system.")
+    prefix = models.CharField(max_length=16, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

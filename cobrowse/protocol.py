@@ -711,9 +711,11 @@ _HANDOVER = _shape(
     {"action": lambda v: v == "handover", "from": _is_int, "to": _is_int},
     {"name": _is_str(150)},
 )
-# The end the server journals for a session nobody used for a while (lifecycle.sessions_end_idle).
-_ENDED_IDLE = _shape(
-    "session", {"action": lambda v: v == "end", "reason": lambda v: v == "idle"}, {}
+# The end the server journals for a session nobody used for a while (lifecycle.sessions_end_idle)
+# or that a ticket system ended through the REST API (lifecycle.session_end).
+END_REASONS = frozenset({"idle", "api"})
+_ENDED_BY_SERVER = _shape(
+    "session", {"action": lambda v: v == "end", "reason": lambda v: v in END_REASONS}, {}
 )
 
 
@@ -756,7 +758,7 @@ def server_frame_problems(frame: Any) -> list[str]:
         elif kind == "session" and payload.get("action") == "handover":
             check = _HANDOVER
         elif kind == "session" and "reason" in payload:
-            check = _ENDED_IDLE
+            check = _ENDED_BY_SERVER
         elif kind == "control" and payload.get("participant", 0) is None:
             # revoke/release when nobody held control: the server states `participant: null`
             payload = {k: v for k, v in payload.items() if k != "participant"}

@@ -241,10 +241,22 @@ def session_state(*, session_id: uuid.UUID | str) -> dict[str, Any]:
 
 
 def journal_export(*, session_id: uuid.UUID | str) -> dict[str, Any]:
-    """The whole journal of a session, every column, in seq order (admin review and export).
+    """The whole journal of a session, every column, in seq order (admin review and export):
+    `journal_export_head` with the `operations` of `journal_export_operations`.
 
     Payloads are as journaled, that is after server-side redaction.
     """
+    export = journal_export_head(session_id=session_id)
+    operations: list[dict[str, Any]] = []
+    while page := journal_export_operations(
+        session_id=session_id, after_seq=operations[-1]["seq"] if operations else 0
+    ):
+        operations.extend(page)
+    return {**export, "operations": operations}
+
+
+def journal_export_head(*, session_id: uuid.UUID | str) -> dict[str, Any]:
+    """The export's `session` and `participants` (raises Session.DoesNotExist)."""
     session = Session.objects.select_related("site").get(pk=session_id)
     participants = [
         {
@@ -256,44 +268,6 @@ def journal_export(*, session_id: uuid.UUID | str) -> dict[str, Any]:
             "left_at": p.left_at.isoformat() if p.left_at else None,
         }
         for p in Participant.objects.filter(session=session)
-    ]
-    rows = (
-        Operation.objects.filter(session=session)
-        .order_by("seq")
-        .values(
-            "seq",
-            "kind",
-            "element",
-            "element_seq",
-            "delivery",
-            "sender_id",
-            "sender__role",
-            "sender__display_name",
-            "client_op_id",
-            "payload",
-            "received_at",
-            "hash",
-        )
-    )
-    operations = [
-        {
-            "seq": row["seq"],
-            "kind": row["kind"],
-            "element": row["element"],
-            "element_seq": row["element_seq"],
-            "delivery": row["delivery"],
-            "sender": {
-                "participant": row["sender_id"],
-                "role": row["sender__role"],
-                "name": row["sender__display_name"],
-            },
-            "client_op_id": row["client_op_id"],
-            "payload": row["payload"],
-            "received_at": row["received_at"].isoformat(),
-            "ts": int(row["received_at"].timestamp() * 1000),
-            "hash": row["hash"],
-        }
-        for row in rows.iterator(chunk_size=500)
     ]
     return {
         "session": {
@@ -316,5 +290,49 @@ def journal_export(*, session_id: uuid.UUID | str) -> dict[str, Any]:
             "snapshot_seq": session.snapshot_seq,
         },
         "participants": participants,
-        "operations": operations,
     }
+
+
+def journal_export_operations(
+    *, session_id: uuid.UUID | str, after_seq: int = 0, limit: int = 500
+) -> list[dict[str, Any]]:
+    """The export's operations with `after_seq < seq`, in seq order, at most `limit` of them
+    (a page along the (session, seq) index: an export of any length in bounded memory)."""
+    rows = (
+        Operation.objects.filter(session_id=session_id, seq__gt=after_seq)
+        .order_by("seq")
+        .values(
+            "seq",
+            "kind",
+            "element",
+            "element_seq",
+            "delivery",
+            "sender_id",
+            "sender__role",
+            "sender__display_name",
+            "client_op_id",
+            "payload",
+            "received_at",
+            "hash",
+        )[:limit]
+    )
+    return [
+        {
+            "seq": row["seq"],
+            "kind": row["kind"],
+            "element": row["element"],
+            "element_seq": row["element_seq"],
+            "delivery": row["delivery"],
+            "sender": {
+                "participant": row["sender_id"],
+                "role": row["sender__role"],
+                "name": row["sender__display_name"],
+            },
+            "client_op_id": row["client_op_id"],
+            "payload": row["payload"],
+            "received_at": row["received_at"].isoformat(),
+            "ts": int(row["received_at"].timestamp() * 1000),
+            "hash": row["hash"],
+        }
+        for row in rows
+    ]

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "channels",
     "corsheaders",
     "axes",
+    "ninja",  # the REST API's Swagger UI, served from its own static files
     "helpdesk",
     "shop_demo",
 ]
@@ -178,7 +179,7 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {}}}
 
-# --- Cache: the counters of the rate limits (cobrowse/throttle.py) ---------------------------
+# --- Cache: the counters of the rate limits (cobrowse/throttle.py, cobrowse/api_tokens.py) ---
 # Shared by every process on Redis; with nothing set, each process counts for itself.
 if REDIS_URL:
     CACHES = {
@@ -319,6 +320,11 @@ DEMO_BANK_SECRET = os.environ.get("DEMO_BANK_SECRET", "demo-bank-secret-change-m
 DEMO_MERCHANT_ORIGINS = env_list(
     "DEMO_MERCHANT_ORIGINS", "http://127.0.0.1:8001,http://localhost:8001"
 )
+
+# --- The REST API for ticket systems and CRMs (cobrowse/api.py, docs/integrations.md) ---------
+# Requests per API token in each window, counted in Django's cache (CACHES).
+COBROWSE_API_RATE_LIMIT = env_int("COBROWSE_API_RATE_LIMIT", 120)
+COBROWSE_API_RATE_WINDOW_SECONDS = env_int("COBROWSE_API_RATE_WINDOW_SECONDS", 60)
 
 # --- Internationalisation and static files ---------------------------------------------------
 LANGUAGE_CODE = "en-us"
