@@ -248,9 +248,8 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
             "token": token,
             "list_url": reverse("admin:cobrowse_apitoken_changelist"),
         }
-        response = TemplateResponse(request, "admin/cobrowse/apitoken/created.html", context)
-        response["Cache-Control"] = "no-store"  # the secret must not stay in any cache
-        return response
+        # admin_view's never_cache: the secret stays in no cache.
+        return TemplateResponse(request, "admin/cobrowse/apitoken/created.html", context)
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:

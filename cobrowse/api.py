@@ -26,7 +26,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
-from ninja import Field, NinjaAPI, Query, Schema
+from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import HttpError, ValidationError
 from ninja.security import HttpBearer
 from pydantic import field_validator
@@ -339,7 +339,7 @@ def sessions_list(request: HttpRequest, filters: Query[SessionFilter]) -> dict[s
     "names (shown as verified on the desk). Hand `embed.token` to the customer's page, which "
     "joins with it as the embed widget does; the customer reads `join_code` to the operator.",
 )
-def sessions_create(request: HttpRequest, body: SessionCreateIn) -> tuple[int, dict[str, Any]]:
+def sessions_create(request: HttpRequest, body: SessionCreateIn) -> Status[dict[str, Any]]:
     site = _token(request).site
     with transaction.atomic():
         session = lifecycle.session_open(
@@ -352,15 +352,18 @@ def sessions_create(request: HttpRequest, body: SessionCreateIn) -> tuple[int, d
         )
         lifecycle.publish_on_commit(session_id=session.pk, status=session.status)
     session.site = site
-    return 201, {
-        **_detail_out(session),
-        "join_code": session.code,
-        "embed": {
-            "token": embed.token_issue(session, site),
-            "expires_at": embed.token_expires_at(session),
-            "ws_url": embed_views.ws_url(request, session),
+    return Status(
+        201,
+        {
+            **_detail_out(session),
+            "join_code": session.code,
+            "embed": {
+                "token": embed.token_issue(session, site),
+                "expires_at": embed.token_expires_at(session),
+                "ws_url": embed_views.ws_url(request, session),
+            },
         },
-    }
+    )
 
 
 @api.get(
