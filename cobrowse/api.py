@@ -226,8 +226,8 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    # ninja's own refusals, such as a body that is not JSON (400).
-    return error_response(exc.status_code, "bad_request", str(exc))
+    # ninja's own refusals: a body that is not JSON (400).
+    return error_response(exc.status_code, "bad_request", f"{exc}: it must be JSON")
 
 
 def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
@@ -333,7 +333,7 @@ def sessions_list(request: HttpRequest, filters: Query[SessionFilter]) -> dict[s
 
 @api.post(
     "/sessions",
-    response={201: SessionCreatedOut, **ERRORS},
+    response={201: SessionCreatedOut, 400: ErrorOut, **ERRORS},
     summary="Open a session for a known customer",
     description="Opens a waiting session of the token's site for the customer your system "
     "names (shown as verified on the desk). Hand `embed.token` to the customer's page, which "
