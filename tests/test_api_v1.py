@@ -62,16 +62,16 @@ def call(
     method: str, path: str, *, token: str | None, body: Any = None, client: Client | None = None
 ) -> Any:
     client = client or Client(enforce_csrf_checks=True)
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token is not None else {}
+    headers = {"authorization": f"Bearer {token}"} if token is not None else {}
     if method == "post":
         response = client.post(
             BASE + path,
             data=body if isinstance(body, str) else json.dumps(body or {}),
             content_type="application/json",
-            **headers,
+            headers=headers,
         )
     else:
-        response = client.get(BASE + path, **headers)
+        response = client.get(BASE + path, headers=headers)
     check_against_openapi(method, path, response)
     return response
 
