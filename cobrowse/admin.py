@@ -213,6 +213,20 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     readonly_fields = ("shown_prefix", "created_at", "last_used_at", "revoked_at")
     actions = ("revoke",)
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
+        # Staff who are not superusers: the tokens of the sites their teams serve.
+        served = policy.sites_served(request.user)
+        tokens = super().get_queryset(request)
+        return tokens if served is None else tokens.filter(site__in=served)
+
+    def formfield_for_foreignkey(
+        self, db_field: Any, request: HttpRequest, **kwargs: Any
+    ) -> forms.ModelChoiceField[Any] | None:
+        served = policy.sites_served(request.user)
+        if db_field.name == "site" and served is not None:
+            kwargs["queryset"] = served
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         if obj is None:
             return ("site", "name")

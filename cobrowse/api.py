@@ -351,7 +351,6 @@ def sessions_create(request: HttpRequest, body: SessionCreateIn) -> Status[dict[
             customer_email=body.customer.email,
         )
         lifecycle.publish_on_commit(session_id=session.pk, status=session.status)
-    session.site = site
     return Status(
         201,
         {

@@ -528,3 +528,22 @@ def test_the_admin_export_holds_every_page_of_operations(monkeypatch):
     export = selectors.journal_export(session_id=session.pk)
     assert set(export) == {"session", "participants", "operations"}
     assert [op["seq"] for op in export["operations"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_staff_see_and_make_tokens_of_the_sites_their_teams_serve_only():
+    from django.contrib.auth.models import Permission
+
+    clerk = make_operator(sites=("shop",))
+    clerk.user_permissions.add(
+        *Permission.objects.filter(codename__in=["add_apitoken", "view_apitoken"])
+    )
+    client = Client()
+    client.force_login(clerk)
+    new_token("shop"), new_token("bank")
+    listed = client.get("/admin/cobrowse/apitoken/")
+    assert b"Tickets of shop" in listed.content and b"Tickets of bank" not in listed.content
+    refused = client.post("/admin/cobrowse/apitoken/add/", {"site": site("bank").pk, "name": "X"})
+    assert refused.status_code == 200 and not ApiToken.objects.filter(name="X").exists()
+    made = client.post("/admin/cobrowse/apitoken/add/", {"site": site("shop").pk, "name": "Y"})
+    assert made.status_code == 200 and b'id="api-token"' in made.content
+    assert ApiToken.objects.get(name="Y").site == site("shop")
