@@ -262,8 +262,11 @@ def test_the_settings_read_the_endpoints_from_the_issuer(provider):
         "OIDC_OP_TOKEN_ENDPOINT": f"{provider.url}/token",
         "OIDC_OP_END_SESSION_ENDPOINT": f"{provider.url}/session/end",
         "OIDC_TEAM_MAP": {"desk-bank": "Bank desk", "support": "Shop desk"},
-        # No password sign-in anywhere.
-        "AUTHENTICATION_BACKENDS": ["helpdesk.sso.TeamClaimsBackend"],
+        # No password sign-in anywhere (the login throttle's backend only refuses).
+        "AUTHENTICATION_BACKENDS": [
+            "axes.backends.AxesStandaloneBackend",
+            "helpdesk.sso.TeamClaimsBackend",
+        ],
     }
 
 
