@@ -135,3 +135,50 @@ export function operatorOf(state) {
   for (const [id, p] of state.participants) if (p.role === "operator") return { id, ...p };
   return null;
 }
+
+/**
+ * The line the desk notes for a `session` or `control` op, read against the state before it
+ * (`before`), or null. A customer's "no" to a request (a `revoke` naming nobody: nobody held
+ * control), taking control back, control given back, a request left unanswered when the session
+ * ended and control ending with the session are different messages.
+ */
+export function noteText(before, op) {
+  const p = op.payload ?? {};
+  const who = nameOf(before, op.sender?.participant);
+  const target = p.participant !== undefined && p.participant !== null ? nameOf(before, p.participant) : "";
+  switch (`${op.kind}:${p.action}`) {
+    case "session:joined":
+      return `${p.role === "customer" ? "Customer" : p.name || who} joined${p.role === "observer" || p.role === "supervisor" ? ` as ${p.role}` : ""}`;
+    case "session:handover":
+      return `${nameOf(before, p.from)} handed the session over to ${nameOf(before, p.to)}`;
+    case "session:end":
+      return `${endText(p, who)}${endedControl(before)}`;
+    case "control:request":
+      return `${who} asked for control`;
+    case "control:grant":
+      return `Customer granted control to ${target === "You" ? "you" : target}`;
+    case "control:revoke":
+      if (op.sender?.role !== "customer") return "Control went back to the customer";
+      if (!target) return "Customer denied the request for control";
+      return `Customer took control back${target === "You" ? "" : ` from ${target}`}`;
+    case "control:release":
+      return `${who} gave control back`;
+    default:
+      return null;
+  }
+}
+
+function endText(p, who) {
+  if (p.reason === "idle") return "The session ended after a long time without activity";
+  if (p.reason === "abandoned") return "The customer left: the session ended as abandoned";
+  return `${who} ended the session`;
+}
+
+function endedControl(before) {
+  if (before.control !== null) {
+    const holder = nameOf(before, before.control);
+    return holder === "You" ? "; your control ended with it" : `; control by ${holder} ended with it`;
+  }
+  if (before.controlRequested) return "; the request for control expired unanswered";
+  return "";
+}

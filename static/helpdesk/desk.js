@@ -265,20 +265,8 @@ async function loadHistory(position) {
 }
 
 function noteOf(op, before) {
-  const p = op.payload ?? {};
-  const who = S.nameOf(state, op.sender?.participant);
-  const target = p.participant !== undefined ? S.nameOf(state, p.participant) : "";
-  const text = {
-    "session:joined": `${p.role === "customer" ? "Customer" : p.name || who} joined${p.role === "observer" || p.role === "supervisor" ? ` as ${p.role}` : ""}`,
-    "session:handover": `${S.nameOf(state, p.from)} handed the session over to ${S.nameOf(state, p.to)}`,
-    "session:end": p.reason === "idle" ? "The session ended after a long time without activity" : `${who} ended the session`,
-    "control:request": `${who} asked for control`,
-    "control:grant": `Customer granted control to ${target === "You" ? "you" : target}`,
-    "control:revoke": op.sender?.role === "customer" ? "Customer took control back" : "Control went back to the customer",
-    "control:release": `${who} gave control back`,
-  }[`${op.kind}:${p.action}`];
+  const text = S.noteText(before, op);
   if (text) chat.note(op, text);
-  void before;
 }
 
 function errorText(frame) {
