@@ -20,16 +20,21 @@ database when it rings, and on (re)connect.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import random
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import policy, protocol, selectors, sequencer, writer
@@ -270,6 +275,7 @@ def participant_leave(*, participant_id: int, connected_at: datetime | None) -> 
 
 
 IDLE_END_OP_ID = f"{protocol.SERVER_OP_PREFIX}idle-end"
+ABANDONED_END_OP_ID = f"{protocol.SERVER_OP_PREFIX}abandoned-end"
 
 
 def sessions_end_idle(*, idle_since: datetime, dry_run: bool = False) -> list[tuple[str, str]]:
@@ -283,17 +289,45 @@ def sessions_end_idle(*, idle_since: datetime, dry_run: bool = False) -> list[tu
     row's lock like every op, so a session that saw an op meanwhile stays open; one nobody ever
     joined is only marked ended. Each session in a transaction of its own; the processes
     serving it are rung afterwards."""
+    return _sessions_end(
+        lambda: selectors.sessions_idle_since(cutoff=idle_since),
+        reason="idle",
+        client_op_id=IDLE_END_OP_ID,
+        dry_run=dry_run,
+    )
+
+
+def sessions_end_abandoned(*, gone_since: datetime) -> list[tuple[str, str]]:
+    """End every open session whose customer has had no connection since `gone_since` (their
+    page closed or their network gone, and they did not come back), like `sessions_end_idle`
+    but with `"reason": "abandoned"`; a customer who connects again meanwhile keeps it open
+    (checked again under the session row's lock). Returns the (id, code) of each."""
+    return _sessions_end(
+        lambda: selectors.sessions_abandoned_since(cutoff=gone_since),
+        reason="abandoned",
+        client_op_id=ABANDONED_END_OP_ID,
+        dry_run=False,
+    )
+
+
+def _sessions_end(
+    candidates: Callable[[], QuerySet[Session]],
+    *,
+    reason: str,
+    client_op_id: str,
+    dry_run: bool,
+) -> list[tuple[str, str]]:
     ended: list[tuple[str, str]] = []
     rung: dict[str, tuple[int, int]] = {}
-    for pk, code in selectors.sessions_idle_since(cutoff=idle_since).values_list("pk", "code"):
+    for pk, code in candidates().values_list("pk", "code"):
         if dry_run:
             ended.append((str(pk), code))
             continue
         with transaction.atomic():
             session = Session.objects.select_for_update().filter(pk=pk).first()
-            # Checked again under the lock: an op journaled since the first look keeps it open.
-            idle = selectors.sessions_idle_since(cutoff=idle_since)
-            if session is None or not idle.filter(pk=pk).exists():
+            # Checked again under the lock: an op journaled (or a customer back) since the
+            # first look keeps it open.
+            if session is None or not candidates().filter(pk=pk).exists():
                 continue
             by = (
                 Participant.objects.filter(session=session, role=Role.CUSTOMER).first()
@@ -305,10 +339,10 @@ def sessions_end_idle(*, idle_since: datetime, dry_run: bool = False) -> list[tu
                 end = Submission(
                     participant_id=by.pk,
                     role=by.role,
-                    client_op_id=IDLE_END_OP_ID,
+                    client_op_id=client_op_id,
                     kind="session",
                     element=None,
-                    payload={"action": "end", "reason": "idle"},
+                    payload={"action": "end", "reason": reason},
                     trusted=True,
                 )
                 (outcome,) = sequencer.operations_append(session_id=pk, batch=[end]).outcomes
@@ -320,6 +354,26 @@ def sessions_end_idle(*, idle_since: datetime, dry_run: bool = False) -> list[tu
     if rung:
         writer.ring_from_elsewhere(rung)
     return ended
+
+
+async def sweep_abandoned_forever(run: Callable[[Callable[[], object]], Awaitable[object]]) -> None:
+    """Inside the server: every few seconds, end the sessions whose customer has been gone for
+    COBROWSE_ABANDON_AFTER_SECONDS (0: never), through `run` (which runs a blocking call off the
+    event loop: the journal writer's thread). Started by the journal writer; every server
+    process sweeps, and a session is ended once (under its row's lock)."""
+    while True:
+        after = getattr(settings, "COBROWSE_ABANDON_AFTER_SECONDS", 0)
+        await asyncio.sleep(max(1, min(60, after // 5)))
+        if after <= 0:
+            continue
+        gone_since = timezone.now() - timedelta(seconds=after)
+        try:
+            ended = await run(functools.partial(sessions_end_abandoned, gone_since=gone_since))
+        except Exception as exc:  # the database may be down: the next sweep tries again
+            logger.warning("could not end abandoned sessions: %r", exc)
+            continue
+        if ended:
+            logger.info("ended abandoned sessions: %s", ended)
 
 
 # --- Session events for watchers ---------------------------------------------------------------

@@ -711,9 +711,12 @@ _HANDOVER = _shape(
     {"action": lambda v: v == "handover", "from": _is_int, "to": _is_int},
     {"name": _is_str(150)},
 )
-# The end the server journals for a session nobody used for a while (lifecycle.sessions_end_idle).
+# The end the server journals for a session nobody used for a while (lifecycle.sessions_end_idle)
+# or whose customer is gone (lifecycle.sessions_end_abandoned).
 _ENDED_IDLE = _shape(
-    "session", {"action": lambda v: v == "end", "reason": lambda v: v == "idle"}, {}
+    "session",
+    {"action": lambda v: v == "end", "reason": lambda v: v in ("idle", "abandoned")},
+    {},
 )
 
 
