@@ -136,7 +136,7 @@ def participant_join(
                 session=session,
                 user=user,
                 role=Role.SUPERVISOR,
-                display_name=user.get_full_name() or user.get_username(),
+                display_name=policy.operator_display_name(user),
                 connected_at=now,
             )
             return Joined(participant, head_seq=session.head_seq)
@@ -146,7 +146,7 @@ def participant_join(
             session=session,
             user=user,
             role=Role.OBSERVER if claimed else Role.OPERATOR,
-            display_name=user.get_full_name() or user.get_username(),
+            display_name=policy.operator_display_name(user),
             connected_at=now,
         )
         if not claimed:
