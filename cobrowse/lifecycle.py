@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import ua_parser
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -67,9 +68,12 @@ def session_open(
     customer_id: str = "",
     customer_name: str = "",
     customer_email: str = "",
+    user_agent: str = "",
 ) -> Session:
     """Open a session of `site` with a fresh 6-digit code, unique among open sessions, for the
-    customer the merchant's server signed (`identity_verified`) or an unknown one."""
+    customer the merchant's server signed (`identity_verified`) or an unknown one, on the
+    device their browser's `user_agent` names."""
+    device = device_label(user_agent)
     for _ in range(20):
         try:
             with transaction.atomic():
@@ -81,10 +85,33 @@ def session_open(
                     customer_id=customer_id,
                     customer_name=customer_name,
                     customer_email=customer_email,
+                    device=device,
                 )
         except IntegrityError:
             continue
     raise RuntimeError("no free join code")
+
+
+def device_label(user_agent: str) -> str:
+    """The device and browser a User-Agent names, as an operator reads them: "Desktop Chrome",
+    "iPhone Safari", "Android Chrome"; empty for an empty or unknown one."""
+    if not user_agent:
+        return ""
+    parsed = ua_parser.parse(user_agent[:1000])
+    browser = parsed.user_agent.family if parsed.user_agent else ""
+    browser = browser.removeprefix("Mobile ").removesuffix(" Mobile").removeprefix("Headless")
+    device = parsed.device.family if parsed.device else ""
+    system = parsed.os.family if parsed.os else ""
+    if device in ("iPhone", "iPad"):
+        kind = device
+    elif system == "Android":
+        kind = "Android tablet" if "Mobile" not in user_agent else "Android"
+    elif system in ("Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "Fedora"):
+        kind = "Desktop"
+    else:
+        kind = system
+    label = f"{kind} {browser}".strip() if browser and browser != "Other" else kind
+    return label[:80]
 
 
 @dataclass(frozen=True)
