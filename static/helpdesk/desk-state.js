@@ -84,6 +84,19 @@ export function onPresence(state, { connected, since }) {
   return { ...state, presence: { connected: Boolean(connected), since: Number.isNaN(at) ? null : at } };
 }
 
+/**
+ * The customer's connection as the operator reads it: "connected", "reconnecting" (none for
+ * less than a page change takes: changing pages, or a network coming back), "lost" (none for
+ * longer), or null before the server said or once the session is over.
+ */
+export function customerLink(state, now = Date.now()) {
+  const presence = state.presence;
+  if (state.status === "ended" || !state.customer.joined || presence === null) return null;
+  if (presence.connected) return "connected";
+  if (presence.since === null) return null;
+  return now - presence.since > PRESENCE_GRACE_MS ? "lost" : "reconnecting";
+}
+
 /** Whether the customer has had no connection for longer than a page change takes. */
 export function customerGone(state, now = Date.now()) {
   const presence = state.presence;

@@ -348,13 +348,26 @@ function render() {
     customerWasGone = gone;
     toast(gone ? "The customer has disconnected." : "The customer is back.", gone ? "warning" : "info");
   }
-  stateNode.dataset.state = ended ? "left" : !customer.joined ? "waiting" : gone ? "gone" : idle ? "idle" : "active";
+  const reconnecting = S.customerLink(state) === "reconnecting";
+  stateNode.dataset.state = ended
+    ? "left"
+    : !customer.joined
+      ? "waiting"
+      : gone
+        ? "gone"
+        : reconnecting
+          ? "reconnecting"
+          : idle
+            ? "idle"
+            : "active";
   stateNode.textContent = ended
     ? "Session over"
     : !customer.joined
       ? "Not connected yet"
       : gone
-        ? `Disconnected · ${ago(state.presence.since)}`
+        ? `Connection lost · ${ago(state.presence.since)}`
+      : reconnecting
+        ? "Reconnecting…"
       : activity === null
         ? "Connected · no activity yet"
         : idle
@@ -407,10 +420,12 @@ function toast(text, tone = "info") {
 render();
 transport.connect();
 refreshPresence();
+// Presence: one indexed read of the customer's participant row every 2 s, so a closed page or a
+// dropped connection (once the server noticed it) shows within a few seconds.
 setInterval(() => {
   render(); // "active 12 s ago" keeps ticking
   refreshPresence();
-}, 5000);
+}, 2000);
 addEventListener("pagehide", () => scheduler.flush());
 
 // For tests and the console: what was applied, and a way to drop the connection.
