@@ -23,11 +23,8 @@ def test_the_mirror_fits_the_window_and_shows_the_customers_pointer_once(
     assert customer_size is not None
     desk.set_viewport_size({"width": 1280, "height": 560})
     frame = desk.locator("#mirror-frame")
-    desk.wait_for_function(
-        "() => frame().getBoundingClientRect().bottom <= innerHeight".replace(
-            "frame()", "document.getElementById('mirror-frame')"
-        )
-    )
+    fits = "() => document.getElementById('mirror-frame').getBoundingClientRect().bottom"
+    desk.wait_for_function(f"{fits} <= innerHeight")
     box = frame.bounding_box()
     assert box is not None
     assert box["y"] + box["height"] <= 560  # the whole page is in view, not cut at the bottom
