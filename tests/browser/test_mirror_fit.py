@@ -8,7 +8,9 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.test_desk_control import helping
+from tests.browser.test_desk_control import _catalogue, helping
+
+__all__ = ["_catalogue"]  # the shop's products, seeded again for this module's tests
 
 
 def test_the_mirror_fits_the_window_and_shows_the_customers_pointer_once(
