@@ -26,7 +26,7 @@ def test_a_new_arrival_is_announced_as_the_operator_chose(
     expect(sound).not_to_be_checked()  # off by default
     expect(desk.locator("#queue-notify-state")).to_have_text("Notifications on.")
 
-    first = ask_for_help(new_context)
+    first = ask_for_help(new_context, live_url)
     entry = desk.locator(f'#queue [data-session="{first["id"]}"]')
     expect(entry).to_contain_text("anonymous")
     expect(entry).to_contain_text("not verified")
@@ -38,7 +38,7 @@ def test_a_new_arrival_is_announced_as_the_operator_chose(
     assert announced == [{"session": first["id"], "sound": False, "notified": True}]
 
     sound.check()
-    second = ask_for_help(new_context)
+    second = ask_for_help(new_context, live_url)
     expect(desk.locator(f'#queue [data-session="{second["id"]}"]')).to_be_visible()
     expect(desk).to_have_title("(2) Queue · Help desk")
     announced = wait_until(
