@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cobrowse', '0007_session_site_fk'),
+        ('cobrowse', '0010_multi_operator'),
     ]
 
     operations = [

@@ -60,6 +60,7 @@ test("a supervisor watches: an observer's desk without chat", () => {
   const state = S.onWelcome(base(), { participant: 5, role: "supervisor", status: "active", participants: [] });
   assert.equal(S.isObserver(state), true);
   assert.equal(S.isSupervisor(state), true);
+});
 
 test("the customer's link reads connected, reconnecting for a page change's time, then lost", () => {
   const since = "2026-11-22T10:00:00.000Z";
