@@ -106,6 +106,7 @@ def sessions_create(request: HttpRequest) -> JsonResponse:
             customer_id=identity.user_id,
             customer_name=identity.name,
             customer_email=identity.email,
+            user_agent=request.headers.get("User-Agent", ""),
         )
         lifecycle.publish_on_commit(session_id=session.pk, status=session.status)
     body = session_body(request, session)

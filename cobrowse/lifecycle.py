@@ -20,16 +20,22 @@ database when it rings, and on (re)connect.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import random
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import ua_parser
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import policy, protocol, selectors, sequencer, writer
@@ -62,9 +68,12 @@ def session_open(
     customer_id: str = "",
     customer_name: str = "",
     customer_email: str = "",
+    user_agent: str = "",
 ) -> Session:
     """Open a session of `site` with a fresh 6-digit code, unique among open sessions, for the
-    customer the merchant's server signed (`identity_verified`) or an unknown one."""
+    customer the merchant's server signed (`identity_verified`) or an unknown one, on the
+    device their browser's `user_agent` names."""
+    device = device_label(user_agent)
     for _ in range(20):
         try:
             with transaction.atomic():
@@ -76,10 +85,33 @@ def session_open(
                     customer_id=customer_id,
                     customer_name=customer_name,
                     customer_email=customer_email,
+                    device=device,
                 )
         except IntegrityError:
             continue
     raise RuntimeError("no free join code")
+
+
+def device_label(user_agent: str) -> str:
+    """The device and browser a User-Agent names, as an operator reads them: "Desktop Chrome",
+    "iPhone Safari", "Android Chrome"; empty for an empty or unknown one."""
+    if not user_agent:
+        return ""
+    parsed = ua_parser.parse(user_agent[:1000])
+    browser = parsed.user_agent.family if parsed.user_agent else ""
+    browser = browser.removeprefix("Mobile ").removesuffix(" Mobile").removeprefix("Headless")
+    device = parsed.device.family if parsed.device else ""
+    system = parsed.os.family if parsed.os else ""
+    if device in ("iPhone", "iPad"):
+        kind = device
+    elif system == "Android":
+        kind = "Android tablet" if "Mobile" not in user_agent else "Android"
+    elif system in ("Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "Fedora"):
+        kind = "Desktop"
+    else:
+        kind = system
+    label = f"{kind} {browser}".strip() if browser and browser != "Other" else kind
+    return label[:80]
 
 
 @dataclass(frozen=True)
@@ -131,7 +163,7 @@ def participant_join(
                 session=session,
                 user=user,
                 role=Role.SUPERVISOR,
-                display_name=user.get_full_name() or user.get_username(),
+                display_name=policy.operator_display_name(user),
                 connected_at=now,
             )
             return Joined(participant, head_seq=session.head_seq)
@@ -141,7 +173,7 @@ def participant_join(
             session=session,
             user=user,
             role=Role.OBSERVER if claimed else Role.OPERATOR,
-            display_name=user.get_full_name() or user.get_username(),
+            display_name=policy.operator_display_name(user),
             connected_at=now,
         )
         if not claimed:
@@ -271,6 +303,7 @@ def participant_leave(*, participant_id: int, connected_at: datetime | None) -> 
 
 IDLE_END_OP_ID = f"{protocol.SERVER_OP_PREFIX}idle-end"
 API_END_OP_ID = f"{protocol.SERVER_OP_PREFIX}api-end"
+ABANDONED_END_OP_ID = f"{protocol.SERVER_OP_PREFIX}abandoned-end"
 
 
 def sessions_end_idle(*, idle_since: datetime, dry_run: bool = False) -> list[tuple[str, str]]:
@@ -283,19 +316,47 @@ def sessions_end_idle(*, idle_since: datetime, dry_run: bool = False) -> list[tu
     (`_end_locked`), so a session that saw an op meanwhile stays open; one nobody ever
     joined is only marked ended. Each session in a transaction of its own; the processes
     serving it are rung afterwards."""
+    return _sessions_end(
+        lambda: selectors.sessions_idle_since(cutoff=idle_since),
+        reason="idle",
+        client_op_id=IDLE_END_OP_ID,
+        dry_run=dry_run,
+    )
+
+
+def sessions_end_abandoned(*, gone_since: datetime) -> list[tuple[str, str]]:
+    """End every open session whose customer has had no connection since `gone_since` (their
+    page closed or their network gone, and they did not come back), like `sessions_end_idle`
+    but with `"reason": "abandoned"`; a customer who connects again meanwhile keeps it open
+    (checked again under the session row's lock). Returns the (id, code) of each."""
+    return _sessions_end(
+        lambda: selectors.sessions_abandoned_since(cutoff=gone_since),
+        reason="abandoned",
+        client_op_id=ABANDONED_END_OP_ID,
+        dry_run=False,
+    )
+
+
+def _sessions_end(
+    candidates: Callable[[], QuerySet[Session]],
+    *,
+    reason: str,
+    client_op_id: str,
+    dry_run: bool,
+) -> list[tuple[str, str]]:
     ended: list[tuple[str, str]] = []
     rung: dict[str, tuple[int, int]] = {}
-    for pk, code in selectors.sessions_idle_since(cutoff=idle_since).values_list("pk", "code"):
+    for pk, code in candidates().values_list("pk", "code"):
         if dry_run:
             ended.append((str(pk), code))
             continue
         with transaction.atomic():
             session = Session.objects.select_for_update().filter(pk=pk).first()
-            # Checked again under the lock: an op journaled since the first look keeps it open.
-            idle = selectors.sessions_idle_since(cutoff=idle_since)
-            if session is None or not idle.filter(pk=pk).exists():
+            # Checked again under the lock: an op journaled (or a customer back) since the
+            # first look keeps it open.
+            if session is None or not candidates().filter(pk=pk).exists():
                 continue
-            seq = _end_locked(session, reason="idle", client_op_id=IDLE_END_OP_ID)
+            seq = _end_locked(session, reason=reason, client_op_id=client_op_id)
             if seq is not None:
                 rung[str(pk)] = (seq, seq)
         ended.append((str(pk), code))
@@ -346,6 +407,26 @@ def _end_locked(session: Session, *, reason: str, client_op_id: str) -> int | No
             seq = outcome.entry["seq"]
     publish_on_commit(session_id=session.pk, status=Status.ENDED)
     return seq
+
+
+async def sweep_abandoned_forever(run: Callable[[Callable[[], object]], Awaitable[object]]) -> None:
+    """Inside the server: every few seconds, end the sessions whose customer has been gone for
+    COBROWSE_ABANDON_AFTER_SECONDS (0: never), through `run` (which runs a blocking call off the
+    event loop: the journal writer's thread). Started by the journal writer; every server
+    process sweeps, and a session is ended once (under its row's lock)."""
+    while True:
+        after = getattr(settings, "COBROWSE_ABANDON_AFTER_SECONDS", 0)
+        await asyncio.sleep(max(1, min(60, after // 5)))
+        if after <= 0:
+            continue
+        gone_since = timezone.now() - timedelta(seconds=after)
+        try:
+            ended = await run(functools.partial(sessions_end_abandoned, gone_since=gone_since))
+        except Exception as exc:  # the database may be down: the next sweep tries again
+            logger.warning("could not end abandoned sessions: %r", exc)
+            continue
+        if ended:
+            logger.info("ended abandoned sessions: %s", ended)
 
 
 # --- Session events for watchers ---------------------------------------------------------------

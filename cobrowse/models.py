@@ -131,6 +131,9 @@ class Session(models.Model):
     customer_id = models.CharField(max_length=200, blank=True)
     customer_name = models.CharField(max_length=200, blank=True)
     customer_email = models.CharField(max_length=254, blank=True)
+    # The customer's device and browser when they asked for help ("Desktop Chrome", "iPhone
+    # Safari"; lifecycle.device_label), empty when their browser did not say.
+    device = models.CharField(max_length=80, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -200,6 +200,16 @@ def check_may_hand_over(*, from_role: str | None, to_role: str | None, to_user: 
         raise PolicyError("forbidden", "a session is handed over to an operator who is in it")
 
 
+def operator_display_name(user: Any) -> str:
+    """How an operator is named to the customer and in the desk: first name and last initial
+    ("Ada L."), else the first name, else the username; never their full surname."""
+    first = (getattr(user, "first_name", "") or "").strip()
+    last = (getattr(user, "last_name", "") or "").strip()
+    if first and last:
+        return f"{first} {last[0]}."
+    return first or str(user.get_username())
+
+
 def customer_owns(django_session: Any, session_id: str) -> bool:
     """A customer reaches only the sessions their own browser created."""
     if django_session is None:

@@ -712,8 +712,9 @@ _HANDOVER = _shape(
     {"name": _is_str(150)},
 )
 # The end the server journals for a session nobody used for a while (lifecycle.sessions_end_idle)
-# or that a ticket system ended through the REST API (lifecycle.session_end).
-END_REASONS = frozenset({"idle", "api"})
+# or that a ticket system ended through the REST API (lifecycle.session_end), or whose customer
+# is gone (lifecycle.sessions_end_abandoned).
+END_REASONS = frozenset({"idle", "api", "abandoned"})
 _ENDED_BY_SERVER = _shape(
     "session", {"action": lambda v: v == "end", "reason": lambda v: v in END_REASONS}, {}
 )

@@ -9,11 +9,11 @@ from typing import Any
 import orjson
 import psycopg
 from django.db import connection
-from django.db.models import Max, QuerySet
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce, Greatest
 
 from . import protocol
-from .models import Operation, Participant, Session, Status
+from .models import Operation, Participant, Role, Session, Status
 from .sequencer import Entry
 
 
@@ -218,6 +218,17 @@ def sessions_idle_since(*, cutoff: datetime) -> QuerySet[Session]:
             )
         )
         .filter(last_activity__lt=cutoff)
+    )
+
+
+def sessions_abandoned_since(*, cutoff: datetime) -> QuerySet[Session]:
+    """Open sessions whose customer has had no connection since `cutoff`: their last one closed
+    before it (a connection open now clears `left_at`), or they never connected to a session
+    created before it."""
+    customers = Participant.objects.filter(session=OuterRef("pk"), role=Role.CUSTOMER)
+    return Session.objects.exclude(status=Status.ENDED).filter(
+        Q(~Exists(customers), created_at__lt=cutoff)
+        | Q(Exists(customers.filter(left_at__isnull=False, left_at__lt=cutoff)))
     )
 
 

@@ -86,7 +86,9 @@ def sessions_create(request: HttpRequest) -> JsonResponse:
     if request.session.session_key is None:
         request.session.save()
     session = lifecycle.session_open(
-        site=site, customer_session_key=request.session.session_key or ""
+        site=site,
+        customer_session_key=request.session.session_key or "",
+        user_agent=request.headers.get("User-Agent", ""),
     )
     lifecycle.publish_on_commit(session_id=session.pk, status=session.status)
     owned = [*(request.session.get(CUSTOMER_SESSIONS_KEY) or []), str(session.pk)]

@@ -185,6 +185,8 @@ class JournalWriter:
         self._hand_over_seconds = 0.0
         self._largest = 0
         self._stats: asyncio.Task[None] | None = None
+        # Ends the sessions whose customer is gone (lifecycle.sweep_abandoned_forever).
+        self._sweep: asyncio.Task[None] | None = None
 
     # --- Connections -------------------------------------------------------------------------
 
@@ -327,7 +329,14 @@ class JournalWriter:
             self._ringing.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._ringing
-        for task in (self._task, self._doorbells, self._rejoin, self._reading, self._stats):
+        for task in (
+            self._task,
+            self._doorbells,
+            self._rejoin,
+            self._reading,
+            self._stats,
+            self._sweep,
+        ):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -344,6 +353,10 @@ class JournalWriter:
         every = getattr(settings, "COBROWSE_WRITER_STATS_SECONDS", 0)
         if every > 0 and self._stats is None:
             self._stats = self._loop.create_task(self._log_stats(every), name="writer-stats")
+        if self._sweep is None:
+            self._sweep = self._loop.create_task(
+                lifecycle.sweep_abandoned_forever(self._in_thread), name="abandoned-sweep"
+            )
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
@@ -410,6 +423,10 @@ class JournalWriter:
         except Exception as exc:  # a bug: still answer every op
             self._fail(batch, exc)
         self._hand_over_seconds += time.perf_counter() - started
+
+    async def _in_thread(self, call: Callable[[], object]) -> object:
+        """`call` on the writer's thread, after or before a batch, never beside one."""
+        return await self._loop.run_in_executor(self._executor, call)
 
     async def _log_stats(self, every: float) -> None:
         """Every `every` seconds, one log line on the batches since the last one: how many, how

@@ -397,6 +397,10 @@ LOGGING = {
 # Every N seconds the journal writer logs how many batches it wrote, how large, and where their
 # time went (docs/performance.md, "Where the time goes"); 0: never.
 COBROWSE_WRITER_STATS_SECONDS = env_int("COBROWSE_WRITER_STATS_SECONDS", 0)
+# A session whose customer has had no connection for this long is ended as abandoned by the
+# server itself (cobrowse/lifecycle.py sweep_abandoned_forever); 0: never (then only
+# `manage.py end_idle_sessions` ends forgotten sessions).
+COBROWSE_ABANDON_AFTER_SECONDS = env_int("COBROWSE_ABANDON_AFTER_SECONDS", 300)
 # Hand journaled ops straight to this process's own connections (off: everything goes through
 # the channel layer, which the test run on Redis uses to exercise that path).
 COBROWSE_LOCAL_HANDOVER = env_bool("COBROWSE_LOCAL_HANDOVER", True)

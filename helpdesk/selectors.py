@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.urls import reverse
 
 from cobrowse import policy, protocol
@@ -27,9 +28,15 @@ HISTORY_KINDS = ("chat", "session", "control")
 
 def customer_identity(session: Session) -> dict[str, Any]:
     """Who the customer is, and whether the merchant's server signed it: "verified" only when
-    the identity token's signature checked (cobrowse/embed.py)."""
+    the identity token's signature checked (cobrowse/embed.py); an unsigned one is anonymous."""
     if not session.identity_verified:
-        return {"verified": False, "label": "not verified", "name": "", "email": "", "id": ""}
+        return {
+            "verified": False,
+            "label": "not verified",
+            "name": "anonymous",
+            "email": "",
+            "id": "",
+        }
     return {
         "verified": True,
         "label": "verified",
@@ -39,6 +46,15 @@ def customer_identity(session: Session) -> dict[str, Any]:
     }
 
 
+def _page(navigate: dict[str, Any] | None) -> dict[str, str]:
+    """The customer's current page from their latest `navigate` op: its title and path."""
+    if not isinstance(navigate, dict):
+        return {"title": "", "path": ""}
+    url = urlsplit(str(navigate.get("url") or ""))
+    path = url.path + (f"?{url.query}" if url.query else "")
+    return {"title": str(navigate.get("title") or "")[:200], "path": path[:200]}
+
+
 def _queue_entry(session: Session, operator: str | None) -> dict[str, Any]:
     return {
         "id": str(session.pk),
@@ -46,6 +62,8 @@ def _queue_entry(session: Session, operator: str | None) -> dict[str, Any]:
         "site": session.site.public_key,
         "site_label": session.site.name,
         "customer": customer_identity(session),
+        "device": session.device,
+        "page": _page(getattr(session, "navigate", None)),
         "status": session.status,
         "created_at": session.created_at.isoformat(),
         "started_at": session.started_at.isoformat() if session.started_at else None,
@@ -58,8 +76,16 @@ def queue_sessions(*, user: Any) -> dict[str, list[dict[str, Any]]]:
     """Open sessions of the sites `user` serves: `waiting` (oldest first, the order to serve
     them in), `active` (with the name of the operator who claimed each, so another operator
     can observe) and `invited` (the active ones an operator in them invited `user` into, with
-    who invited them in `invited_by`)."""
-    open_sessions = Session.objects.exclude(status=Status.ENDED).select_related("site")
+    who invited them in `invited_by`); each with its customer's page as their latest
+    `navigate` op says (one index lookup per session, in the same query)."""
+    latest_navigate = Operation.objects.filter(
+        session=OuterRef("pk"), kind="navigate", sender__role=Role.CUSTOMER
+    ).order_by("-seq")
+    open_sessions = (
+        Session.objects.exclude(status=Status.ENDED)
+        .select_related("site")
+        .annotate(navigate=Subquery(latest_navigate.values("payload")[:1]))
+    )
     sessions = list(policy.sessions_served(user, open_sessions).order_by("created_at")[:200])
     operators = dict(
         Participant.objects.filter(

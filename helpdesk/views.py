@@ -26,7 +26,6 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -42,6 +41,7 @@ from cobrowse.policy import (
     is_operator_user,
     is_supervisor_user,
     may_serve,
+    operator_display_name,
     sites_served,
 )
 from cobrowse.writer import JournalWriter
@@ -187,9 +187,7 @@ def _session_page(request: HttpRequest, session: Session, *, watch: bool) -> Htt
 
 
 def _display_name(request: HttpRequest) -> str:
-    user = request.user
-    full_name = user.get_full_name() if isinstance(user, User) else ""
-    return full_name or user.get_username()
+    return operator_display_name(request.user)
 
 
 @require_GET

@@ -84,6 +84,19 @@ export function onPresence(state, { connected, since }) {
   return { ...state, presence: { connected: Boolean(connected), since: Number.isNaN(at) ? null : at } };
 }
 
+/**
+ * The customer's connection as the operator reads it: "connected", "reconnecting" (none for
+ * less than a page change takes: changing pages, or a network coming back), "lost" (none for
+ * longer), or null before the server said or once the session is over.
+ */
+export function customerLink(state, now = Date.now()) {
+  const presence = state.presence;
+  if (state.status === "ended" || !state.customer.joined || presence === null) return null;
+  if (presence.connected) return "connected";
+  if (presence.since === null) return null;
+  return now - presence.since > PRESENCE_GRACE_MS ? "lost" : "reconnecting";
+}
+
 /** Whether the customer has had no connection for longer than a page change takes. */
 export function customerGone(state, now = Date.now()) {
   const presence = state.presence;
@@ -134,4 +147,51 @@ export function nameOf(state, participant) {
 export function operatorOf(state) {
   for (const [id, p] of state.participants) if (p.role === "operator") return { id, ...p };
   return null;
+}
+
+/**
+ * The line the desk notes for a `session` or `control` op, read against the state before it
+ * (`before`), or null. A customer's "no" to a request (a `revoke` naming nobody: nobody held
+ * control), taking control back, control given back, a request left unanswered when the session
+ * ended and control ending with the session are different messages.
+ */
+export function noteText(before, op) {
+  const p = op.payload ?? {};
+  const who = nameOf(before, op.sender?.participant);
+  const target = p.participant !== undefined && p.participant !== null ? nameOf(before, p.participant) : "";
+  switch (`${op.kind}:${p.action}`) {
+    case "session:joined":
+      return `${p.role === "customer" ? "Customer" : p.name || who} joined${p.role === "observer" || p.role === "supervisor" ? ` as ${p.role}` : ""}`;
+    case "session:handover":
+      return `${nameOf(before, p.from)} handed the session over to ${nameOf(before, p.to)}`;
+    case "session:end":
+      return `${endText(p, who)}${endedControl(before)}`;
+    case "control:request":
+      return `${who} asked for control`;
+    case "control:grant":
+      return `Customer granted control to ${target === "You" ? "you" : target}`;
+    case "control:revoke":
+      if (op.sender?.role !== "customer") return "Control went back to the customer";
+      if (!target) return "Customer denied the request for control";
+      return `Customer took control back${target === "You" ? "" : ` from ${target}`}`;
+    case "control:release":
+      return `${who} gave control back`;
+    default:
+      return null;
+  }
+}
+
+function endText(p, who) {
+  if (p.reason === "idle") return "The session ended after a long time without activity";
+  if (p.reason === "abandoned") return "The customer left: the session ended as abandoned";
+  return `${who} ended the session`;
+}
+
+function endedControl(before) {
+  if (before.control !== null) {
+    const holder = nameOf(before, before.control);
+    return holder === "You" ? "; your control ended with it" : `; control by ${holder} ended with it`;
+  }
+  if (before.controlRequested) return "; the request for control expired unanswered";
+  return "";
 }

@@ -265,20 +265,8 @@ async function loadHistory(position) {
 }
 
 function noteOf(op, before) {
-  const p = op.payload ?? {};
-  const who = S.nameOf(state, op.sender?.participant);
-  const target = p.participant !== undefined ? S.nameOf(state, p.participant) : "";
-  const text = {
-    "session:joined": `${p.role === "customer" ? "Customer" : p.name || who} joined${p.role === "observer" || p.role === "supervisor" ? ` as ${p.role}` : ""}`,
-    "session:handover": `${S.nameOf(state, p.from)} handed the session over to ${S.nameOf(state, p.to)}`,
-    "session:end": p.reason === "idle" ? "The session ended after a long time without activity" : `${who} ended the session`,
-    "control:request": `${who} asked for control`,
-    "control:grant": `Customer granted control to ${target === "You" ? "you" : target}`,
-    "control:revoke": op.sender?.role === "customer" ? "Customer took control back" : "Control went back to the customer",
-    "control:release": `${who} gave control back`,
-  }[`${op.kind}:${p.action}`];
+  const text = S.noteText(before, op);
   if (text) chat.note(op, text);
-  void before;
 }
 
 function errorText(frame) {
@@ -360,13 +348,26 @@ function render() {
     customerWasGone = gone;
     toast(gone ? "The customer has disconnected." : "The customer is back.", gone ? "warning" : "info");
   }
-  stateNode.dataset.state = ended ? "left" : !customer.joined ? "waiting" : gone ? "gone" : idle ? "idle" : "active";
+  const reconnecting = S.customerLink(state) === "reconnecting";
+  stateNode.dataset.state = ended
+    ? "left"
+    : !customer.joined
+      ? "waiting"
+      : gone
+        ? "gone"
+        : reconnecting
+          ? "reconnecting"
+          : idle
+            ? "idle"
+            : "active";
   stateNode.textContent = ended
     ? "Session over"
     : !customer.joined
       ? "Not connected yet"
       : gone
-        ? `Disconnected · ${ago(state.presence.since)}`
+        ? `Connection lost · ${ago(state.presence.since)}`
+      : reconnecting
+        ? "Reconnecting…"
       : activity === null
         ? "Connected · no activity yet"
         : idle
@@ -419,10 +420,12 @@ function toast(text, tone = "info") {
 render();
 transport.connect();
 refreshPresence();
+// Presence: one indexed read of the customer's participant row every 2 s, so a closed page or a
+// dropped connection (once the server noticed it) shows within a few seconds.
 setInterval(() => {
   render(); // "active 12 s ago" keeps ticking
   refreshPresence();
-}, 5000);
+}, 2000);
 addEventListener("pagehide", () => scheduler.flush());
 
 // For tests and the console: what was applied, and a way to drop the connection.

@@ -8,6 +8,10 @@
 //   - Coordinates: toViewport/toClient convert between the operator's window and the
 //     customer's viewport (CSS px of the customer's page), whatever the mirror's scale.
 //   - Node ids are rrweb's, valid for the current Replayer only (one page's snapshot).
+//   - The page fits the stage's width and the window's height below the stage's top, keeping
+//     its aspect ratio (never enlarged).
+//   - One pointer of the customer's: rrweb's own mouse cursor, shown once a pointer op placed
+//     it (data-pointer="seen" on the root; before that it would sit at the page's corner).
 //   - A page the customer's browser found too large to send (rrweb-ops.js saysTooLarge) ends
 //     the current Replayer: onTooLarge() says so; the next full snapshot starts a new one.
 
@@ -52,6 +56,8 @@ export class Mirror {
     this.#onTooLarge = onTooLarge;
     this.#editing = editing;
     new ResizeObserver(() => this.#fit()).observe(frame.parentElement);
+    addEventListener("resize", () => this.#fit()); // a lower window: the stage's width stays
+
   }
 
   get replayer() {
@@ -89,6 +95,7 @@ export class Mirror {
     }
     if (carriesFullSnapshot(op)) this.#fresh(op);
     if (!this.#replayer) return;
+    if (op.kind === "pointer") this.#root.dataset.pointer = "seen";
     const editing = this.#editing();
     for (const event of opToEvents(op, Date.now())) {
       if (editing === null || !touchesField(event, editing)) this.#replayer.addEvent(event);
@@ -159,6 +166,7 @@ export class Mirror {
   #fresh(op) {
     const meta = op.payload.events.find((event) => event.type === 4);
     this.#destroy();
+    delete this.#root.dataset.pointer; // a new page: the cursor waits for the next pointer op
     this.#replayer = new Replayer([], {
       root: this.#root,
       liveMode: true,
@@ -190,7 +198,10 @@ export class Mirror {
     const style = getComputedStyle(stage);
     const inner = stage.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
     const available = Math.max(200, inner);
-    const scale = Math.min(1, available / width);
+    const top = stage.getBoundingClientRect().top + scrollY + parseFloat(style.paddingTop);
+    const below = parseFloat(style.paddingBottom) + 12;
+    const tall = Math.max(200, window.innerHeight - top - below);
+    const scale = Math.min(1, available / width, tall / height);
     this.#scale = scale;
     const wrapper = this.#root.querySelector(".replayer-wrapper");
     if (wrapper) {

@@ -7,58 +7,13 @@
 //     receipt), so the playback keeps the journal's timing; everything else becomes an rrweb
 //     Custom event at its own ts, cast by the Replayer in time with the page.
 //   - Events are ordered by ts, ties by seq: the journal's order.
+//   - Everything follows the session's time (op ts), at any speed and after a seek: highlights
+//     are drawn from the journal for the current session time (replay-events.js highlightsAt).
 
 import { Replayer } from "../vendor/rrweb/rrweb.js";
-import { opToEvents, saysTooLarge } from "../cobrowse/rrweb-ops.js";
+import { TAG, buildEvents, describe, highlightsAt, pageChanges } from "./replay-events.js";
 
-const CUSTOM = 5; // rrweb EventType.Custom
 const META = 4;
-const TAG = "cobrowse";
-const MIRRORED = new Set(["dom", "pointer", "scroll", "input", "click"]);
-const HIGHLIGHT_MS = 3000;
-
-/** rrweb events for the Replayer from journal rows, and the rows for the timeline. */
-export function buildEvents(operations) {
-  const events = [];
-  const timeline = [];
-  for (const op of operations) {
-    const role = op.sender?.role;
-    if (role === "customer" && MIRRORED.has(op.kind)) {
-      for (const event of opToEvents(op, op.ts)) events.push({ event, seq: op.seq });
-    } else {
-      events.push({ event: { type: CUSTOM, timestamp: op.ts, data: { tag: TAG, payload: op } }, seq: op.seq });
-    }
-    if (describe(op)) timeline.push(op);
-  }
-  events.sort((a, b) => a.event.timestamp - b.event.timestamp || a.seq - b.seq);
-  return { events: events.map((item) => item.event), timeline };
-}
-
-/** The timeline's line for one op, or null when it has none. */
-export function describe(op) {
-  const p = op.payload ?? {};
-  const role = op.sender?.role;
-  switch (op.kind) {
-    case "chat":
-      return p.text;
-    case "navigate":
-      return role === "customer" ? `went to ${p.url}` : `navigated the page to ${p.url}`;
-    case "highlight":
-      return Number.isInteger(p.id) ? `highlighted node ${p.id}` : "highlighted an area";
-    case "control":
-      return { request: "asked for control", grant: "granted control", revoke: "took control back", release: "gave control back" }[p.action] ?? null;
-    case "session":
-      if (p.action === "end" && p.reason === "idle") return "the session ended after a long time without activity";
-      return { joined: `joined as ${p.role}`, end: "ended the session" }[p.action] ?? null;
-    case "click":
-    case "input":
-      return role === "operator" ? (op.kind === "click" ? `clicked node ${p.id}` : `typed into node ${p.id}`) : null;
-    case "dom":
-      return saysTooLarge(op) ? "was on a page too large to record" : null;
-    default:
-      return null;
-  }
-}
 
 function who(op, names) {
   const sender = op.sender ?? {};
@@ -147,9 +102,7 @@ async function main() {
   replayer.on("custom-event", (event) => {
     if (event.data?.tag !== TAG) return;
     const op = event.data.payload;
-    const now = start + replayer.getCurrentTime();
     if (op.kind === "pointer") movePointer(op);
-    else if (op.kind === "highlight" && now - op.ts < HIGHLIGHT_MS) highlight(op);
   });
   replayer.on("finish", () => {
     playing = false;
@@ -167,6 +120,26 @@ async function main() {
     mark.style.transform = `translate(${op.payload.x * scale}px, ${op.payload.y * scale}px)`;
   }
 
+  // Highlights follow the session's time, not the wall clock: redrawn from the journal at each
+  // tick, so playing at 4x, pausing or seeking shows those of that moment of the session.
+  const highlightOps = journal.operations.filter((op) => op.kind === "highlight");
+  const changes = pageChanges(journal.operations);
+  const shown = new Map(); // seq -> mark
+  function showHighlights(now) {
+    const due = new Set(highlightsAt(highlightOps, changes, now));
+    for (const [seq, mark] of shown) {
+      if (![...due].some((op) => op.seq === seq)) {
+        mark.remove();
+        shown.delete(seq);
+      }
+    }
+    for (const op of due) {
+      if (shown.has(op.seq)) continue;
+      const mark = highlight(op);
+      if (mark) shown.set(op.seq, mark);
+    }
+  }
+
   function highlight(op) {
     const p = op.payload;
     let rect = null;
@@ -176,7 +149,7 @@ async function main() {
     } else {
       rect = { left: p.x, top: p.y, width: p.w, height: p.h };
     }
-    if (!rect) return;
+    if (!rect) return null;
     const mark = Object.assign(document.createElement("div"), { className: "replay-mark replay-mark--highlight" });
     mark.dataset.node = p.id ?? "";
     Object.assign(mark.style, {
@@ -185,8 +158,9 @@ async function main() {
       width: `${rect.width * scale + 8}px`,
       height: `${rect.height * scale + 8}px`,
     });
+    mark.dataset.seq = op.seq;
     overlay.append(mark);
-    setTimeout(() => mark.remove(), HIGHLIGHT_MS);
+    return mark;
   }
 
   // Controls.
@@ -196,6 +170,7 @@ async function main() {
   function seek(offset) {
     overlay.replaceChildren();
     pointers.clear();
+    shown.clear();
     if (playing) replayer.play(offset);
     else replayer.pause(offset);
     tick();
@@ -220,6 +195,7 @@ async function main() {
     const now = start + offset;
     progress.value = String(offset);
     $("replay-time").textContent = `${clock(offset)} / ${clock(total)}`;
+    showHighlights(now);
     let current = null;
     for (const li of items) {
       const past = Number(li.dataset.ts) <= now;

@@ -95,21 +95,23 @@ def test_with_control_a_click_on_the_mirror_clicks_the_real_button(
 def test_the_desk_says_when_the_customer_has_gone_and_when_they_are_back(
     new_context: Any, live_url: str, shot: Any
 ) -> None:
-    """The customer leaves the shop for another site: after a page change's worth of seconds the
-    desk says they are disconnected (the mirror keeps their last page); they come back to the
-    shop in the same tab (whose sessionStorage keeps the session and its token), the session
-    continues, and the desk says they are there."""
+    """The customer leaves the shop for another site: at once the desk says "reconnecting", and
+    after a page change's worth of seconds that the connection is lost (the mirror keeps their
+    last page); they come back to the shop in the same tab (whose sessionStorage keeps the
+    session and its token), the session continues, and the desk says they are there."""
     customer, desk = helping(new_context, live_url)
     state = desk.locator("#customer-state")
     expect(state).to_have_attribute("data-state", re.compile("active|idle"))
     customer.goto("about:blank")
-    # The server's answer is read every 5 s; a page change (8 s of grace) is not an absence.
-    expect(state).to_have_attribute("data-state", "gone", timeout=25_000)
-    expect(state).to_contain_text("Disconnected")
+    # The server's answer is read every 2 s; a page change (8 s of grace) is not an absence.
+    expect(state).to_have_attribute("data-state", "reconnecting", timeout=5_000)
+    expect(state).to_contain_text("Reconnecting")
+    expect(state).to_have_attribute("data-state", "gone", timeout=12_000)
+    expect(state).to_contain_text("Connection lost")
     expect(desk.locator(".toast")).to_contain_text("The customer has disconnected")
     shot(desk, "customer-gone")
     customer.goto("/shop/")
     expect(customer.locator("#cobrowse-panel")).to_have_attribute("data-state", "joined")
     expect(state).not_to_have_attribute("data-state", "gone", timeout=15_000)
-    expect(state).not_to_contain_text("Disconnected")
+    expect(state).not_to_contain_text("Connection lost")
     expect(desk.locator(".toast", has_text="The customer is back")).to_be_visible()

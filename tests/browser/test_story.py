@@ -419,7 +419,7 @@ def test_the_whole_story(new_context: Any, live_url: str, merchant_url: str, sho
     review.click("#replay-link")
     expect(review.locator("#replay")).to_have_attribute("data-state", "ready")
     expect(review.locator("#replay-timeline")).to_contain_text("Are you still there?")
-    expect(review.locator("#replay-timeline")).to_contain_text("highlighted node")
+    expect(review.locator("#replay-timeline")).to_contain_text("highlighted “Pay")
     replay = review.frame_locator("#replay-root iframe")
     expect(replay.locator("h1")).to_have_text(product)  # the first page, before playing
     review.select_option("#replay-speed", "8")

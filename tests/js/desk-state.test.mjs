@@ -61,3 +61,14 @@ test("a supervisor watches: an observer's desk without chat", () => {
   assert.equal(S.isObserver(state), true);
   assert.equal(S.isSupervisor(state), true);
 });
+
+test("the customer's link reads connected, reconnecting for a page change's time, then lost", () => {
+  const since = "2026-11-22T10:00:00.000Z";
+  const at = Date.parse(since);
+  assert.equal(S.customerLink(S.onPresence(base(), { connected: true, since }), at + 60_000), "connected");
+  const away = S.onPresence(base(), { connected: false, since });
+  assert.equal(S.customerLink(away, at + 1000), "reconnecting");
+  assert.equal(S.customerLink(away, at + S.PRESENCE_GRACE_MS + 1), "lost");
+  assert.equal(S.customerLink(base(), at), null); // the server has not said yet
+  assert.equal(S.customerLink({ ...away, status: "ended" }, at + 1000), null);
+});
