@@ -8,24 +8,44 @@
 - A session has a Replay page that plays it back from its journal and a JSON export of the
   whole journal. Staff who are not superusers see, replay and export only the sessions of the
   sites their teams serve (`policy.sessions_served`); another site's session is a 403.
+- A site's webhook endpoints, and every delivery with its attempts and last error; a delivery
+  can be sent again (the "Redeliver" action and button). Scoped to the sites served too.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from . import api_tokens, embed, policy, selectors
-from .models import ApiToken, Operation, Participant, Session, Site, Team, new_secret
+from . import api_tokens, embed, policy, selectors, webhooks
+from .models import (
+    ApiToken,
+    Operation,
+    Participant,
+    Session,
+    Site,
+    Team,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEventType,
+    new_secret,
+)
 
 
 class SiteForm(forms.ModelForm[Site]):
@@ -479,3 +499,145 @@ class OperationAdmin(admin.ModelAdmin[Operation]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- Webhooks (cobrowse/webhooks.py) ------------------------------------------------------------
+
+
+class WebhookEndpointForm(forms.ModelForm[WebhookEndpoint]):
+    events = forms.MultipleChoiceField(
+        choices=WebhookEventType.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=list(WebhookEventType.values),
+        help_text="The events this URL receives.",
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("site", "url", "events", "enabled")
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
+    form = WebhookEndpointForm
+    list_display = ("url", "site", "subscribed", "enabled", "created_at", "deliveries")
+    list_filter = ("enabled", "site")
+    search_fields = ("url", "site__name")
+    readonly_fields = ("secret", "created_at")
+    actions = ("rotate_secret",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WebhookEndpoint]:
+        served = policy.sites_served(request.user)
+        endpoints = super().get_queryset(request)
+        return endpoints if served is None else endpoints.filter(site__in=served)
+
+    def get_fields(
+        self, request: HttpRequest, obj: WebhookEndpoint | None = None
+    ) -> tuple[str, ...]:
+        fields = ("site", "url", "events", "enabled")
+        return fields if obj is None else (*fields, "secret", "created_at")
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        served = policy.sites_served(request.user)
+        if db_field.name == "site" and served is not None:
+            kwargs["queryset"] = served
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="Events")
+    def subscribed(self, obj: WebhookEndpoint) -> str:
+        return ", ".join(obj.events or ()) or "—"
+
+    @admin.display(description="Deliveries")
+    def deliveries(self, obj: WebhookEndpoint) -> str:
+        url = (
+            reverse("admin:cobrowse_webhookdelivery_changelist") + f"?endpoint__id__exact={obj.pk}"
+        )
+        return format_html('<a href="{}">Deliveries</a>', url)
+
+    @admin.action(description="Give the selected endpoints a new signing secret")
+    def rotate_secret(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        for endpoint in queryset:
+            endpoint.secret = new_secret()
+            endpoint.save(update_fields=["secret"])
+        self.message_user(
+            request,
+            f"New secrets for {queryset.count()} endpoint(s): give each to its receiver.",
+            messages.SUCCESS,
+        )
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin[WebhookDelivery]):
+    list_display = (
+        "event_type",
+        "endpoint",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "created_at",
+    )
+    list_filter = ("status", "event__type", "endpoint__site")
+    search_fields = ("id", "event__id", "endpoint__url")
+    list_select_related = ("event", "endpoint")
+    actions = ("redeliver",)
+    readonly_fields = (
+        "id",
+        "endpoint",
+        "event_type",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_attempt_at",
+        "last_status_code",
+        "last_error",
+        "delivered_at",
+        "created_at",
+        "payload",
+    )
+    fields = readonly_fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WebhookDelivery]:
+        served = policy.sites_served(request.user)
+        deliveries = super().get_queryset(request)
+        return deliveries if served is None else deliveries.filter(endpoint__site__in=served)
+
+    @admin.display(description="Event", ordering="event__type")
+    def event_type(self, obj: WebhookDelivery) -> str:
+        return obj.event.type
+
+    @admin.display(description="Payload")
+    def payload(self, obj: WebhookDelivery) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.event.payload, indent=2))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Redeliver the selected deliveries now", permissions=["view"])
+    def redeliver(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        count = webhooks.deliveries_redeliver(deliveries=queryset)
+        self.message_user(request, f"{count} deliverie(s) will be sent again.", messages.SUCCESS)
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "<uuid:object_id>/redeliver/",
+                self.admin_site.admin_view(self.redeliver_view),
+                name="cobrowse_webhookdelivery_redeliver",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def redeliver_view(self, request: HttpRequest, object_id: Any) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        delivery = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_view_permission(request, delivery):
+            raise PermissionDenied
+        self.redeliver(request, WebhookDelivery.objects.filter(pk=delivery.pk))
+        return HttpResponseRedirect(
+            reverse("admin:cobrowse_webhookdelivery_change", args=[delivery.pk])
+        )

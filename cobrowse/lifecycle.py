@@ -38,8 +38,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from . import policy, protocol, selectors, sequencer, writer
-from .models import Invitation, Participant, Role, Session, Site, Status
+from . import policy, protocol, selectors, sequencer, webhooks, writer
+from .models import Invitation, Participant, Role, Session, Site, Status, WebhookEventType
 from .sequencer import Submission
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def session_open(
     for _ in range(20):
         try:
             with transaction.atomic():
-                return Session.objects.create(
+                session = Session.objects.create(
                     site=site,
                     code=_new_code(),
                     customer_session_key=customer_session_key,
@@ -87,6 +87,8 @@ def session_open(
                     customer_email=customer_email,
                     device=device,
                 )
+                webhooks.event_record(session=session, type=WebhookEventType.SESSION_REQUESTED)
+                return session
         except IntegrityError:
             continue
     raise RuntimeError("no free join code")
@@ -392,6 +394,12 @@ def _end_locked(session: Session, *, reason: str, client_op_id: str) -> int | No
     seq: int | None = None
     if by is None:
         Session.objects.filter(pk=session.pk).update(status=Status.ENDED, ended_at=timezone.now())
+        # No op to journal, so the webhook event is written here.
+        webhooks.event_record(
+            session=session,
+            type=WebhookEventType.SESSION_ENDED,
+            data=webhooks.ended_data(session=session, reason=reason),
+        )
     else:
         end = Submission(
             participant_id=by.pk,

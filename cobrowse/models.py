@@ -11,6 +11,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from . import protocol
 
@@ -273,3 +274,130 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+# --- Webhooks (cobrowse/webhooks.py) ------------------------------------------------------------
+
+
+class WebhookEventType(models.TextChoices):
+    SESSION_REQUESTED = "session.requested", "session.requested: a customer opened a session"
+    SESSION_JOINED = "session.joined", "session.joined: an operator joined"
+    CONTROL_GRANTED = "control.granted", "control.granted: the customer granted control"
+    SESSION_ENDED = "session.ended", "session.ended: the session ended"
+
+
+def all_webhook_events() -> list[str]:
+    return [str(value) for value in WebhookEventType.values]
+
+
+class WebhookEndpoint(models.Model):
+    """A URL of a site's merchant that receives the site's events, signed with `secret`."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    secret = models.CharField(
+        max_length=128,
+        default=new_secret,
+        help_text="Signs every request (X-Cobrowse-Signature); the receiver verifies with it.",
+    )
+    events = models.JSONField(
+        default=all_webhook_events, help_text="The event types this URL receives."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["site", "url"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookEvent(models.Model):
+    """The outbox: one row per event, written in the transaction of what it tells (a session's
+    opening) or made from a journaled op (`operation_id`, unique: made once however often the
+    worker reads the op again). `fanned_out` once its deliveries exist."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="webhook_events")
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="webhook_events", db_index=False
+    )
+    type = models.CharField(max_length=32, choices=WebhookEventType.choices)
+    operation_id = models.BigIntegerField(null=True, blank=True, unique=True)
+    payload = models.JSONField()
+    occurred_at = models.DateTimeField(default=timezone.now)
+    fanned_out = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["occurred_at"]
+        indexes = [
+            models.Index(
+                fields=["occurred_at"],
+                condition=models.Q(fanned_out=False),
+                name="webhook_event_to_fan_out",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint: its id is the X-Cobrowse-Delivery header, the same on every
+    attempt, so a receiver can drop a repeat."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(
+        max_length=10,
+        choices=WebhookDeliveryStatus.choices,
+        default=WebhookDeliveryStatus.PENDING,
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "event"], name="one_delivery_per_endpoint_and_event"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="webhook_delivery_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event.type} to {self.endpoint} ({self.status})"
+
+
+class WebhookCursor(models.Model):
+    """How far the webhook worker has read the journal: every op with a smaller id was read.
+    One row (`name` "journal")."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    operation_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at op {self.operation_id}"
