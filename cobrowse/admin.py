@@ -505,6 +505,7 @@ class OperationAdmin(admin.ModelAdmin[Operation]):
 
 
 class WebhookEndpointForm(forms.ModelForm[WebhookEndpoint]):
+    url = forms.URLField(max_length=500, assume_scheme="https", help_text="Where to POST events.")
     events = forms.MultipleChoiceField(
         choices=WebhookEventType.choices,
         widget=forms.CheckboxSelectMultiple,

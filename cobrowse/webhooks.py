@@ -222,6 +222,13 @@ class JournalReader:
                 .order_by("pk")[:BATCH]
             )
             relevant = [op for op in ops if op.session.site_id in listening]
+            # Read again after a restart (or by another worker): made once.
+            made_before = set(
+                WebhookEvent.objects.filter(
+                    operation_id__in=[op.pk for op in relevant]
+                ).values_list("operation_id", flat=True)
+            )
+            relevant = [op for op in relevant if op.pk not in made_before]
             names = {
                 p.pk: p
                 for p in Participant.objects.filter(
