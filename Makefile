@@ -8,7 +8,7 @@ PORT ?= 8000
 MERCHANT_PORT ?= 8001
 SERVICES_ENV := .services.env
 
-.PHONY: run serve test test-js test-embedded test-services chaos lint bench bootstrap services clean
+.PHONY: run serve webhooks test test-js test-embedded test-services chaos lint bench bootstrap services clean
 
 bootstrap: $(VENV)/.installed node_modules/.installed tests/oidc/node_modules/.installed
 
@@ -41,6 +41,11 @@ serve: bootstrap
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python -m uvicorn config.asgi:application --host 127.0.0.1 --port $(PORT) \
 		--loop uvloop --http httptools --ws config.websocket:WebSocketProtocol --ws-max-size 5242880 --lifespan off --no-access-log
+
+# The webhooks worker (README "Production server"): optional, `make run` works without it.
+webhooks: bootstrap
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py webhooks_worker
 
 services:
 	bash scripts/services.sh > $(SERVICES_ENV)

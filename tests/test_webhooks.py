@@ -87,6 +87,9 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set: the first request is held unanswered until `release` is set.
+    hold_first: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
 
     def wait_for(self, count: int, timeout: float = 20) -> list[Received]:
         deadline = time.monotonic() + timeout
@@ -110,6 +113,9 @@ def receiver() -> Iterator[Receiver]:
             with state.lock:
                 state.requests.append(Received(headers, body, verify(state.secret, headers, body)))
                 status = state.statuses.pop(0) if state.statuses else 200
+                hold = state.hold_first and len(state.requests) == 1
+            if hold:
+                state.release.wait(timeout=30)
             self.send_response(status)
             self.send_header("Content-Length", "2")
             self.end_headers()
@@ -123,6 +129,7 @@ def receiver() -> Iterator[Receiver]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield state
+    state.release.set()
     server.shutdown()
     server.server_close()
 
@@ -572,3 +579,38 @@ def test_a_worker_killed_between_the_write_and_the_send_loses_nothing_and_sends_
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.attempts) == ("delivered", 1)
     assert got.headers["X-Cobrowse-Delivery"] == str(delivery.pk)
+
+
+@pytest.mark.services
+@pytest.mark.skipif(not SERVICES, reason="needs DATABASE_URL and REDIS_URL (make test runs it)")
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_while_sending_sends_again_with_the_same_delivery_id(
+    receiver: Receiver,
+) -> None:
+    """The one repeat a receiver can see (docs/integrations.md): the worker died after the
+    request went out and before it recorded the answer."""
+    receiver.hold_first = True
+    endpoint_for(receiver, demo_site("shop"), events=["session.requested"])
+    open_session("shop")
+    first = worker_process(interval=60)
+    try:
+        receiver.wait_for(1)  # sent, and held unanswered
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    receiver.release.set()
+
+    second = worker_process(interval=0.1)
+    try:
+        got = receiver.wait_for(2)
+        for _ in range(10):
+            wait_for_line(second, "polled:")
+    finally:
+        second.terminate()
+        second.wait(timeout=10)
+    assert len(receiver.requests) == 2
+    assert got[0].headers["X-Cobrowse-Delivery"] == got[1].headers["X-Cobrowse-Delivery"]
+    assert got[0].body == got[1].body
+    delivery = WebhookDelivery.objects.get()
+    # The killed worker's attempt died with its transaction.
+    assert (delivery.status, delivery.attempts) == ("delivered", 1)
