@@ -248,6 +248,16 @@ class Operation(models.Model):
                 fields=["sender", "client_op_id"], name="unique_client_op_id_per_sender"
             ),
         ]
+        indexes = [
+            # The webhooks worker reads the joins, grants and ends past its cursor
+            # (cobrowse/webhooks.py). Partial: the few ops of these kinds are all it holds, so
+            # the many other ops cost it only the test of the condition.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(kind__in=["session", "control"]),
+                name="operation_lifecycle",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.kind}"

@@ -66,6 +66,8 @@ CURSOR = "journal"
 # Longer than any journal transaction takes to commit (the writer's take milliseconds).
 JOURNAL_LAG = timedelta(seconds=30)
 BATCH = 200
+# The kinds of the ops that may be events; the partial index `operation_lifecycle` holds them.
+LIFECYCLE_KINDS = ["session", "control"]
 USER_AGENT = "Cobrowse-Webhooks/1"
 SIGNATURE_VERSION = "v1"
 
@@ -215,9 +217,9 @@ class JournalReader:
         with transaction.atomic():
             cursor, _ = WebhookCursor.objects.get_or_create(name=CURSOR)
             start = cursor.operation_id
+            lifecycle_ops = Operation.objects.filter(pk__gt=start, kind__in=LIFECYCLE_KINDS)
             ops = list(
-                Operation.objects.filter(pk__gt=start, kind__in=("session", "control"))
-                .exclude(pk__in=self.seen)
+                lifecycle_ops.exclude(pk__in=self.seen)
                 .select_related("session__site", "sender")
                 .order_by("pk")[:BATCH]
             )
@@ -243,10 +245,11 @@ class JournalReader:
                 WebhookEvent.objects.bulk_create(events, ignore_conflicts=True)
                 made = len(events)
             self.seen.update(op.pk for op in ops)
-            # Past every op journaled before the lag, however many were read this time.
-            settled = Operation.objects.filter(
-                pk__gt=start, received_at__lt=now - JOURNAL_LAG
-            ).aggregate(top=Max("pk"))["top"]
+            # Past every op of those kinds journaled before the lag (the cursor serves only
+            # this query), however many were read this time.
+            settled = lifecycle_ops.filter(received_at__lt=now - JOURNAL_LAG).aggregate(
+                top=Max("pk")
+            )["top"]
             if len(ops) == BATCH:
                 settled = min(settled or 0, ops[-1].pk)
             if settled and settled > start:

@@ -94,5 +94,13 @@ class Migration(migrations.Migration):
             model_name='webhookdelivery',
             constraint=models.UniqueConstraint(fields=('endpoint', 'event'), name='one_delivery_per_endpoint_and_event'),
         ),
+        migrations.AddIndex(
+            model_name="operation",
+            index=models.Index(
+                condition=models.Q(("kind__in", ["session", "control"])),
+                fields=["id"],
+                name="operation_lifecycle",
+            ),
+        ),
         migrations.RunPython(cursor_at_journal_head, migrations.RunPython.noop),
     ]
