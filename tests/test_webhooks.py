@@ -326,13 +326,13 @@ def test_the_cursor_moves_only_past_ops_older_than_the_lag(receiver: Receiver) -
 def test_a_receiver_failing_twice_gets_it_on_the_third_try_after_back_off(
     receiver: Receiver, settings: Any
 ) -> None:
-    settings.COBROWSE_WEBHOOK_RETRY_BASE_SECONDS = 0.4
+    settings.COBROWSE_WEBHOOK_RETRY_BASE_SECONDS = 1.0
     receiver.statuses = [500, 503]
     endpoint_for(receiver, demo_site("shop"), events=["session.requested"])
     open_session("shop")
     worker = webhooks.Worker()
     try:
-        waits = []
+        waits: list[float] = []
         for attempt in (1, 2):
             worker.poll()
             delivery = WebhookDelivery.objects.get()
@@ -342,12 +342,13 @@ def test_a_receiver_failing_twice_gets_it_on_the_third_try_after_back_off(
             wait = (delivery.next_attempt_at - delivery.last_attempt_at).total_seconds()
             waits.append(wait)
             # Exponential with jitter: between half and all of base * 2**(attempt-1).
-            assert 0.2 * 2 ** (attempt - 1) <= wait <= 0.4 * 2 ** (attempt - 1)
+            assert 0.5 * 2 ** (attempt - 1) <= wait <= 1.0 * 2 ** (attempt - 1)
             assert worker.poll()[2] == 0  # not due yet: nothing sent
             time.sleep(wait + 0.05)
         worker.poll()
     finally:
         worker.close()
+    assert waits[1] >= waits[0]  # backing off
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("delivered", 3, "")
     got = receiver.wait_for(3)
