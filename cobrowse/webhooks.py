@@ -210,9 +210,6 @@ class JournalReader:
         """Make the webhook events of newly journaled joins, grants and ends; returns how many.
         One transaction: the events and the cursor's move commit together."""
         now = now or timezone.now()
-        listening = set(
-            WebhookEndpoint.objects.filter(enabled=True).values_list("site_id", flat=True)
-        )
         made = 0
         with transaction.atomic():
             cursor, _ = WebhookCursor.objects.get_or_create(name=CURSOR)
@@ -222,6 +219,10 @@ class JournalReader:
                 lifecycle_ops.exclude(pk__in=self.seen)
                 .select_related("session__site", "sender")
                 .order_by("pk")[:BATCH]
+            )
+            # Read after the ops: an endpoint made before an op happened is seen.
+            listening = set(
+                WebhookEndpoint.objects.filter(enabled=True).values_list("site_id", flat=True)
             )
             relevant = [op for op in ops if op.session.site_id in listening]
             # Read again after a restart (or by another worker): made once.
