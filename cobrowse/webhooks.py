@@ -106,7 +106,9 @@ def _subscribers(*, site_id: int, type: str, at: datetime) -> list[WebhookEndpoi
 
 
 def replay_url(*, session_id: Any) -> str:
-    return settings.COBROWSE_DESK_URL + reverse("admin:cobrowse_session_replay", args=[session_id])
+    return settings.COBROWSE_DESK_URL.rstrip("/") + reverse(
+        "admin:cobrowse_session_replay", args=[session_id]
+    )
 
 
 def ended_data(

@@ -313,10 +313,9 @@ CORS_PREFLIGHT_MAX_AGE = env_int("CORS_PREFLIGHT_MAX_AGE", 600)
 # How long a session token the embed API issues stays valid, at most (it also dies with its
 # session).
 COBROWSE_EMBED_TOKEN_HOURS = env_int("COBROWSE_EMBED_TOKEN_HOURS", 12)
-# Webhooks (cobrowse/webhooks.py, docs/integrations.md): the desk's public base URL (links in
-# events, e.g. a session's replay), and the worker's retries: attempt N waits about
+# Webhooks (cobrowse/webhooks.py, docs/integrations.md; links in events are on COBROWSE_DESK_URL):
+# the worker's retries: attempt N waits about
 # BASE * 2**(N-1) seconds (at most MAX, with jitter); after MAX_ATTEMPTS the delivery failed.
-COBROWSE_DESK_URL = os.environ.get("COBROWSE_DESK_URL", "http://127.0.0.1:8000").rstrip("/")
 COBROWSE_WEBHOOK_MAX_ATTEMPTS = env_int("COBROWSE_WEBHOOK_MAX_ATTEMPTS", 10)
 COBROWSE_WEBHOOK_RETRY_BASE_SECONDS = float(
     os.environ.get("COBROWSE_WEBHOOK_RETRY_BASE_SECONDS", "10")
