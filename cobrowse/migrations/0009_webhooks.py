@@ -19,7 +19,7 @@ def cursor_at_journal_head(apps: Any, schema_editor: Any) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cobrowse', '0007_session_site_fk'),
+        ('cobrowse', '0010_multi_operator'),
     ]
 
     operations = [
