@@ -19,7 +19,7 @@ def cursor_at_journal_head(apps: Any, schema_editor: Any) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cobrowse', '0010_multi_operator'),
+        ('cobrowse', '0011_session_device'),
     ]
 
     operations = [
