@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import embed, lifecycle
 from .embed import EmbedError
 from .models import Session, Site
+from .throttle import rate_limit
 
 EMBED_PREFIX = "/api/embed/"
 
@@ -79,6 +80,8 @@ def _site_key(request: HttpRequest, data: dict[str, Any]) -> Any:
 
 @csrf_exempt
 @require_POST
+# Per address only: the embed sends no cookies, so there is no browser to count by.
+@rate_limit("session-create", per_address="COBROWSE_SESSION_CREATE_PER_ADDRESS")
 def sessions_create(request: HttpRequest) -> JsonResponse:
     """Open a help session for a customer on a page of an allowed origin of the site."""
     try:

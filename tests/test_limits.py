@@ -296,3 +296,30 @@ async def test_a_client_cut_off_for_flooding_re_sends_without_duplicates_and_get
     assert len(after) == len(ids)  # each op once
     assert {cid: acks[cid] for cid in first} == first  # acked with the seq first journaled
     assert acks == after
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("demo_sites")
+def test_help_requests_from_merchant_pages_are_limited_per_address_and_readable_there(settings):
+    """The embed API is how customers ask for help on a merchant's site: a flood from one
+    address is cut there too, and the 429 carries CORS so the widget can say why."""
+    from tests.conftest import MERCHANT_ORIGIN
+
+    settings.COBROWSE_SESSION_CREATE_PER_ADDRESS = (3, 600)
+
+    def ask(address: str) -> Any:
+        return Client(REMOTE_ADDR=address).post(
+            "/api/embed/v1/sessions/",
+            data=orjson.dumps({"site": "pk_demo_shop"}),
+            content_type="application/json",
+            HTTP_ORIGIN=MERCHANT_ORIGIN,
+        )
+
+    answers = [ask("203.0.113.7") for _ in range(5)]
+    assert [a.status_code for a in answers] == [201] * 3 + [429] * 2
+    refused = answers[-1]
+    assert orjson.loads(refused.content)["error"]["code"] == "rate_limited"
+    assert int(refused["Retry-After"]) > 0
+    assert refused["Access-Control-Allow-Origin"] == MERCHANT_ORIGIN
+    assert ask("198.51.100.7").status_code == 201  # another address is not held back
+    assert Session.objects.count() == 4
