@@ -47,6 +47,7 @@ from cobrowse.policy import (
 from cobrowse.writer import JournalWriter
 
 from . import selectors
+from .login import sign_in_context
 
 View = Callable[..., HttpResponse]
 
@@ -229,6 +230,7 @@ def locked_out(
         "form": AuthenticationForm(request, initial={"username": username}),
         "next": request.POST.get("next", request.GET.get("next", "")),
         "throttled": f"Too many failed sign-ins. Try again in {minutes} minutes.",
+        **sign_in_context(),
     }
     response = render(request, "helpdesk/login.html", context, status=429)
     response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))

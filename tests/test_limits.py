@@ -215,6 +215,7 @@ def test_fifty_wrong_passwords_are_refused_with_429_and_the_lock_expires(path, c
     assert refused.status_code == 429
     assert refused["Retry-After"] == str(15 * 60)
     assert "Too many failed sign-ins. Try again in 15 minutes." in refused.content.decode()
+    assert 'name="password"' in refused.content.decode()  # the form stays, to try again later
     assert "too many failed attempts" in caplog.text
     # The locked account is locked whatever the address, and the address whatever the account
     # (even with the right password)...
