@@ -28,14 +28,21 @@ const started = new Map(); // site -> Promise of the mounted widget
  *   customer's identity signed by the site's backend (a JWT, docs/install.md), or a function
  *   that returns one when the customer asks for help; by default window.CobrowseIdentity
  * @param {string} [options.desk] the desk's base URL; by default where this module came from
+ * @param {{id: string, token: string, ws_url?: string}} [options.session] a session the site's
+ *   backend opened for this customer through the desk's REST API (`POST /api/v1/sessions`,
+ *   docs/integrations.md): its id and `embed.token`. The widget joins it at once, as it would
+ *   continue a session of its own, instead of waiting for "Get help".
  * @returns {Promise<{host: HTMLElement}>} once the widget is on the page
  */
-export function start({ site, identity, desk } = {}) {
+export function start({ site, identity, desk, session } = {}) {
   if (typeof site !== "string" || !site.trim()) {
     throw new TypeError("cobrowse start(): `site` must be the site's public key, e.g. start({site: \"pk_live_…\"})");
   }
   if (identity !== undefined && identity !== null && typeof identity !== "string" && typeof identity !== "function") {
     throw new TypeError("cobrowse start(): `identity` must be a signed token (string) or a function returning one");
+  }
+  if (session !== undefined && session !== null && !isHandedSession(session)) {
+    throw new TypeError("cobrowse start(): `session` must be {id, token} of a session the desk's API opened");
   }
   const key = site.trim();
   if (!started.has(key)) {
@@ -43,12 +50,16 @@ export function start({ site, identity, desk } = {}) {
     started.set(
       key,
       bodyReady().then(() => {
-        const widget = mountWidget({ site: key, desk: base, identity: identityGetter(identity) });
+        const widget = mountWidget({ site: key, desk: base, identity: identityGetter(identity), session: session ?? null });
         return { host: widget.host };
       }),
     );
   }
   return started.get(key);
+}
+
+function isHandedSession(session) {
+  return typeof session === "object" && typeof session.id === "string" && typeof session.token === "string";
 }
 
 function identityGetter(identity) {

@@ -34,7 +34,7 @@ const HOST_TAG = "cobrowse-widget";
  *   when the customer asks for help
  * @returns {{host: HTMLElement, ready: Promise<void>}}
  */
-export function mountWidget({ site, desk, identity = async () => null, document: doc = globalThis.document }) {
+export function mountWidget({ site, desk, identity = async () => null, session: handed = null, document: doc = globalThis.document }) {
   const api = new HelpApi({
     desk,
     onExpired: ({ id, expires_at: at }) =>
@@ -93,6 +93,11 @@ export function mountWidget({ site, desk, identity = async () => null, document:
     live.start();
   };
 
+  // A session the site's backend opened through the REST API: this tab takes part in it from
+  // now on, as in one it opened itself (the desk checks the token when it is read).
+  if (handed && api.remembered(site)?.id !== handed.id) {
+    api.remember({ ...handed, site, ws_url: handed.ws_url ?? `/ws/cobrowse/${handed.id}/` });
+  }
   const resumed = resume(api, site, join, panel).then(() => styled);
   button.addEventListener("click", async () => {
     await resumed;
