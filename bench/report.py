@@ -245,16 +245,7 @@ def plot(doc: dict[str, Any], path: Path) -> None:
         ax.set_title(f"{name} latency, send to receipt at every other participant")
         ax.set_ylabel("ms")
         if limit:
-            ax.axhline(limit, color="grey", linestyle="--", linewidth=1)
-            ax.annotate(
-                f"target {limit} ms at half of our saturation",
-                (0.99, limit),
-                fontsize=8,
-                xycoords=("axes fraction", "data"),
-                ha="right",
-                va="bottom",
-                color="grey",
-            )
+            _target_line(ax, limit, f"target {limit} ms at half of our saturation")
         if half:
             ax.plot(
                 [half["offered_ops_per_s"]],
@@ -332,16 +323,7 @@ def plot_peer(doc: dict[str, Any], path: Path, peer: str = "sharedb") -> None:
         delivered.plot(
             x, [s["ops_per_s"] for s in steps], color=color, marker="o", label=system["label"]
         )
-    latency.axhline(SUSTAINED_P99_MS, color="grey", linestyle="--", linewidth=1)
-    latency.annotate(
-        f"{SUSTAINED_P99_MS:g} ms: p99 of a sustained load",
-        (0.99, SUSTAINED_P99_MS),
-        fontsize=8,
-        xycoords=("axes fraction", "data"),
-        ha="right",
-        va="bottom",
-        color="grey",
-    )
+    _target_line(latency, SUSTAINED_P99_MS, f"{SUSTAINED_P99_MS:g} ms: p99 of a sustained load")
     latency.set_title("end-to-end latency, send to receipt at every other participant")
     latency.set_ylabel("ms")
     delivered.set_title("delivered against offered")
@@ -439,3 +421,17 @@ def markdown(doc: dict[str, Any]) -> str:
     from .narrative import render
 
     return render(doc, table(doc), steps_table(doc))
+
+
+def _target_line(ax: Any, y: float, label: str) -> None:
+    """A dashed grey line across `ax` at `y`, labelled at its right end."""
+    ax.axhline(y, color="grey", linestyle="--", linewidth=1)
+    ax.annotate(
+        label,
+        (0.99, y),
+        fontsize=8,
+        xycoords=("axes fraction", "data"),
+        ha="right",
+        va="bottom",
+        color="grey",
+    )
