@@ -286,3 +286,25 @@ def test_the_migration_turns_shop_and_bank_sessions_into_two_sites():
     call_command("demo_setup", stdout=StringIO())
     assert Site.objects.count() == 2
     assert Session.objects.filter(site__public_key="pk_demo_shop").count() == 2
+
+
+@pytest.mark.django_db
+def test_joining_the_demo_teams_makes_them_where_only_the_sites_exist():
+    """A database whose demo sites came from before teams (the bench's, kept across runs): the
+    bench's and chaos's operators must still be served."""
+    from cobrowse import policy
+    from helpdesk.management.commands.demo_setup import demo_teams_join
+
+    for key in ("pk_demo_shop", "pk_demo_bank"):
+        demo_site(key)
+    Team.objects.all().delete()
+    user = User.objects.create_user("bench-operator-9")
+    demo_teams_join(user)
+    demo_teams_join(user)  # twice: nothing more
+    served = policy.sites_served(user)
+    assert served is not None
+    assert set(served.values_list("public_key", flat=True)) == {
+        "pk_demo_shop",
+        "pk_demo_bank",
+    }
+    assert Team.objects.count() == 2

@@ -59,9 +59,11 @@ def demo_site(public_key: str = "pk_demo_shop") -> Site:
 
 
 def demo_teams_join(user: User) -> None:
-    """Put `user` in the teams of the demo sites."""
-    demo_site()
-    for team in Team.objects.filter(name__in=[t for _, _, t in DEMO_SITES.values()]):
+    """Put `user` in the teams of the demo sites, making each team (serving its site) if it
+    does not exist: a database whose sites came from before teams has the sites only."""
+    for key, (_, _, team_name) in DEMO_SITES.items():
+        team, _ = Team.objects.get_or_create(name=team_name)
+        team.sites.add(demo_site(key))
         team.members.add(user)
 
 
