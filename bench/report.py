@@ -3,6 +3,7 @@ docs/performance.md, and the table it prints."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -222,7 +223,7 @@ def plot(doc: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter
 
     fig, grid = plt.subplots(2, 2, figsize=(14, 9.5))
     axes = [grid[0][0], grid[0][1], grid[1][0], grid[1][1]]
@@ -261,15 +262,7 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     axes[3].plot(all_x and [min(all_x), max(all_x)], all_x and [min(all_x), max(all_x)],
                  color="grey", linestyle=":", linewidth=1, label="delivered = offered")  # fmt: skip
     for ax in axes:
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("offered load (ops/s, all participants)")
-        ax.grid(True, which="major", alpha=0.35)
-        ax.set_xticks(ticks)
-        ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(NullFormatter())
+        _log_axes(ax, ticks, plain)
     axes[3].set_yticks(ticks)
     axes[3].yaxis.set_major_formatter(plain)
     handles, labels = axes[0].get_legend_handles_labels()
@@ -298,7 +291,7 @@ def plot_peer(doc: dict[str, Any], path: Path, peer: str = "sharedb") -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter
 
     names = {"ours": "ours", peer: "ShareDB"}
     fig, (latency, delivered) = plt.subplots(1, 2, figsize=(14, 6))
@@ -336,15 +329,7 @@ def plot_peer(doc: dict[str, Any], path: Path, peer: str = "sharedb") -> None:
     if len(ticks) < 2 and all_x:
         ticks = sorted({round(min(all_x)), round(max(all_x))})
     for ax in (latency, delivered):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("offered load (ops/s, all participants)")
-        ax.grid(True, which="major", alpha=0.35)
-        ax.set_xticks(ticks)
-        ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(NullFormatter())
+        _log_axes(ax, ticks, plain)
         ax.legend(fontsize=8)
     delivered.set_yticks(ticks)
     machine = doc["machine"]
@@ -435,3 +420,18 @@ def _target_line(ax: Any, y: float, label: str) -> None:
         va="bottom",
         color="grey",
     )
+
+
+def _log_axes(ax: Any, ticks: Sequence[float], plain: Any) -> None:
+    """Log scales on both axes of `ax`, offered load along x, plain numbers at `ticks`."""
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered load (ops/s, all participants)")
+    ax.grid(True, which="major", alpha=0.35)
+    ax.set_xticks(ticks)
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(NullFormatter())
