@@ -293,3 +293,14 @@ def wait_until(page: Any, expression: str, arg: Any = None, *, timeout: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for: {expression}")
         page.wait_for_timeout(50)
+
+
+def occurs(secret: str, text: str) -> bool:
+    """Whether `secret` occurs in `text` as itself, not inside a longer run of letters, digits,
+    dots or dashes.
+
+    Timestamps and coordinates are digit runs, and a short secret such as a four-digit CVC turns
+    up by chance inside the journal's hex hashes and UUIDs; a leaked value sits between quotes,
+    spaces or markup, where this still finds it.
+    """
+    return re.search(rf"(?<![0-9A-Za-z.-]){re.escape(secret)}(?![0-9A-Za-z.-])", text) is not None

@@ -24,7 +24,7 @@ from django.db import connection
 from playwright.sync_api import Frame, Page, expect
 
 from cobrowse.models import Operation, Session
-from tests.browser.conftest import login_context, wait_until
+from tests.browser.conftest import login_context, occurs, wait_until
 from tests.conftest import make_operator
 
 
@@ -47,11 +47,6 @@ ADDRESS = "Main street 1"
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def occurs(secret: str, text: str) -> bool:
-    """`secret` as itself in `text`, not inside a longer number (timestamps are digit runs)."""
-    return re.search(rf"(?<![\d.]){re.escape(secret)}(?![\d.])", text) is not None
 
 
 def get_help(page: Page) -> str:

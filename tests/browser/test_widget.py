@@ -26,7 +26,7 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from cobrowse.models import Operation, Participant, Session, Status
-from tests.browser.conftest import SITE_KEYS, WIDGET, wait_until
+from tests.browser.conftest import SITE_KEYS, WIDGET, occurs, wait_until
 from tests.conftest import make_operator, operator_cookie
 
 T = TypeVar("T")
@@ -87,12 +87,6 @@ def eventually(
             said = message_of() if message_of is not None else message
             raise AssertionError(said or f"timed out waiting for {check}")
         time.sleep(0.05)
-
-
-def occurs(secret: str, text: str) -> bool:
-    """Whether `secret` occurs in `text` as itself, not as part of a longer number (timestamps
-    and coordinates are full of digit runs)."""
-    return re.search(rf"(?<![\d.]){re.escape(secret)}(?![\d.])", text) is not None
 
 
 def full_snapshots(texts: list[str]) -> list[dict[str, Any]]:
