@@ -9,6 +9,10 @@
 //   - Text from the network goes into the page as text (textContent), never as markup.
 //   - State changes are announced to screen readers through one polite live region; the
 //     control prompt is a labelled group whose buttons say what they do.
+//   - Keyboard: a request for control moves focus to Allow, unless the customer is typing in a
+//     field (see #offerPrompt); Escape in the prompt denies; after an answer focus lands on
+//     what comes next (Take back control, or where it was before the prompt), and never falls
+//     out of the panel when the part holding it goes away.
 
 import { nameOf, phase } from "./session-state.js";
 
@@ -44,7 +48,7 @@ const TEMPLATE = `
       <button type="button" class="cb-button cb-button--primary" data-action="revoke" id="cobrowse-revoke">Take back control</button>
     </div>
     <section class="cb-chat" aria-label="Chat with support" data-part="chat">
-      <ol class="cb-chat__log" id="cobrowse-chat-log" role="log" aria-live="polite" aria-label="Messages"></ol>
+      <ol class="cb-chat__log" id="cobrowse-chat-log" aria-live="polite" aria-label="Messages"></ol>
       <form class="cb-chat__form" id="cobrowse-chat-form">
         <label class="cb-visually-hidden" for="cobrowse-chat-input">Message to support</label>
         <input id="cobrowse-chat-input" class="cb-chat__input" name="message" autocomplete="off" maxlength="2000" placeholder="Write a message…">
@@ -78,6 +82,10 @@ export class Panel {
   #callbacks;
   #open = false;
   #renderedChat = new Map(); // key -> <li>
+  #phase = null; // as last rendered
+  #promptPending = false; // a request arrived that has not been offered focus yet
+  #focusBeforePrompt = null; // where the customer was when the prompt took focus
+  #allowed = false; // Allow was pressed: "Take back control" gets focus once it shows
 
   /**
    * @param {HTMLElement} root the widget's root (#cobrowse-root)
@@ -107,7 +115,10 @@ export class Panel {
       digits: q("#cobrowse-code"),
       prompt: q("#cobrowse-control-request"),
       promptText: q("#cobrowse-request-text"),
+      allow: q("#cobrowse-allow"),
       control: q('[data-part="control"]'),
+      revoke: q("#cobrowse-revoke"),
+      title: q("#cobrowse-panel-title"),
       controlText: q(".cb-control__text"),
       chat: q('[data-part="chat"]'),
       log: q("#cobrowse-chat-log"),
@@ -120,7 +131,10 @@ export class Panel {
     button.setAttribute("aria-controls", panel.id);
     panel.addEventListener("click", (event) => this.#clicked(event));
     panel.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") this.#userHide();
+      if (event.key !== "Escape") return;
+      // Escape answers the prompt it is pressed in (as Cancel in a dialog), and otherwise hides.
+      if (!this.#parts.prompt.hidden && this.#parts.prompt.contains(event.target)) this.#answer("deny");
+      else this.#userHide();
     });
     this.#parts.form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -140,7 +154,8 @@ export class Panel {
     this.#open = true;
     this.#panel.hidden = false;
     this.#button.setAttribute("aria-expanded", "true");
-    if (focus) this.#panel.querySelector("#cobrowse-panel-title").focus();
+    if (focus) this.#parts.title.focus();
+    this.#offerPrompt();
   }
 
   hide({ focusButton = false } = {}) {
@@ -178,7 +193,11 @@ export class Panel {
   }
 
   render(state) {
+    const focused = this.#focusedInPanel();
     const current = phase(state);
+    if (current === "request" && this.#phase !== "request") this.#promptPending = true;
+    if (current !== "request") this.#promptPending = false;
+    this.#phase = current;
     const operatorName = nameOf(state, state.operator) || "An agent";
     const controllerName = nameOf(state, state.control) || operatorName;
     const requesterName = nameOf(state, state.request) || operatorName;
@@ -208,6 +227,61 @@ export class Panel {
     p.end.hidden = over;
     p.close.hidden = !over;
     this.#renderChat(state);
+    this.#keepFocus(focused);
+  }
+
+  // --- focus --------------------------------------------------------------------------------
+
+  /** The element of the panel that has focus (inside the widget's shadow root), or null. */
+  #focusedInPanel() {
+    const active = this.#root.getRootNode().activeElement;
+    return active && this.#panel.contains(active) ? active : null;
+  }
+
+  /**
+   * Move focus to Allow when a request for control arrives, so a keyboard or screen reader
+   * user answers it at once. Not while the customer is typing in a field (on the page or in
+   * the chat): taking the caret away mid-word is an unexpected change of context (WCAG 3.2.2),
+   * and their next Space or Enter would press Allow without their having read the question.
+   * Then the request is announced through the status live region, the prompt shows, and
+   * Allow is reached with Tab as any button.
+   */
+  #offerPrompt() {
+    if (!this.#promptPending || !this.#open || this.#parts.prompt.hidden) return;
+    this.#promptPending = false;
+    const before = deepActiveElement(this.#root.ownerDocument);
+    if (isTextEntry(before)) return;
+    this.#focusBeforePrompt = before;
+    this.#parts.allow.focus();
+  }
+
+  /** After a render: focus goes where the customer expects it, and never out of the panel. */
+  #keepFocus(focused) {
+    const p = this.#parts;
+    if (this.#allowed && !p.control.hidden) {
+      this.#allowed = false;
+      const active = this.#focusedInPanel();
+      if (!active || active === p.title) p.revoke.focus();
+    } else if (focused && !isShown(focused, this.#panel)) {
+      // The part holding focus went away (a button pressed, the session ended): the next thing
+      // to do, or the panel's title, rather than the top of the page.
+      (p.close.hidden ? p.title : p.close).focus();
+    }
+    this.#offerPrompt();
+  }
+
+  /** Allow or Deny pressed (or Escape in the prompt). */
+  #answer(action) {
+    const back = this.#focusBeforePrompt;
+    this.#focusBeforePrompt = null;
+    this.#allowed = action === "allow";
+    if (action === "allow") {
+      this.#callbacks.onAllow?.();
+      return;
+    }
+    // Denied: back to where the customer was, if that is still there (else #keepFocus decides).
+    if (back?.isConnected && back !== this.#root.ownerDocument.body && !this.#panel.contains(back)) back.focus();
+    this.#callbacks.onDeny?.();
   }
 
   #renderChat(state) {
@@ -265,8 +339,8 @@ export class Panel {
     const action = button.dataset.action;
     const callback = {
       hide: () => this.#userHide(),
-      allow: this.#callbacks.onAllow,
-      deny: this.#callbacks.onDeny,
+      allow: () => this.#answer("allow"),
+      deny: () => this.#answer("deny"),
       grant: this.#callbacks.onGrant,
       revoke: this.#callbacks.onRevoke,
       end: this.#callbacks.onEnd,
@@ -274,6 +348,27 @@ export class Panel {
     }[action];
     callback?.();
   }
+}
+
+/** The focused element, looking into open shadow roots. */
+function deepActiveElement(doc) {
+  let active = doc.activeElement;
+  while (active?.shadowRoot?.activeElement) active = active.shadowRoot.activeElement;
+  return active;
+}
+
+const NOT_TYPED = new Set(["button", "submit", "reset", "checkbox", "radio", "range", "color", "file", "image"]);
+
+/** Whether keys pressed in `element` write into it (Space and Enter included). */
+function isTextEntry(element) {
+  if (!element || element.nodeType !== 1) return false;
+  if (element.isContentEditable || element.tagName === "TEXTAREA" || element.tagName === "SELECT") return true;
+  return element.tagName === "INPUT" && !NOT_TYPED.has((element.getAttribute("type") || "text").toLowerCase());
+}
+
+/** Whether `element` is still in `container` and not inside a hidden part of it. */
+function isShown(element, container) {
+  return element.isConnected && !container.hidden && !element.closest("[hidden]");
 }
 
 function setText(node, text) {

@@ -176,6 +176,7 @@ export class Mirror {
       insertStyleRules: ["html, body { cursor: default; }"],
     });
     const replayer = this.#replayer;
+    replayer.iframe.title = "The customer's page"; // its name for screen readers
     replayer.on("fullsnapshot-rebuilded", () => {
       if (replayer === this.#replayer && replayer.iframe.contentDocument) this.#onRebuilt(replayer.iframe.contentDocument);
     });

@@ -71,6 +71,7 @@ async function main() {
     skipInactive: false,
     showWarning: false,
   });
+  replayer.iframe.title = "The customer's page, replayed"; // its name for screen readers
   const total = replayer.getMetaData().totalTime;
   const overlay = $("replay-overlay");
   const frame = $("replay-frame");
