@@ -4,6 +4,8 @@
 //
 // Guarantees:
 //   - Positions sent are in the customer's viewport (CSS px), whatever the mirror's scale.
+//   - Every tool works from the keyboard too: the highlight outlines the mirror's element that
+//     has focus when Enter or Space is pressed.
 //   - Nothing but `pointer`, `highlight`, `click` and `input` leaves here, and `click`/`input`
 //     only in control mode, which needs granted control; typing goes only into fields whose
 //     value the operator can see (the widget's own rule: masking.js CLEAR), and is debounced
@@ -116,6 +118,11 @@ export class Tools {
     on("keydown", (event) => {
       // Enter in a one-line field would submit the mirrored form; the customer's page decides.
       if (event.key === "Enter" && event.target.tagName === "INPUT") event.preventDefault();
+      // The highlight tool without a mouse: Tab to an element of the mirror, Enter or Space.
+      if (this.#mode === "highlight" && this.#canAct && (event.key === "Enter" || event.key === " ")) {
+        event.preventDefault();
+        this.#highlight(event.target);
+      }
     });
     this.#refresh();
   }
@@ -135,14 +142,18 @@ export class Tools {
     const point = this.#mirror.toViewport(event.clientX, event.clientY);
     if (!point) return;
     if (this.#mode === "highlight") {
-      const target = this.#mirror.elementAt(point.x, point.y);
-      const id = target ? this.#mirror.idOf(target) : -1;
-      if (id > 0) this.#send("highlight", { id });
-      else this.#send("highlight", { x: point.x - 20, y: point.y - 20, w: 40, h: 40 });
-      this.setMode(this.#hasControl ? "control" : "point");
+      this.#highlight(this.#mirror.elementAt(point.x, point.y), point);
     } else if (this.#mode === "point" && !this.#hasControl) {
       this.#notice("To click on the customer's page, request control first.");
     }
+  }
+
+  /** Outline `target` (an element of the mirror), or the spot around `point` if it has no id. */
+  #highlight(target, point = null) {
+    const id = target ? this.#mirror.idOf(target) : -1;
+    if (id > 0) this.#send("highlight", { id });
+    else if (point) this.#send("highlight", { x: point.x - 20, y: point.y - 20, w: 40, h: 40 });
+    this.setMode(this.#hasControl ? "control" : "point");
   }
 
   // --- control ------------------------------------------------------------------------------

@@ -22,10 +22,12 @@ from tests.browser.test_accessibility import (
     operator_context,
 )
 
-# The focused element's id, looking into the widget's shadow root.
+# The focused element's id, looking into the widget's shadow root and the desk's mirror.
 FOCUSED = """() => {
   let active = document.activeElement;
-  while (active?.shadowRoot?.activeElement) active = active.shadowRoot.activeElement;
+  while (active?.shadowRoot?.activeElement || active?.contentDocument?.activeElement) {
+    active = active.shadowRoot?.activeElement ?? active.contentDocument.activeElement;
+  }
   return active?.id || active?.tagName.toLowerCase() || null;
 }"""
 # Whether `text` is in one of the page's live regions (a screen reader says it on its own).
@@ -181,8 +183,12 @@ def test_the_operator_helps_with_the_keyboard_alone(
     tab_to(desk, "tool-highlight")
     desk.keyboard.press("Space")
     expect(desk.locator("#tool-highlight")).to_have_attribute("aria-pressed", "true")
-    desk.keyboard.press("Space")
+    # On into the mirror, to the customer's button; Enter outlines it on their screen.
+    tab_to(desk, "add-to-cart")
+    desk.keyboard.press("Enter")
+    expect(customer.locator("#cobrowse-highlight")).to_be_visible()
     expect(desk.locator("#tool-highlight")).to_have_attribute("aria-pressed", "false")
+    expect(customer).to_have_url(re.compile("/shop/products/"))  # highlighted, not clicked
 
     tab_to(desk, "request-control")
     desk.keyboard.press("Enter")
