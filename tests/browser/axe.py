@@ -25,7 +25,8 @@ BLOCKING = ("serious", "critical")
 RUN = """async ({include, exclude}) => {
   // Colours are measured as they end up: entrance animations (the panel rises from opacity 0)
   // are let finish first; endless ones (a pulsing dot) are left running.
-  const roots = [document, ...[...document.querySelectorAll("*")].flatMap((e) => e.shadowRoot ?? [])];
+  const hosts = [...document.querySelectorAll("*")].filter((e) => e.shadowRoot);
+  const roots = [document, ...hosts.map((host) => host.shadowRoot)];
   const finite = roots.flatMap((root) => root.getAnimations())
     .filter((a) => a.effect?.getComputedTiming().endTime !== Infinity);
   await Promise.all(finite.map((a) => a.finished.catch(() => null)));

@@ -35,6 +35,9 @@ ANNOUNCED = """(text) => [...document.querySelectorAll(
     '[aria-live]:not([aria-live="off"]), [role="status"], [role="log"], [role="alert"]'
   )].some((region) => region.textContent.includes(text))"""
 
+# Whether focus is on the queue's entry of session `id`.
+ON_THE_QUEUE_ITEM = "(id) => document.activeElement?.closest('.queue-item')?.dataset.session === id"
+
 
 def focused(page: Page) -> str | None:
     value = page.evaluate(FOCUSED)
@@ -171,9 +174,11 @@ def test_the_operator_helps_with_the_keyboard_alone(
     item = desk.locator(f".queue-item[data-session='{session.pk}'] a")
     expect(item).to_be_visible()
     for _ in range(40):
-        if desk.evaluate(f"document.activeElement?.closest('.queue-item')?.dataset.session === {str(session.pk)!r}"):
+        if desk.evaluate(ON_THE_QUEUE_ITEM, str(session.pk)):
             break
         desk.keyboard.press("Tab")
+    else:
+        raise AssertionError(f"Tab never reached the queue's item; focus is on {focused(desk)}")
     desk.keyboard.press("Enter")
     desk.wait_for_url(f"**/helpdesk/sessions/{session.pk}/")
     expect(desk.frame_locator("#mirror iframe").locator("#add-to-cart")).to_be_visible()
