@@ -5,7 +5,8 @@
 // Guarantees:
 //   - Everything is drawn inside the widget's root (#cobrowse-root), which the recorder never
 //     records, so overlays never travel back to the operator as page content.
-//   - Overlays never catch the customer's clicks, except the banner's own button.
+//   - Overlays never catch the customer's clicks, except the banner's own button. When the
+//     banner goes while its button has focus, focus goes to the help panel (or "Get help").
 //   - A highlight follows its element while the page scrolls or reflows, for durationMs.
 
 const HIGHLIGHT_MS = 4000;
@@ -47,7 +48,7 @@ export class Overlays {
 
     this.#banner = el(doc, "div", { class: "cb-banner", id: "cobrowse-control-banner", role: "status", hidden: "" });
     this.#bannerText = el(doc, "span", { class: "cb-banner__text" });
-    const stop = el(doc, "button", { type: "button", class: "cb-banner__stop" });
+    const stop = el(doc, "button", { type: "button", class: "cb-banner__stop", id: "cobrowse-stop-control" });
     stop.textContent = "Stop control";
     stop.addEventListener("click", () => onStopControl());
     this.#banner.append(el(doc, "span", { class: "cb-banner__dot", "aria-hidden": "true" }), this.#bannerText, stop);
@@ -113,7 +114,13 @@ export class Overlays {
 
   /** Show or hide the "operator is controlling" banner. */
   controlling(active, name = "") {
+    const root = this.#banner.parentNode;
+    const hadFocus = !active && this.#banner.contains(root.getRootNode().activeElement);
     this.#banner.hidden = !active;
+    if (hadFocus) {
+      const panelOpen = !root.querySelector("#cobrowse-panel")?.hidden;
+      root.querySelector(panelOpen ? "#cobrowse-panel-title" : "#cobrowse-help")?.focus();
+    }
     this.#bannerText.textContent = active ? `${name || "Support"} is controlling this page` : "";
   }
 

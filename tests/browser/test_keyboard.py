@@ -152,6 +152,16 @@ def test_the_customer_gets_help_with_the_keyboard_alone(
     # The button went away with control: focus stays in the panel, on its title.
     wait_for_focus(customer, "cobrowse-panel-title")
 
+    # Asked again; this time control is taken back with the banner's button.
+    desk.click("#request-control")
+    wait_for_focus(customer, "cobrowse-allow")
+    customer.keyboard.press("Enter")
+    wait_for_focus(customer, "cobrowse-revoke")
+    tab_to(customer, "cobrowse-stop-control")
+    customer.keyboard.press("Enter")
+    expect(desk.locator("#control-state")).to_have_text("Not granted")
+    wait_for_focus(customer, "cobrowse-panel-title")
+
     tab_to(customer, "cobrowse-end")
     customer.keyboard.press("Enter")
     panel(customer).to_have_attribute("data-state", "ended")
