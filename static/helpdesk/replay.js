@@ -53,7 +53,10 @@ async function main() {
     const when = Object.assign(document.createElement("span"), { className: "when", textContent: clock(op.ts - start) });
     const name = Object.assign(document.createElement("span"), { className: "who", textContent: who(op, names) });
     const text = Object.assign(document.createElement("span"), { className: "text", textContent: describe(op) });
-    li.append(when, name, text);
+    // A button, so that jumping there works from the keyboard too (its click reaches the item).
+    const jump = Object.assign(document.createElement("button"), { type: "button", className: "replay__jump" });
+    jump.append(when, name, text);
+    li.append(jump);
     return li;
   });
   $("replay-timeline").replaceChildren(...items);

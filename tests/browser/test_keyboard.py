@@ -21,6 +21,7 @@ from tests.browser.test_accessibility import (
     join,
     operator_context,
 )
+from tests.browser.test_replay import admin_page, recorded_session
 
 # The focused element's id, looking into the widget's shadow root and the desk's mirror.
 FOCUSED = """() => {
@@ -37,6 +38,11 @@ ANNOUNCED = """(text) => [...document.querySelectorAll(
 
 # Whether focus is on the queue's entry of session `id`.
 ON_THE_QUEUE_ITEM = "(id) => document.activeElement?.closest('.queue-item')?.dataset.session === id"
+# Whether focus is on the replay's timeline entry that says `text`.
+ON_THE_TIMELINE_ITEM = """(text) => {
+  const item = document.activeElement?.closest("#replay-timeline li");
+  return Boolean(item && item.textContent.includes(text));
+}"""
 
 
 def focused(page: Page) -> str | None:
@@ -55,6 +61,15 @@ def tab_to(page: Page, html_id: str, *, key: str = "Tab", limit: int = 80) -> No
             return
         page.keyboard.press(key)
     raise AssertionError(f"{key} never reached #{html_id}; focus is on {focused(page)}")
+
+
+def tab_until(page: Page, predicate: str, arg: Any, *, key: str = "Tab", limit: int = 80) -> None:
+    """Press Tab (or `key`) until `predicate(arg)` holds in the page."""
+    for _ in range(limit):
+        if page.evaluate(predicate, arg):
+            return
+        page.keyboard.press(key)
+    raise AssertionError(f"{key} never got there; focus is on {focused(page)}")
 
 
 def announced(page: Page, text: str) -> None:
@@ -183,12 +198,7 @@ def test_the_operator_helps_with_the_keyboard_alone(
     expect(desk.locator("#queue-status")).to_have_text("Live")
     item = desk.locator(f".queue-item[data-session='{session.pk}'] a")
     expect(item).to_be_visible()
-    for _ in range(40):
-        if desk.evaluate(ON_THE_QUEUE_ITEM, str(session.pk)):
-            break
-        desk.keyboard.press("Tab")
-    else:
-        raise AssertionError(f"Tab never reached the queue's item; focus is on {focused(desk)}")
+    tab_until(desk, ON_THE_QUEUE_ITEM, str(session.pk))
     desk.keyboard.press("Enter")
     desk.wait_for_url(f"**/helpdesk/sessions/{session.pk}/")
     expect(desk.frame_locator("#mirror iframe").locator("#add-to-cart")).to_be_visible()
@@ -244,3 +254,20 @@ def test_the_desk_announces_its_status_changes_in_live_regions(
     # The customer gone and back are toasts, and toasts are said too.
     desk.frame_locator("#mirror iframe").locator("#add-to-cart").click(force=True)
     announced(desk, "request control first")
+
+
+def test_the_admin_jumps_through_the_replay_with_the_keyboard(
+    new_context: Any, live_url: str
+) -> None:
+    session, product = recorded_session(new_context, live_url)
+    review = admin_page(new_context, live_url)
+    review.goto(f"/admin/cobrowse/session/{session.pk}/replay/")
+    expect(review.locator("#replay")).to_have_attribute("data-state", "ready")
+    replay = review.frame_locator("#replay-root iframe")
+    expect(replay.locator("h1")).to_have_text(product)
+    tab_until(review, ON_THE_TIMELINE_ITEM, "ended the session")
+    review.keyboard.press("Enter")
+    expect(replay.locator("h1")).to_have_text("Your cart")
+    tab_until(review, ON_THE_TIMELINE_ITEM, "I can see the lamp", key="Shift+Tab")
+    review.keyboard.press("Space")
+    expect(replay.locator("h1")).to_have_text(product)
