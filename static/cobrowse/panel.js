@@ -131,6 +131,9 @@ export class Panel {
     button.setAttribute("aria-controls", panel.id);
     panel.addEventListener("click", (event) => this.#clicked(event));
     panel.addEventListener("keydown", (event) => {
+      // A key held down since before the prompt took focus does not press Allow: only a fresh
+      // press grants control.
+      if (event.repeat && event.target === this.#parts.allow) event.preventDefault();
       if (event.key !== "Escape") return;
       // Escape answers the prompt it is pressed in (as Cancel in a dialog), and otherwise hides.
       if (!this.#parts.prompt.hidden && this.#parts.prompt.contains(event.target)) this.#answer("deny");

@@ -111,6 +111,23 @@ def test_a_control_request_moves_focus_to_allow_and_escape_denies_it(
     assert customer.evaluate("document.activeElement.outerHTML") == before
 
 
+def test_a_key_held_down_when_the_request_arrives_does_not_press_allow(
+    new_context: Any, live_url: str
+) -> None:
+    customer, desk = helping(new_context, live_url)
+    customer.keyboard.down("Enter")  # on the page, where it does nothing
+    desk.click("#request-control")
+    wait_for_focus(customer, "cobrowse-allow")
+    customer.keyboard.down("Enter")  # the same key, still down: a repeat
+    customer.keyboard.down("Enter")
+    customer.keyboard.up("Enter")
+    # Allow answers at once in the panel (the prompt goes before the server has the answer).
+    assert customer.get_attribute("#cobrowse-panel", "data-state") == "request"
+    assert focused(customer) == "cobrowse-allow"
+    customer.keyboard.press("Enter")  # a fresh press answers
+    expect(desk.locator("#control-state")).to_have_text("Granted to you")
+
+
 def test_a_control_request_leaves_focus_in_the_field_the_customer_is_typing_in(
     new_context: Any, live_url: str
 ) -> None:
