@@ -15,9 +15,14 @@ import { nameOf, phase } from "./session-state.js";
 const TEMPLATE = `
   <header class="cb-panel__header">
     <h2 class="cb-panel__title" id="cobrowse-panel-title" tabindex="-1">Help session</h2>
-    <button type="button" class="cb-panel__hide" data-action="hide" aria-label="Hide the help panel">
-      <svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true" focusable="false"><path d="M3 8h10" /></svg>
-    </button>
+    <span class="cb-panel__tools">
+      <button type="button" class="cb-panel__move" data-action="move" id="cobrowse-move" aria-label="Move the help panel to another corner" title="Move to another corner">
+        <svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true" focusable="false"><path d="M8 2v12M2 8h12M8 2l-2 2M8 2l2 2M8 14l-2-2M8 14l2-2M2 8l2-2M2 8l2 2M14 8l-2-2M14 8l-2 2" /></svg>
+      </button>
+      <button type="button" class="cb-panel__hide" data-action="hide" aria-label="Hide the help panel">
+        <svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true" focusable="false"><path d="M3 8h10" /></svg>
+      </button>
+    </span>
   </header>
   <div class="cb-panel__body">
     <p class="cb-status" id="cobrowse-status" role="status" aria-live="polite">
@@ -70,6 +75,14 @@ const STATUS_TEXT = {
   forbidden: () => "This help session is no longer available",
 };
 
+// What the handle (the "Help session" button, all that shows of a collapsed panel) says.
+const HANDLE_TEXT = {
+  waiting: () => "Waiting for support",
+  joined: (name) => `${name} is helping`,
+  request: (name) => `${name} asks for control`,
+  control: (name) => `${name} has control`,
+};
+
 export class Panel {
   #root;
   #button;
@@ -77,12 +90,16 @@ export class Panel {
   #parts = {};
   #callbacks;
   #open = false;
+  #handleText = "Get help";
+  #unread = 0; // messages from support while the panel was collapsed
+  #handleKey = "";
   #renderedChat = new Map(); // key -> <li>
 
   /**
    * @param {HTMLElement} root the widget's root (#cobrowse-root)
    * @param {HTMLButtonElement} button the page's "Get help" button
-   * @param {object} callbacks onAllow, onDeny, onGrant, onRevoke, onEnd, onChat(text), onHide, onClose
+   * @param {object} callbacks onAllow, onDeny, onGrant, onRevoke, onEnd, onChat(text), onHide, onClose,
+   *   onMove (the customer asks to move the panel to another corner)
    */
   constructor(root, button, callbacks) {
     this.#root = root;
@@ -135,15 +152,37 @@ export class Panel {
     return this.#open;
   }
 
+  /** The panel's element, for the widget to place it (next to the button). */
+  get element() {
+    return this.#panel;
+  }
+
+  /** Whether the customer is writing in the panel (a collapse now would take that away). */
+  get writing() {
+    const input = this.#parts.input;
+    return input.value.trim() !== "" || input.getRootNode().activeElement === input;
+  }
+
+  /** A message from support arrived: the collapsed panel's handle counts it until shown. */
+  noteMessage() {
+    if (this.#open) return;
+    this.#unread += 1;
+    this.#renderHandle();
+  }
+
   /** Show the panel; `focus` (the customer opened it) moves the keyboard into it. */
   show({ focus = false } = {}) {
     this.#open = true;
     this.#panel.hidden = false;
     this.#button.setAttribute("aria-expanded", "true");
+    this.#unread = 0;
+    this.#renderHandle();
     if (focus) this.#panel.querySelector("#cobrowse-panel-title").focus();
   }
 
   hide({ focusButton = false } = {}) {
+    // Focus inside the panel would be lost with it: it goes to the button.
+    if (this.#panel.contains(this.#panel.getRootNode().activeElement)) focusButton = true;
     this.#open = false;
     this.#panel.hidden = true;
     this.#button.setAttribute("aria-expanded", "false");
@@ -153,7 +192,9 @@ export class Panel {
   /** The button is idle again (no session): "Get help". */
   reset() {
     this.hide();
-    this.#button.textContent = "Get help";
+    this.#unread = 0;
+    this.#handleText = "Get help";
+    this.#renderHandle();
     this.#button.removeAttribute("data-cobrowse-state");
     this.#button.removeAttribute("aria-expanded");
     this.#parts.log.replaceChildren();
@@ -186,7 +227,9 @@ export class Panel {
     const p = this.#parts;
 
     this.#panel.dataset.state = current;
-    this.#button.textContent = over ? "Get help" : "Help session";
+    this.#handleText = over ? "Get help" : HANDLE_TEXT[current](current === "request" ? requesterName : current === "control" ? controllerName : operatorName);
+    if (over) this.#unread = 0;
+    this.#renderHandle();
     if (over) this.#button.removeAttribute("data-cobrowse-state");
     else this.#button.dataset.cobrowseState = current;
     const name = current === "control" ? controllerName : current === "request" ? requesterName : operatorName;
@@ -208,6 +251,37 @@ export class Panel {
     p.end.hidden = over;
     p.close.hidden = !over;
     this.#renderChat(state);
+  }
+
+  #renderHandle() {
+    const key = `${this.#handleText}|${this.#unread}`;
+    if (key === this.#handleKey) return;
+    this.#handleKey = key;
+    const button = this.#button;
+    const doc = button.ownerDocument;
+    if (this.#handleText === "Get help" && !this.#unread) {
+      setText(button, "Get help");
+      delete button.dataset.attention;
+      return;
+    }
+    const label = doc.createElement("span");
+    label.className = "cb-launcher__label";
+    label.textContent = this.#handleText;
+    const parts = [label];
+    if (this.#unread) {
+      const badge = doc.createElement("span");
+      badge.className = "cb-launcher__badge";
+      badge.textContent = String(this.#unread);
+      const hint = doc.createElement("span");
+      hint.className = "cb-visually-hidden";
+      hint.textContent = this.#unread === 1 ? " new message" : " new messages";
+      badge.append(hint);
+      parts.push(badge);
+      button.dataset.attention = "";
+    } else {
+      delete button.dataset.attention;
+    }
+    button.replaceChildren(...parts);
   }
 
   #renderChat(state) {
@@ -271,6 +345,7 @@ export class Panel {
       revoke: this.#callbacks.onRevoke,
       end: this.#callbacks.onEnd,
       close: this.#callbacks.onClose,
+      move: this.#callbacks.onMove,
     }[action];
     callback?.();
   }
