@@ -7,8 +7,9 @@
 //   - It lives in the widget's root (#cobrowse-root), which is never recorded: the operator
 //     does not see the panel, and cannot click it (actions.js refuses the root).
 //   - Text from the network goes into the page as text (textContent), never as markup.
-//   - State changes are announced to screen readers through one polite live region; the
-//     control prompt is a labelled group whose buttons say what they do.
+//   - State changes are announced to screen readers through one polite live region (while the
+//     panel is collapsed, through one beside it, with messages from support); the control
+//     prompt is a labelled group whose buttons say what they do.
 
 import { nameOf, phase } from "./session-state.js";
 
@@ -93,6 +94,7 @@ export class Panel {
   #handleText = "Get help";
   #unread = 0; // messages from support while the panel was collapsed
   #handleKey = "";
+  #announcer;
   #renderedChat = new Map(); // key -> <li>
 
   /**
@@ -112,8 +114,15 @@ export class Panel {
     panel.hidden = true;
     panel.setAttribute("aria-labelledby", "cobrowse-panel-title");
     panel.innerHTML = TEMPLATE;
-    root.append(panel);
+    // What the status line says, for screen readers, while the panel is hidden.
+    const announcer = doc.createElement("p");
+    announcer.className = "cb-visually-hidden";
+    announcer.id = "cobrowse-announcer";
+    announcer.setAttribute("role", "status");
+    announcer.setAttribute("aria-live", "polite");
+    root.append(panel, announcer);
     this.#panel = panel;
+    this.#announcer = announcer;
     const q = (selector) => panel.querySelector(selector);
     this.#parts = {
       statusText: q(".cb-status__text"),
@@ -168,6 +177,7 @@ export class Panel {
     if (this.#open) return;
     this.#unread += 1;
     this.#renderHandle();
+    setText(this.#announcer, this.#unread === 1 ? "New message from support" : `${this.#unread} new messages from support`);
   }
 
   /** Show the panel; `focus` (the customer opened it) moves the keyboard into it. */
@@ -235,6 +245,7 @@ export class Panel {
     const name = current === "control" ? controllerName : current === "request" ? requesterName : operatorName;
     const text = current === "joined" && state.handedOver ? STATUS_TEXT.helping : STATUS_TEXT[current];
     setText(p.statusText, text(name));
+    if (!this.#open) setText(this.#announcer, text(name));
     p.connection.hidden = over || state.connection !== "reconnecting";
     p.elsewhere.hidden = over || !state.elsewhere;
 
