@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FloatRect, Page, expect
 
 from cobrowse.models import Session
 from tests.browser.conftest import login_context, wait_until
@@ -42,13 +42,13 @@ def helping(
     return customer, desk
 
 
-def box(page: Page, selector: str) -> dict[str, float]:
+def box(page: Page, selector: str) -> FloatRect:
     found = page.locator(selector).bounding_box()
     assert found is not None, selector
     return found
 
 
-def overlaps(a: dict[str, float], b: dict[str, float]) -> bool:
+def overlaps(a: FloatRect, b: FloatRect) -> bool:
     return (
         a["x"] < b["x"] + b["width"]
         and b["x"] < a["x"] + a["width"]
@@ -73,7 +73,8 @@ def dock_near(customer: Page, x: float, y: float, slack: float = 40) -> None:
         """([x, y, slack]) => {
           const widget = document.querySelector("[data-cobrowse-widget]").shadowRoot;
           const r = widget.getElementById("cobrowse-help").getBoundingClientRect();
-          return Math.abs(r.left + r.width / 2 - x) < slack && Math.abs(r.top + r.height / 2 - y) < slack;
+          const [mx, my] = [r.left + r.width / 2, r.top + r.height / 2];
+          return Math.abs(mx - x) < slack && Math.abs(my - y) < slack;
         }""",
         arg=[x, y, slack],
     )
@@ -208,7 +209,9 @@ def test_the_control_notice_does_not_cover_the_shops_header(
     expect(banner).to_contain_text("Olga")
     expect(customer.locator("#cobrowse-control-frame")).to_be_visible()
     customer.click("#cobrowse-panel .cb-panel__hide")
-    assert not overlaps(box(customer, "#cobrowse-control-banner"), box(customer, "header.site-header"))
+    assert not overlaps(
+        box(customer, "#cobrowse-control-banner"), box(customer, "header.site-header")
+    )
     shot(customer, "control-notice")
 
     banner.locator("button").click()
