@@ -56,6 +56,7 @@ SEND_RULES: Mapping[str, Mapping[str, frozenset[str] | None]] = {
         "click": _ANY,
         "navigate": _ANY,
         "highlight": _ANY,
+        "panel": _ANY,
         "chat": _ANY,
         "control": frozenset({"grant", "revoke"}),
         "session": frozenset({"end"}),

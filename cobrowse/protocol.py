@@ -402,6 +402,14 @@ def _check_highlight(payload: dict[str, Any]) -> None:
         raise ProtocolError("invalid_payload", "highlight needs id, or x, y, w and h")
 
 
+def _check_panel(payload: dict[str, Any]) -> None:
+    _shape("panel", {"x": _is_number, "y": _is_number, "w": _is_number, "h": _is_number}, {})(
+        payload
+    )
+    if payload["w"] < 0 or payload["h"] < 0:
+        raise ProtocolError("invalid_payload", "panel.w and panel.h may not be negative")
+
+
 def _check_action(kind: str, actions: frozenset[str]) -> Callable[[dict[str, Any]], None]:
     shape = _shape(kind, {"action": _is_str(32, 1)}, {"participant": _is_int})
 
@@ -465,6 +473,14 @@ KIND_TABLE: Mapping[str, Kind] = {
         Delivery.ALL,
         _check_highlight,
         '`{"id": int}` or `{"x", "y", "w", "h"}`, optional `"label"`',
+    ),
+    # Where the widget's own UI (its help panel, or the handle it collapses to) covers the
+    # customer's page: rrweb never records it, so the desk learns its box from this.
+    "panel": Kind(
+        Delivery.OTHERS,
+        _check_panel,
+        '`{"x": number, "y": number, "w": number, "h": number}` (viewport CSS px of the '
+        "customer's page; `w` and `h` not negative)",
     ),
     "chat": Kind(
         Delivery.ALL,

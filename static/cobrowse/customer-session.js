@@ -9,6 +9,10 @@
 //     beforeunload, hidden tab); the transport keeps unacked ops in sessionStorage, and the
 //     next page re-sends them with the same client_op_ids, so nothing typed is lost.
 //   - Operator actions run only through actions.js's verdict (control granted, current page).
+//   - The panel collapses to its handle when an operator joins (unless the customer is writing
+//     in it); a control request or the end opens it, a message from support badges the handle.
+//   - The operator learns where the widget covers the page (a `panel` op with the dock's box)
+//     whenever it changes, and again after every full snapshot (a late joiner starts there).
 //   - One tab at a time shows its page: tabs of this browser in the same session tell each
 //     other (BroadcastChannel) when they start recording, and the one that started last
 //     records; the others stop recording and wait until the customer uses them again (a
@@ -37,6 +41,8 @@ export class CustomerSession {
   #api;
   #panel;
   #overlays;
+  #dock;
+  #place; // where the customer put the dock (dock.js), kept for the next page
   #window;
   #onOver;
   #state;
@@ -63,20 +69,23 @@ export class CustomerSession {
    * @param {import("./api.js").HelpApi} options.api
    * @param {import("./panel.js").Panel} options.panel
    * @param {import("./overlays.js").Overlays} options.overlays
+   * @param {import("./dock.js").Dock} [options.dock]
    * @param {(status: string) => void} [options.onOver] the session ended or was refused
    * @param {boolean} [options.open] show the panel (default: as it was on the previous page)
    * @param {Window} [options.window]
    */
-  constructor({ session, api, panel, overlays, onOver = () => {}, open, window: win = globalThis.window }) {
+  constructor({ session, api, panel, overlays, dock = null, onOver = () => {}, open, window: win = globalThis.window }) {
     this.#session = session;
     this.#api = api;
     this.#panel = panel;
     this.#overlays = overlays;
+    this.#dock = dock;
     this.#onOver = onOver;
     this.#window = win;
     const saved = api.load(session.id, "ui") ?? {};
     this.#state = S.initialState(session, saved);
     this.#open = open ?? saved.open ?? true;
+    this.#place = saved.place ?? null;
   }
 
   get over() {
@@ -103,7 +112,7 @@ export class CustomerSession {
     });
     // Once the session is over nothing more leaves the page, not even a batch already queued.
     this.#scheduler = new Scheduler({ send: (op) => this.#over || this.#transport.send(op) });
-    this.#recorder = new Recorder({ scheduler: this.#scheduler });
+    this.#recorder = new Recorder({ scheduler: this.#scheduler, onSnapshot: () => this.#sendBox() });
     this.#actions = new Actions({ nodeOf: (id) => this.#recorder.nodeOf(id), overlays: this.#overlays, window: win });
 
     this.#transport.connect();
@@ -178,6 +187,18 @@ export class CustomerSession {
     this.#save();
   }
 
+  /** The dock moved (dock.js); the next page puts it there too. */
+  keepPlace(place) {
+    this.#place = place;
+    this.#save();
+  }
+
+  /** The dock's box changed: tell the operator where the page is covered. */
+  panelBox(box) {
+    if (this.#over || this.#since === null) return; // another tab shows its page meanwhile
+    this.#scheduler?.push("panel", box);
+  }
+
   // --- incoming -----------------------------------------------------------------------------
 
   #received(frame, meta) {
@@ -215,7 +236,7 @@ export class CustomerSession {
     this.#update(S.onOp(this.#state, op));
     const after = S.phase(this.#state);
     if (after !== before && after === "request") this.#reveal();
-    if (op.kind === "chat" && op.sender?.role !== "customer" && op.seq > this.#state.welcomeSeq) this.#reveal();
+    if (op.kind === "chat" && op.sender?.role !== "customer" && op.seq > this.#state.welcomeSeq) this.#panel.noteMessage();
     if (this.#state.status === "ended") {
       this.#finish("ended");
       return;
@@ -313,6 +334,11 @@ export class CustomerSession {
 
   // --- plumbing -----------------------------------------------------------------------------
 
+  /** The dock's box, once more (this page was just recorded from a fresh snapshot). */
+  #sendBox() {
+    if (this.#dock) this.panelBox(this.#dock.box());
+  }
+
   /** Send an immediate op after everything pending, and return its client_op_id. */
   #sendNow(kind, payload) {
     this.#scheduler.flush();
@@ -357,7 +383,13 @@ export class CustomerSession {
 
   #update(state) {
     if (state === this.#state) return;
+    const joined = S.phase(this.#state) === "waiting" && S.phase(state) === "joined";
     this.#state = state;
+    // The operator is here: the page is what matters now, the panel steps back to its handle.
+    if (joined && !this.#over && !this.#panel.writing) {
+      this.#open = false;
+      this.#panel.hide();
+    }
     if (this.#over) return;
     this.#save();
     this.#render();
@@ -371,7 +403,7 @@ export class CustomerSession {
   }
 
   #save() {
-    if (!this.#over) this.#api.save(this.#session.id, "ui", { ...S.savedPart(this.#state), open: this.#open });
+    if (!this.#over) this.#api.save(this.#session.id, "ui", { ...S.savedPart(this.#state), open: this.#open, place: this.#place });
   }
 
   #listen(target, type, handler, capture = false) {

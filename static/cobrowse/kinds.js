@@ -37,6 +37,8 @@ const PACING = {
   pointer: { policy: Policy.COALESCE, intervalMs: 50 },
   scroll: { policy: Policy.THROTTLE, intervalMs: 100 },
   input: { policy: Policy.DEBOUNCE, delayMs: 300 },
+  // The widget's box settles after a drag or while it opens: only where it came to rest.
+  panel: { policy: Policy.DEBOUNCE, delayMs: 200 },
   // maxBytes keeps one dom op under the server's 4 MiB limit for dom frames (rrweb snapshots of
   // real pages with their inlined CSS), with room for the envelope. Every other kind stays under
   // the 256 KiB limit of all other frames by its payload shape.

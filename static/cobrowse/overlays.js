@@ -1,13 +1,16 @@
 // What the operator does, drawn over the customer's page: the operator's cursor, highlight
-// outlines, a flash where the operator clicked or typed, and the "operator is controlling"
-// banner with its stop button.
+// outlines, a flash where the operator clicked or typed, and, while the operator has control, a
+// thin frame along the viewport's edge and the "operator is controlling" notice with its button
+// to take control back (the widget places the notice in its dock, next to the handle).
 //
 // Guarantees:
 //   - Everything is drawn inside the widget's root (#cobrowse-root), which the recorder never
 //     records, so overlays never travel back to the operator as page content.
 //   - Overlays never catch the customer's clicks, except the banner's own button. When the
-//     banner goes while its button has focus, focus goes to the help panel (or "Get help").
-//   - A highlight follows its element while the page scrolls or reflows, for durationMs.
+//     banner goes while its button has focus, focus goes to the help panel (or its handle).
+//   - Nothing here covers the page's content: the frame is 3 px along the viewport's edge.
+//   - A highlight follows its element while the page scrolls or reflows, for durationMs; each
+//     frame, onHighlight(rect) hears where it is (with its label), so the widget can make room.
 
 const HIGHLIGHT_MS = 4000;
 const CURSOR_IDLE_MS = 5000;
@@ -25,6 +28,8 @@ export class Overlays {
   #highlightLabel;
   #banner;
   #bannerText;
+  #frame;
+  #onHighlight;
   #highlightFrame = null;
   #highlightTimer = null;
   #cursorTimer = null;
@@ -33,9 +38,12 @@ export class Overlays {
    * @param {HTMLElement} root the widget's root element
    * @param {object} [options]
    * @param {() => void} [options.onStopControl] the customer pressed the banner's button
+   * @param {(rect: {left: number, top: number, right: number, bottom: number}) => void} [options.onHighlight]
+   *   where the highlight is now (viewport px, its label included)
    */
-  constructor(root, { onStopControl = () => {} } = {}) {
+  constructor(root, { onStopControl = () => {}, onHighlight = () => {} } = {}) {
     const doc = root.ownerDocument;
+    this.#onHighlight = onHighlight;
     this.#layer = el(doc, "div", { class: "cb-layer", "aria-hidden": "true" });
     this.#cursor = el(doc, "div", { class: "cb-cursor", id: "cobrowse-operator-cursor", hidden: "" });
     this.#cursor.innerHTML = CURSOR_SVG;
@@ -44,15 +52,22 @@ export class Overlays {
     this.#highlight = el(doc, "div", { class: "cb-highlight", id: "cobrowse-highlight", hidden: "" });
     this.#highlightLabel = el(doc, "span", { class: "cb-highlight__label" });
     this.#highlight.append(this.#highlightLabel);
-    this.#layer.append(this.#highlight, this.#cursor);
+    this.#frame = el(doc, "div", { class: "cb-frame", id: "cobrowse-control-frame", hidden: "" });
+    this.#layer.append(this.#frame, this.#highlight, this.#cursor);
 
     this.#banner = el(doc, "div", { class: "cb-banner", id: "cobrowse-control-banner", role: "status", hidden: "" });
     this.#bannerText = el(doc, "span", { class: "cb-banner__text" });
     const stop = el(doc, "button", { type: "button", class: "cb-banner__stop", id: "cobrowse-stop-control" });
-    stop.textContent = "Stop control";
+    stop.textContent = "Take back";
+    stop.setAttribute("aria-label", "Take back control");
     stop.addEventListener("click", () => onStopControl());
     this.#banner.append(el(doc, "span", { class: "cb-banner__dot", "aria-hidden": "true" }), this.#bannerText, stop);
     root.append(this.#layer, this.#banner);
+  }
+
+  /** The "operator is controlling" notice, for the widget to place next to its handle. */
+  get banner() {
+    return this.#banner;
   }
 
   /** The operator's pointer at viewport (x, y) of this page. */
@@ -89,6 +104,9 @@ export class Overlays {
         width: `${rect.width + 2 * pad}px`,
         height: `${rect.height + 2 * pad}px`,
       });
+      // Room for the label above the outline as well.
+      const above = label ? 32 : 8;
+      this.#onHighlight({ left: rect.left - 8, top: rect.top - above, right: rect.right + 8, bottom: rect.bottom + 8 });
       this.#highlightFrame = requestAnimationFrame(place);
     };
     place();
@@ -117,6 +135,7 @@ export class Overlays {
     const root = this.#banner.parentNode;
     const hadFocus = !active && this.#banner.contains(root.getRootNode().activeElement);
     this.#banner.hidden = !active;
+    this.#frame.hidden = !active;
     if (hadFocus) {
       const panelOpen = !root.querySelector("#cobrowse-panel")?.hidden;
       root.querySelector(panelOpen ? "#cobrowse-panel-title" : "#cobrowse-help")?.focus();

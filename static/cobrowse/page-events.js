@@ -9,6 +9,7 @@
 //   - Pointer, scroll, input and click events become their own kinds (rrweb-ops.js) and take
 //     the pacing of those kinds; everything else is a dom event, in order.
 //   - An input op's value never exceeds the protocol's 10,000 characters.
+//   - onSnapshot() hears of every FullSnapshot queued, after it is queued.
 //   - A Meta + FullSnapshot too large to send (Scheduler.pushTogether says no) is dropped and
 //     reported to onTooLarge(bytes) (the recorder tries again without inlined stylesheets).
 
@@ -21,6 +22,7 @@ export class PageEvents {
   #lookup;
   #meta = null; // a Meta event waiting for its FullSnapshot
   #onTooLarge;
+  #onSnapshot;
 
   /**
    * @param {object} options
@@ -28,11 +30,13 @@ export class PageEvents {
    * @param {(id: number) => object | null} [options.lookup] describes the live node with rrweb
    *   id `id` for masking (masking.js describeElement)
    * @param {() => void} [options.onTooLarge] a full snapshot was too large to send
+   * @param {() => void} [options.onSnapshot] a full snapshot was queued
    */
-  constructor({ scheduler, lookup = () => null, onTooLarge = () => {} }) {
+  constructor({ scheduler, lookup = () => null, onTooLarge = () => {}, onSnapshot = () => {} }) {
     this.#scheduler = scheduler;
     this.#lookup = lookup;
     this.#onTooLarge = onTooLarge;
+    this.#onSnapshot = onSnapshot;
   }
 
   /** Take one rrweb event, as rrweb emits them. */
@@ -47,6 +51,7 @@ export class PageEvents {
       const queued = this.#scheduler.pushTogether("dom", this.#meta ? [this.#meta, event] : [event]);
       this.#meta = null;
       if (queued === false) this.#onTooLarge();
+      else this.#onSnapshot();
       return;
     }
     this.#releaseMeta();

@@ -7,8 +7,9 @@
 //   - It lives in the widget's root (#cobrowse-root), which is never recorded: the operator
 //     does not see the panel, and cannot click it (actions.js refuses the root).
 //   - Text from the network goes into the page as text (textContent), never as markup.
-//   - State changes are announced to screen readers through one polite live region; the
-//     control prompt is a labelled group whose buttons say what they do.
+//   - State changes are announced to screen readers through one polite live region (while the
+//     panel is collapsed, through one beside it, with messages from support); the control
+//     prompt is a labelled group whose buttons say what they do.
 //   - Keyboard: a request for control moves focus to Allow, unless the customer is typing in a
 //     field (see #offerPrompt); Escape in the prompt denies; after an answer focus lands on
 //     what comes next (Take back control, or where it was before the prompt), and never falls
@@ -19,9 +20,14 @@ import { nameOf, phase } from "./session-state.js";
 const TEMPLATE = `
   <header class="cb-panel__header">
     <h2 class="cb-panel__title" id="cobrowse-panel-title" tabindex="-1">Help session</h2>
-    <button type="button" class="cb-panel__hide" data-action="hide" aria-label="Hide the help panel">
-      <svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true" focusable="false"><path d="M3 8h10" /></svg>
-    </button>
+    <span class="cb-panel__tools">
+      <button type="button" class="cb-panel__move" data-action="move" id="cobrowse-move" aria-label="Move the help panel to another corner" title="Move to another corner">
+        <svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true" focusable="false"><path d="M8 2v12M2 8h12M8 2l-2 2M8 2l2 2M8 14l-2-2M8 14l2-2M2 8l2-2M2 8l2 2M14 8l-2-2M14 8l-2 2" /></svg>
+      </button>
+      <button type="button" class="cb-panel__hide" data-action="hide" aria-label="Hide the help panel">
+        <svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true" focusable="false"><path d="M3 8h10" /></svg>
+      </button>
+    </span>
   </header>
   <div class="cb-panel__body">
     <p class="cb-status" id="cobrowse-status" role="status" aria-live="polite">
@@ -74,6 +80,14 @@ const STATUS_TEXT = {
   forbidden: () => "This help session is no longer available",
 };
 
+// What the handle (the "Help session" button, all that shows of a collapsed panel) says.
+const HANDLE_TEXT = {
+  waiting: () => "Waiting for support",
+  joined: (name) => `${name} is helping`,
+  request: (name) => `${name} asks for control`,
+  control: (name) => `${name} has control`,
+};
+
 export class Panel {
   #root;
   #button;
@@ -81,6 +95,10 @@ export class Panel {
   #parts = {};
   #callbacks;
   #open = false;
+  #handleText = "Get help";
+  #unread = 0; // messages from support while the panel was collapsed
+  #handleKey = "";
+  #announcer;
   #renderedChat = new Map(); // key -> <li>
   #phase = null; // as last rendered
   #promptPending = false; // a request arrived that has not been offered focus yet
@@ -90,7 +108,8 @@ export class Panel {
   /**
    * @param {HTMLElement} root the widget's root (#cobrowse-root)
    * @param {HTMLButtonElement} button the page's "Get help" button
-   * @param {object} callbacks onAllow, onDeny, onGrant, onRevoke, onEnd, onChat(text), onHide, onClose
+   * @param {object} callbacks onAllow, onDeny, onGrant, onRevoke, onEnd, onChat(text), onHide, onClose,
+   *   onMove (the customer asks to move the panel to another corner)
    */
   constructor(root, button, callbacks) {
     this.#root = root;
@@ -103,8 +122,15 @@ export class Panel {
     panel.hidden = true;
     panel.setAttribute("aria-labelledby", "cobrowse-panel-title");
     panel.innerHTML = TEMPLATE;
-    root.append(panel);
+    // What the status line says, for screen readers, while the panel is hidden.
+    const announcer = doc.createElement("p");
+    announcer.className = "cb-visually-hidden";
+    announcer.id = "cobrowse-announcer";
+    announcer.setAttribute("role", "status");
+    announcer.setAttribute("aria-live", "polite");
+    root.append(panel, announcer);
     this.#panel = panel;
+    this.#announcer = announcer;
     const q = (selector) => panel.querySelector(selector);
     this.#parts = {
       statusText: q(".cb-status__text"),
@@ -152,16 +178,39 @@ export class Panel {
     return this.#open;
   }
 
+  /** The panel's element, for the widget to place it (next to the button). */
+  get element() {
+    return this.#panel;
+  }
+
+  /** Whether the customer is writing in the panel (a collapse now would take that away). */
+  get writing() {
+    const input = this.#parts.input;
+    return input.value.trim() !== "" || input.getRootNode().activeElement === input;
+  }
+
+  /** A message from support arrived: the collapsed panel's handle counts it until shown. */
+  noteMessage() {
+    if (this.#open) return;
+    this.#unread += 1;
+    this.#renderHandle();
+    setText(this.#announcer, this.#unread === 1 ? "New message from support" : `${this.#unread} new messages from support`);
+  }
+
   /** Show the panel; `focus` (the customer opened it) moves the keyboard into it. */
   show({ focus = false } = {}) {
     this.#open = true;
     this.#panel.hidden = false;
     this.#button.setAttribute("aria-expanded", "true");
+    this.#unread = 0;
+    this.#renderHandle();
     if (focus) this.#parts.title.focus();
     this.#offerPrompt();
   }
 
   hide({ focusButton = false } = {}) {
+    // Focus inside the panel would be lost with it: it goes to the button.
+    if (this.#panel.contains(this.#panel.getRootNode().activeElement)) focusButton = true;
     this.#open = false;
     this.#panel.hidden = true;
     this.#button.setAttribute("aria-expanded", "false");
@@ -171,7 +220,9 @@ export class Panel {
   /** The button is idle again (no session): "Get help". */
   reset() {
     this.hide();
-    this.#button.textContent = "Get help";
+    this.#unread = 0;
+    this.#handleText = "Get help";
+    this.#renderHandle();
     this.#button.removeAttribute("data-cobrowse-state");
     this.#button.removeAttribute("aria-expanded");
     this.#parts.log.replaceChildren();
@@ -208,12 +259,15 @@ export class Panel {
     const p = this.#parts;
 
     this.#panel.dataset.state = current;
-    this.#button.textContent = over ? "Get help" : "Help session";
+    this.#handleText = over ? "Get help" : HANDLE_TEXT[current](current === "request" ? requesterName : current === "control" ? controllerName : operatorName);
+    if (over) this.#unread = 0;
+    this.#renderHandle();
     if (over) this.#button.removeAttribute("data-cobrowse-state");
     else this.#button.dataset.cobrowseState = current;
     const name = current === "control" ? controllerName : current === "request" ? requesterName : operatorName;
     const text = current === "joined" && state.handedOver ? STATUS_TEXT.helping : STATUS_TEXT[current];
     setText(p.statusText, text(name));
+    if (!this.#open) setText(this.#announcer, text(name));
     p.connection.hidden = over || state.connection !== "reconnecting";
     p.elsewhere.hidden = over || !state.elsewhere;
 
@@ -287,6 +341,37 @@ export class Panel {
     this.#callbacks.onDeny?.();
   }
 
+  #renderHandle() {
+    const key = `${this.#handleText}|${this.#unread}`;
+    if (key === this.#handleKey) return;
+    this.#handleKey = key;
+    const button = this.#button;
+    const doc = button.ownerDocument;
+    if (this.#handleText === "Get help" && !this.#unread) {
+      setText(button, "Get help");
+      delete button.dataset.attention;
+      return;
+    }
+    const label = doc.createElement("span");
+    label.className = "cb-launcher__label";
+    label.textContent = this.#handleText;
+    const parts = [label];
+    if (this.#unread) {
+      const badge = doc.createElement("span");
+      badge.className = "cb-launcher__badge";
+      badge.textContent = String(this.#unread);
+      const hint = doc.createElement("span");
+      hint.className = "cb-visually-hidden";
+      hint.textContent = this.#unread === 1 ? " new message" : " new messages";
+      badge.append(hint);
+      parts.push(badge);
+      button.dataset.attention = "";
+    } else {
+      delete button.dataset.attention;
+    }
+    button.replaceChildren(...parts);
+  }
+
   #renderChat(state) {
     const lines = [
       ...state.chat.map((line) => ({ key: `s${line.seq}`, line, sending: false })),
@@ -348,6 +433,7 @@ export class Panel {
       revoke: this.#callbacks.onRevoke,
       end: this.#callbacks.onEnd,
       close: this.#callbacks.onClose,
+      move: this.#callbacks.onMove,
     }[action];
     callback?.();
   }

@@ -12,6 +12,7 @@ export const DELIVERY = Object.freeze({
   click: "all",
   navigate: "all",
   highlight: "all",
+  panel: "others",
   chat: "all",
   control: "all",
   session: "all",

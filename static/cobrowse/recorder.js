@@ -70,14 +70,16 @@ export class Recorder {
    * @param {object} options
    * @param {{push: Function, pushTogether: Function, flushField: Function}} options.scheduler
    * @param {number} [options.checkoutEveryNms] period of fresh full snapshots
+   * @param {() => void} [options.onSnapshot] a full snapshot was queued
    */
-  constructor({ scheduler, checkoutEveryNms = 60_000 }) {
+  constructor({ scheduler, checkoutEveryNms = 60_000, onSnapshot = () => {} }) {
     this.#scheduler = scheduler;
     this.#checkoutEveryNms = checkoutEveryNms;
     this.#events = new PageEvents({
       scheduler,
       lookup: (id) => describeElement(record.mirror.getNode(id)),
       onTooLarge: () => this.#snapshotTooLarge(),
+      onSnapshot,
     });
   }
 

@@ -1,6 +1,7 @@
 // The customer's "Get help" widget on a merchant's page (embed.mjs starts it). Wiring only: a
-// host element appended to the page with its own shadow root, holding the "Get help" button,
-// the panel and the overlays; one CustomerSession while a help session is open.
+// host element appended to the page with its own shadow root, holding the dock (the "Get help"
+// button, the panel and the control notice, dock.js) and the overlays; one CustomerSession
+// while a help session is open.
 //
 // Guarantees:
 //   - The page's CSS does not reach the widget (its markup is in a shadow root, its host resets
@@ -17,6 +18,7 @@
 
 import { EmbedError, HelpApi } from "./api.js";
 import { CustomerSession } from "./customer-session.js";
+import { Dock } from "./dock.js";
 import { Overlays } from "./overlays.js";
 import { Panel } from "./panel.js";
 import { MAX_TITLE, MAX_URL } from "./protocol.js";
@@ -56,7 +58,10 @@ export function mountWidget({ site, desk, identity = async () => null, session: 
   button.id = "cobrowse-help";
   button.className = "cb-launcher";
   button.textContent = "Get help";
-  root.append(button);
+  const dockElement = doc.createElement("div");
+  dockElement.className = "cb-dock";
+  dockElement.id = "cobrowse-dock";
+  root.append(dockElement);
   shadow.append(stylesheet, root);
   const styled = new Promise((resolve) => {
     stylesheet.addEventListener("load", resolve);
@@ -78,18 +83,40 @@ export function mountWidget({ site, desk, identity = async () => null, session: 
     onEnd: () => live?.end(),
     onChat: (text) => live?.chat(text),
     onHide: () => live?.showPanel(false),
+    onMove: () => dock.moveOn(),
     onClose: () => {
       live = null;
       panel.reset();
       button.focus();
     },
   });
-  const overlays = new Overlays(root, { onStopControl: () => live?.revoke() });
+  const overlays = new Overlays(root, {
+    onStopControl: () => live?.revoke(),
+    onHighlight: (rect) => dock.avoid(rect),
+  });
+  // The panel above the handle at the bottom of the screen (below it at the top: CSS).
+  dockElement.append(panel.element, overlays.banner, button);
+  const dock = new Dock({
+    element: dockElement,
+    handle: button,
+    onMove: (place) => live?.keepPlace(place),
+    onBox: (box) => live?.panelBox(box),
+    // No corner is free of what the operator highlights: the panel collapses to its handle,
+    // unless it asks the customer something.
+    onCrowded: () => {
+      if (!panel.open || panel.element.dataset.state === "request") return false;
+      panel.hide();
+      live?.showPanel(false);
+      return true;
+    },
+  });
+  const kept = api.remembered(site);
+  if (kept) dock.place = api.load(kept.id, "ui")?.place;
   const tabs = new SiteTabs(site, () => (live && !live.over ? api.remembered(site) : null));
 
   const join = (session, open) => {
     api.remember(session);
-    live = new CustomerSession({ session, api, panel, overlays, open });
+    live = new CustomerSession({ session, api, panel, overlays, dock, open });
     live.start();
   };
 

@@ -215,6 +215,9 @@ function apply(op) {
     case "chat":
       chat.add(op, { who: S.nameOf(state, sender.participant), role: sender.role, mine });
       break;
+    case "panel":
+      if (sender.role === "customer") overlay.panel(op.payload);
+      break;
     case "highlight":
       overlay.highlight(op.payload, {
         tone: sender.role === "customer" ? "customer" : "operator",

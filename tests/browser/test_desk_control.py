@@ -38,6 +38,7 @@ def helping(new_context: Any, live_url: str) -> tuple[Page, Page]:
     desk.goto(f"/helpdesk/sessions/{session.pk}/")
     expect(desk.frame_locator("#mirror iframe").locator("#add-to-cart")).to_be_visible()
     expect(customer.locator("#cobrowse-panel")).to_have_attribute("data-state", "joined")
+    expect(customer.locator("#cobrowse-panel")).to_be_hidden()  # collapsed to its handle
     return customer, desk
 
 
@@ -76,7 +77,9 @@ def test_with_control_a_click_on_the_mirror_clicks_the_real_button(
     mirror.locator("#add-to-cart").click(force=True)
     expect(desk.locator(".toast")).to_contain_text("request control first")
     expect(customer).to_have_url(re.compile("/shop/products/"))
-    # The customer hands control over from their panel without being asked.
+    # The customer hands control over from their panel without being asked (the panel is
+    # collapsed to its handle since the operator joined).
+    customer.click("#cobrowse-help")
     customer.click("#cobrowse-grant")
     expect(desk.locator("#control-state")).to_have_text("Granted to you")
     expect(desk.locator("#stage")).to_have_attribute("data-mode", "control")

@@ -41,7 +41,6 @@ from tests.browser.test_story import (
     mirror_node_id,
     operator_dom_text,
     panel_state,
-    show_panel,
 )
 from tests.conftest import make_operator
 
@@ -112,8 +111,8 @@ def test_help_on_the_merchants_origin_from_the_desks_origin(
 
     # Control after consent, then the operator fills the name.
     desk.click("#request-control")
-    show_panel(customer)
     panel_state(customer, "request")
+    expect(customer.locator("#cobrowse-panel")).to_be_visible()  # a request opens the panel
     shot(customer, "02-customer-asked-for-control")
     customer.click("#cobrowse-allow")
     panel_state(customer, "control")
@@ -286,7 +285,8 @@ def test_the_merchants_css_and_the_widgets_leave_each_other_alone(
     looks = page.evaluate(
         f"""() => {{
           const s = getComputedStyle({WIDGET}.getElementById("cobrowse-help"));
-          return [s.position, s.display, s.cursor, s.borderRadius];
+          const dock = getComputedStyle({WIDGET}.getElementById("cobrowse-dock"));
+          return [dock.position, s.display, s.cursor, s.borderRadius];
         }}"""
     )
     assert looks == ["fixed", "flex", "pointer", "999px"], looks
@@ -294,10 +294,9 @@ def test_the_merchants_css_and_the_widgets_leave_each_other_alone(
     assert re.fullmatch(r"\d{6}", code)
     panel = page.locator("#cobrowse-panel").bounding_box()
     assert panel is not None and panel["width"] > 250 and panel["height"] > 200
-    assert (
-        page.evaluate(f"getComputedStyle({WIDGET}.getElementById('cobrowse-panel')).position")
-        == "fixed"
-    )
+    assert page.evaluate(f"{WIDGET}.getElementById('cobrowse-panel').parentElement.id") == (
+        "cobrowse-dock"
+    )  # in the fixed dock, with the button
     shot(page, "widget-open")
     # With the panel open and a session recording, the page is still as it was.
     assert page.evaluate(LAYOUT) == layout_without, "the open widget changed the page's layout"

@@ -75,7 +75,9 @@ def test_invite_hand_over_and_supervisor_watch(new_context: Any, live_url: str, 
     expect(second.locator("#cobrowse")).to_have_attribute("data-role", "observer")
     expect(second.locator("#observer-banner")).to_be_visible()
 
-    # The customer lets Anna control the page; then Anna hands the session to Ben.
+    # The customer lets Anna control the page (from the panel, collapsed to its handle since
+    # Anna joined); then Anna hands the session to Ben.
+    customer.click("#cobrowse-help")
     customer.click("#cobrowse-grant")
     expect(first.locator("#control-state")).to_have_text("Granted to you")
     handover = first.locator('#participants [data-role="observer"] [data-handover]')

@@ -45,6 +45,8 @@ def recorded_session(new_context: Any, live_url: str) -> tuple[Session, str]:
     expect(desk.frame_locator("#mirror iframe").locator("h1")).to_have_text(product)
     desk.fill("#chat-input", "Hello, I can see the lamp.")
     desk.click("#chat-send")
+    expect(customer.locator("#cobrowse-help .cb-launcher__badge")).to_contain_text("1")
+    customer.click("#cobrowse-help")  # the panel, collapsed since the operator joined
     expect(customer.locator("#cobrowse-chat-log")).to_contain_text("I can see the lamp")
     customer.fill("#cobrowse-chat-input", "Is it dimmable?")
     customer.press("#cobrowse-chat-input", "Enter")

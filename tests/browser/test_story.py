@@ -283,8 +283,8 @@ def test_the_whole_story(new_context: Any, live_url: str, merchant_url: str, sho
     expect(customer.locator("#id_name")).to_have_value("")
     desk.click("#request-control")
     expect(desk.locator("#control-state")).to_have_text("Requested, waiting for the customer")
-    show_panel(customer)
     panel_state(customer, "request")
+    expect(customer.locator("#cobrowse-panel")).to_be_visible()  # a request opens the panel
     shot(customer, "07-customer-asked-for-control")
     customer.click("#cobrowse-allow")
     panel_state(customer, "control")
@@ -374,8 +374,8 @@ def test_the_whole_story(new_context: Any, live_url: str, merchant_url: str, sho
     desk.click("#end-session")
     expect(desk.locator("#ended-banner")).to_be_visible()
     expect(observer.locator("#ended-banner")).to_be_visible()
-    show_panel(customer)
     panel_state(customer, "ended")
+    expect(customer.locator("#cobrowse-panel")).to_be_visible()  # the end opens the panel
     shot(desk, "11-session-ended")
 
     # 12. The bank form masks the same way.

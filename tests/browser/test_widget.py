@@ -281,6 +281,14 @@ def wait_for_state(page: Any, state: str) -> None:
     page.wait_for_selector(f"#cobrowse-panel[data-state='{state}']", state="attached")
 
 
+def open_collapsed_panel(page: Any) -> None:
+    """Once an operator has joined, the panel collapses to its handle: open it again."""
+    wait_for_state(page, "joined")
+    page.wait_for_selector("#cobrowse-panel", state="hidden")
+    page.click("#cobrowse-help")
+    page.wait_for_selector("#cobrowse-panel", state="visible")
+
+
 def fresh_snapshot(page: Any) -> None:
     """Make rrweb take a new full snapshot now, as its periodic checkout does."""
     page.evaluate(
@@ -867,6 +875,7 @@ def test_chat_goes_both_ways(
     page.goto("/bank/")
     get_help(page)
     operator = operators(session_id_of(page, "bank"))
+    open_collapsed_panel(page)
     operator.send("chat", {"text": "Hello, how can I help?"})
     page.wait_for_selector("#cobrowse-chat-log >> text=Hello, how can I help?")
     page.fill("#cobrowse-chat-input", "Where do I see my IBAN?")
@@ -890,7 +899,7 @@ def test_customer_ending_the_session_shows_ended_and_stops_recording(
     get_help(page)
     session_id = session_id_of(page)
     operator = operators(session_id)
-    wait_for_state(page, "joined")
+    open_collapsed_panel(page)
 
     page.click("#cobrowse-end")
     wait_for_state(page, "ended")
