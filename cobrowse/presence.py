@@ -103,24 +103,33 @@ class _Sweep:
     """The connections of one event loop held to heartbeats, and the task that sweeps them
     while there are any."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: float) -> None:
         self.watched: dict[Liveness, None] = {}  # an ordered set
         self.task: asyncio.Task[None] | None = None
+        self.last_pass = now
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while self.watched:
-            await asyncio.sleep(settings.COBROWSE_HEARTBEAT_MS / 2000)
+            await asyncio.sleep(settings.COBROWSE_HEARTBEAT_MS / 2000)  # a pass's period
             self.sweep(loop.time())
         self.task = None
 
     def sweep(self, now: float) -> None:
-        ask_after = settings.COBROWSE_HEARTBEAT_MS / 1000
+        # Quiet is counted from the pass before a frame was heard, up to one pass early: a
+        # connection is asked for a heartbeat after COBROWSE_HEARTBEAT_MS of silence at least,
+        # and dropped after at most COBROWSE_SILENCE_TIMEOUT_MS.
+        period = settings.COBROWSE_HEARTBEAT_MS / 2000
+        ask_after = settings.COBROWSE_HEARTBEAT_MS / 1000 + period
         timeout = settings.COBROWSE_SILENCE_TIMEOUT_MS / 1000
+        since = self.last_pass
+        self.last_pass = now
         for liveness in list(self.watched):
-            if liveness.heard:  # heard since the last pass: quiet from about now
+            if liveness.heard:
+                # Heard since the last pass: quiet from then on, to err on the early side (a
+                # silent network is noticed and dated no later than it went).
                 liveness.heard = False
-                liveness._quiet_since = now
+                liveness._quiet_since = since
                 liveness._asked = False
                 continue
             quiet = now - liveness._quiet_since
@@ -148,7 +157,9 @@ def watch(liveness: Liveness) -> None:
     loop = asyncio.get_running_loop()
     sweep = _SWEEPS.get(loop)
     if sweep is None:
-        sweep = _SWEEPS[loop] = _Sweep()
+        sweep = _SWEEPS[loop] = _Sweep(loop.time())
+    if sweep.task is None:
+        sweep.last_pass = loop.time()
     liveness.heard = True
     sweep.watched[liveness] = None
     if sweep.task is None:

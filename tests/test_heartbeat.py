@@ -64,7 +64,7 @@ async def test_a_silent_connection_is_closed_and_its_participant_left_when_last_
     closed = time.time()
     assert output["code"] == CloseCode.SILENT
     assert frames == ['{"type":"heartbeat"}']  # asked once, then given up
-    assert 0.6 <= closed - heard < 1.5
+    assert 0.4 <= closed - heard < 1.5  # the timeout, counted up to one pass early
     gone = await left_at(session)
     assert gone is not None
     # When it was last heard (within a sweep), not when the server gave up.
