@@ -195,8 +195,8 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
     # --- Heartbeats (presence's sweep, ?heartbeat=1) -----------------------------------------
 
     def _ask_heartbeat(self) -> None:
-        if self._delivery is not None and not self._delivery.closing:
-            self._delivery.frame(protocol.HEARTBEAT_TEXT)
+        if self._delivery is not None:
+            self._delivery.heartbeat()
 
     def _silent(self, quiet: float) -> None:
         task = asyncio.get_running_loop().create_task(self._drop_silent(quiet))

@@ -147,9 +147,7 @@ class _Sweep:
                     logger.exception("cannot ask a quiet connection for a heartbeat")
 
 
-_SWEEPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sweep] = (
-    weakref.WeakKeyDictionary()
-)
+_SWEEPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sweep] = weakref.WeakKeyDictionary()
 
 
 def watch(liveness: Liveness) -> None:

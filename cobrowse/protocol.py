@@ -122,9 +122,9 @@ ERROR_CODES: Mapping[str, str] = {
         "`COBROWSE_MAX_DOM_FRAME_BYTES`, 4 MiB)"
     ),
     "rate_limited": (
-        "more frames (of any type: ops, `ping`, `heartbeat`, `resume`) than `COBROWSE_RATE_PER_SECOND` "
-        "(burst `COBROWSE_RATE_BURST`), each op of an `ops` frame counting as one frame; the op "
-        "was not journaled, re-send it later"
+        "more frames (of any type: ops, `ping`, `heartbeat`, `resume`) than "
+        "`COBROWSE_RATE_PER_SECOND` (burst `COBROWSE_RATE_BURST`), each op of an `ops` frame "
+        "counting as one frame; the op was not journaled, re-send it later"
     ),
     "session_ended": "the session has ended; nothing more is journaled",
     "unavailable": (

@@ -32,9 +32,7 @@ async def customer(session: Session, query: str = "heartbeat=1") -> Peer:
 
 
 async def left_at(session: Session) -> object:
-    row = await sync_to_async(
-        lambda: Participant.objects.get(session=session, role="customer")
-    )()
+    row = await sync_to_async(lambda: Participant.objects.get(session=session, role="customer"))()
     return row.left_at
 
 
