@@ -449,9 +449,12 @@ class SessionMasker:
                 data["text"] = MASKED_VALUE
             if "isChecked" in data:
                 data["isChecked"] = False
-        elif source == _INPUT and isinstance(data.get("text"), str):
-            if scrub_text(data["text"]) != data["text"]:
-                data["text"] = MASKED_VALUE  # a card number or IBAN in it: all of it, see above
+        elif (
+            source == _INPUT
+            and isinstance(data.get("text"), str)
+            and scrub_text(data["text"]) != data["text"]
+        ):
+            data["text"] = MASKED_VALUE  # a card number or IBAN in it: all of it, see above
 
     def _redact_mutation(self, data: dict[str, Any]) -> None:
         for added in data.get("adds") or []:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def short_heartbeats(settings: pytest.FixtureRequest) -> None:
+def short_heartbeats(settings: Any) -> None:
     settings.COBROWSE_HEARTBEAT_MS = 200
     settings.COBROWSE_SILENCE_TIMEOUT_MS = 600
 
