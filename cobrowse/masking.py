@@ -55,6 +55,8 @@ def _masked_text(text: str) -> str:
     """The text of a masked node: `MASKED_VALUE`, whatever its length; whitespace, which says
     nothing, stays (it is the layout between elements)."""
     return text if text.isspace() or not text else MASKED_VALUE
+
+
 # rrweb: EventType.FullSnapshot, EventType.IncrementalSnapshot; IncrementalSource.Mutation, Input
 _FULL_SNAPSHOT, _INCREMENTAL = 2, 3
 _MUTATION, _INPUT = 0, 5
