@@ -90,13 +90,17 @@ async def test_a_connection_that_answers_heartbeats_stays(short_heartbeats):
     await peer.close()
 
 
-async def test_a_connection_that_sends_ops_is_not_asked(short_heartbeats):
+async def test_a_connection_that_sends_ops_is_not_asked(settings):
+    settings.COBROWSE_HEARTBEAT_MS = 500
+    settings.COBROWSE_SILENCE_TIMEOUT_MS = 1500
     session = await sync_to_async(open_session)()
     peer = await customer(session)
-    for i in range(15):  # every 100 ms for 1.5 s: never quiet for a heartbeat's interval
-        await peer.send_op("pointer", {"x": i, "y": i})
-        assert (await peer.recv())["type"] == "ack"
-        await asyncio.sleep(0.1)
+    ids = []
+    for i in range(30):  # every 50 ms for 1.5 s: never quiet for a heartbeat's interval
+        ids.append(await peer.send_op("pointer", {"x": i, "y": i}))
+        await asyncio.sleep(0.05)
+    frames = await peer.recv_until(lambda f: f.get("client_op_id") == ids[-1])
+    assert [f["type"] for f in frames] == ["ack"] * len(ids)
     assert await left_at(session) is None
     await peer.close()
 
