@@ -208,3 +208,69 @@ async def test_on_both_servers_a_silent_connection_is_dropped_and_one_that_answe
         assert "Traceback" not in server.log.read_text()
     assert code == CloseCode.SILENT
     assert answered >= 6
+
+
+async def test_across_two_server_processes_only_the_customers_last_connection_going_silent_leaves(
+    tmp_path,
+):
+    """The customer's network drops on one process's connection after they reconnected to
+    another process: still there. Then the newer one goes silent too: left, as of when it was
+    last heard."""
+    from tests.live import Closed, RawSocket, live_server_process
+
+    session = await sync_to_async(open_session)()
+    cookie = await sync_to_async(customer_cookie)(session)
+    path = f"/ws/cobrowse/{session.pk}/?heartbeat=1"
+    timings = {"COBROWSE_HEARTBEAT_MS": "300", "COBROWSE_SILENCE_TIMEOUT_MS": "1000"}
+
+    def silent_until_closed(raw: RawSocket) -> int | None:
+        try:
+            while True:
+                raw.recv()
+        except Closed as closed:
+            return closed.code
+
+    def run(first: int, second: int) -> tuple[int | None, object, int | None, float]:
+        old = RawSocket(first, path, cookie=cookie)
+        assert b'"welcome"' in old.recv()[1]
+        fresh = RawSocket(second, path, cookie=cookie)
+        assert b'"welcome"' in fresh.recv()[1]
+        # `old` answers nothing; `fresh` answers, until `old` is dropped.
+        fresh.sock.settimeout(0.2)
+        old.sock.settimeout(0.2)
+        old_code: int | None = None
+        deadline = time.monotonic() + 5
+        while old_code is None and time.monotonic() < deadline:
+            try:
+                if fresh.recv()[1] == b'{"type":"heartbeat"}':
+                    fresh.send_text('{"type":"heartbeat"}')
+            except TimeoutError:
+                pass
+            try:
+                old.recv()
+            except TimeoutError:
+                pass
+            except Closed as closed:
+                old_code = closed.code
+        still_there = Participant.objects.get(session=session, role="customer").left_at
+        fresh.send_text('{"type":"heartbeat"}')
+        last_heard = time.time()
+        fresh.sock.settimeout(5)
+        fresh_code = silent_until_closed(fresh)
+        old.close()
+        fresh.close()
+        return old_code, still_there, fresh_code, last_heard
+
+    with (
+        live_server_process(tmp_path, **timings) as first,
+        live_server_process(tmp_path, **timings) as second,
+    ):
+        old_code, still_there, fresh_code, last_heard = await sync_to_async(run)(
+            first.port, second.port
+        )
+    assert old_code == CloseCode.SILENT
+    assert still_there is None
+    assert fresh_code == CloseCode.SILENT
+    gone = await left_at(session)
+    assert gone is not None
+    assert abs(gone.timestamp() - last_heard) < 0.6  # type: ignore[attr-defined]
