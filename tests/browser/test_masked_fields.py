@@ -65,3 +65,37 @@ def test_a_masked_card_field_shows_one_placeholder_whatever_its_length(
     ]
     assert values and all(value in (PLACEHOLDER, "") for value in values), values
     shot(desk, "long-card-in-mirror")
+
+
+def test_an_ordinary_masked_field_shows_the_same_placeholder_whatever_its_length(
+    new_context: Any, live_url: str
+) -> None:
+    """A field the page did not mark `data-cobrowse-unmask` and that names no secret is masked
+    too, with the same placeholder: not one `*` per character typed."""
+    customer = new_context().new_page()
+    customer.goto("/shop/")
+    customer.click("#cobrowse-help")
+    expect(customer.locator("#cobrowse-code")).to_have_text(re.compile(r"^\d{6}$"))
+    session = Session.objects.get(code=customer.text_content("#cobrowse-code"))
+    customer.click("#cobrowse-panel .cb-panel__hide")
+    context = new_context()
+    login_context(context, make_operator(), live_url)
+    desk = context.new_page()
+    desk.goto(f"/helpdesk/sessions/{session.pk}/")
+    mirror = desk.frame_locator("#mirror iframe")
+    expect(mirror.locator("h1").first).to_be_attached()
+    # A field the shop's own markup does not have, outside any unmasked part of the page.
+    customer.evaluate(
+        """() => {
+          const field = Object.assign(document.createElement("input"), { id: "nickname" });
+          field.setAttribute("name", "nickname");
+          document.body.prepend(field);
+        }"""
+    )
+    field = mirror.locator("#nickname")
+    expect(field).to_be_attached()
+    for typed in ("Jo", "Maximilian Alexander"):
+        customer.locator("#nickname").fill("")
+        customer.locator("#nickname").press_sequentially(typed, delay=10)
+        customer.click("h1")
+        expect(field).to_have_value(PLACEHOLDER)
