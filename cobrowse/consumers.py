@@ -4,7 +4,8 @@ The consumer moves frames between the socket and the rest: incoming frames are p
 (`protocol`), counted against the connection's limits (`ratelimit`) and their ops handed to the
 journal writer; nothing is delivered before it is journaled. Everything going out goes through
 the connection's delivery cursor (`delivery.Delivery`), which keeps the seq order; whether a
-participant is still connected is `presence`'s; joining and leaving are `lifecycle`'s.
+participant is still connected is `presence`'s (also for a client held to heartbeats whose
+network went away without a close); joining and leaving are `lifecycle`'s.
 
 Failures of the database or the channel layer close the connection with 1013 (reconnect and
 re-send), never leave it hanging.
@@ -12,11 +13,13 @@ re-send), never leave it hanging.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,11 +28,20 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import timezone
 
 from . import lifecycle, policy, presence, protocol, selectors, throttle
 from .delivery import GONE, Delivery
 from .models import Participant, Role
-from .protocol import CloseCode, OpFrame, OpsFrame, PingFrame, ProtocolError, ResumeFrame
+from .protocol import (
+    CloseCode,
+    HeartbeatFrame,
+    OpFrame,
+    OpsFrame,
+    PingFrame,
+    ProtocolError,
+    ResumeFrame,
+)
 from .ratelimit import ErrorsInARow, TokenBucket
 from .sequencer import Accepted, Duplicate, Entry, Outcome, Rejected, Submission
 from .server_extensions import DIRECT_RECEIVE, DIRECT_WRITE
@@ -63,6 +75,9 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         # Until welcomed (`Delivery.start`): frames from a refused client are ignored.
         self._delivery: Delivery | None = None
+        self._departed = False
+        # Set for every frame read; watched by presence's sweep only with ?heartbeat=1.
+        self._liveness = presence.Liveness(ask=self._ask_heartbeat, silent=self._silent)
         try:
             self.session_id = str(uuid.UUID(self.scope["url_route"]["kwargs"]["session_id"]))
         except ValueError:
@@ -143,6 +158,8 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         await self.send(protocol.encode(welcome))
         delivery.start()
         presence.connection_opened(self.participant)
+        if _query_str(self.scope, "heartbeat") == "1":
+            presence.watch(self._liveness)
         if self._direct_receive is not None:
             self._direct_receive(self.on_frame)
 
@@ -159,14 +176,50 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         throttle.release_connection(self)
+        await self._depart()
+
+    async def _depart(self, *, left_at: datetime | None = None) -> None:
+        """Stop delivering and note that the participant left (once, whichever comes first:
+        the server's disconnect or the drop of a silent connection)."""
         delivery = self._delivery
-        if delivery is None or not delivery.running:
+        if delivery is None or not delivery.running or self._departed:
             return
+        self._departed = True
+        presence.unwatch(self._liveness)
         if self._direct_receive is not None:
             self._direct_receive(None)
         await delivery.stop()
         await self._leave()
-        await presence.connection_closed(self.participant)
+        await presence.connection_closed(self.participant, left_at=left_at)
+
+    # --- Heartbeats (presence's sweep, ?heartbeat=1) -----------------------------------------
+
+    def _ask_heartbeat(self) -> None:
+        if self._delivery is not None:
+            self._delivery.heartbeat()
+
+    def _silent(self, quiet: float) -> None:
+        task = asyncio.get_running_loop().create_task(self._drop_silent(quiet))
+        self._dropping = task  # a reference, so that the task is not collected half way
+
+    async def _drop_silent(self, quiet: float) -> None:
+        """Nothing heard for `quiet` seconds: the network is gone without a close, and the
+        server would hear of it only when TCP gives up. Note the participant as left when last
+        heard, now, then close (the close mostly cannot reach the client; the server's
+        disconnect follows whenever the socket ends)."""
+        delivery = self._delivery
+        if delivery is None or self._departed:
+            return
+        logger.info(
+            "participant %s of session %s silent for %.1f s: taken for gone",
+            self.participant.pk,
+            self.session_id,
+            quiet,
+        )
+        delivery.closing = True
+        await self._depart(left_at=timezone.now() - timedelta(seconds=quiet))
+        with contextlib.suppress(Exception):
+            await self.close(code=CloseCode.SILENT)
 
     async def _leave(self) -> None:
         """Stop listening for this session's doorbells (also after a half-done connect)."""
@@ -196,6 +249,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         delivery = self._delivery
         if delivery is None or delivery.closing:
             return
+        self._liveness.heard = True
         try:
             frame = self._parse(text_data, bytes_data)
             if isinstance(frame, OpsFrame):
@@ -213,6 +267,8 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                 delivery.resume(frame.last_seq)
             elif isinstance(frame, PingFrame):
                 delivery.ping()
+            elif isinstance(frame, HeartbeatFrame):
+                pass  # heard, which is all it says
             self._errors.reset()
         except ProtocolError as exc:
             text = protocol.encode(protocol.error_frame(exc))

@@ -159,6 +159,18 @@ class Delivery:
         """Send one encoded frame (an error) in its turn."""
         self._enqueue(("frame", text))
 
+    def heartbeat(self) -> None:
+        """Ask the client for a heartbeat (presence's sweep, `?heartbeat=1`): written at once
+        when nothing waits before it and the socket takes it (it carries no seq, so only the
+        frames before it matter), else in its turn."""
+        if self.closing:
+            return
+        if self._write_now is not None and not self._pump_busy and self._outbox.empty():
+            with contextlib.suppress(Exception):  # the pump meets the socket's failure
+                if self._write_now([protocol.HEARTBEAT_TEXT]):
+                    return
+        self._enqueue(("frame", protocol.HEARTBEAT_TEXT))
+
     def fatal(self, text: str, code: int) -> None:
         """Send one encoded frame in its turn, then close with `code`; stop taking frames."""
         self.closing = True

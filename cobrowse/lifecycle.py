@@ -295,11 +295,14 @@ def participant_join_submission(*, participant: Participant) -> Submission:
     )
 
 
-def participant_leave(*, participant_id: int, connected_at: datetime | None) -> None:
-    """Note when a participant's connection closed, unless a newer connection of theirs joined
+def participant_leave(
+    *, participant_id: int, connected_at: datetime | None, left_at: datetime | None = None
+) -> None:
+    """Note when a participant's connection closed (`left_at`, by default now; a connection
+    that went silent left when it was last heard), unless a newer connection of theirs joined
     meanwhile (`connected_at`: when the closing one joined). One UPDATE; no lock."""
     Participant.objects.filter(pk=participant_id, connected_at=connected_at).update(
-        left_at=timezone.now()
+        left_at=timezone.now() if left_at is None else left_at
     )
 
 

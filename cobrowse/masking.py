@@ -14,6 +14,11 @@ the client sent:
   (`scrub_text`; formats and measured false positives in docs/security.md). JSON numbers are
   not scrubbed: rrweb's timestamps are 13-digit integers.
 
+A masked value, and the text of a masked node, becomes `MASKED_VALUE`, whatever its length:
+the length of a card number, an IBAN or a national ID says something too. So does a field's
+value (an `input` op, an rrweb input event) in which `scrub_text` found a card number or IBAN:
+all of it. Only whitespace between elements stays as it is.
+
 To recognise a later input event the masker must remember which rrweb node ids the session's
 snapshots and mutations marked as sensitive: the sequencer keeps them on the session row
 (`Session.sensitive_nodes`), read and written under the row lock it already holds. A full
@@ -44,6 +49,14 @@ _SECRET_TYPES = frozenset({"password", "hidden"})
 # The value of a secret field, whatever its length: the same mask the browser's recorder
 # writes (static/cobrowse/masking.js SECRET_MASK), so both layers agree on what the operator sees.
 MASKED_VALUE = "\u2022" * 6
+
+
+def _masked_text(text: str) -> str:
+    """The text of a masked node: `MASKED_VALUE`, whatever its length; whitespace, which says
+    nothing, stays (it is the layout between elements)."""
+    return text if text.isspace() or not text else MASKED_VALUE
+
+
 # rrweb: EventType.FullSnapshot, EventType.IncrementalSnapshot; IncrementalSource.Mutation, Input
 _FULL_SNAPSHOT, _INCREMENTAL = 2, 3
 _MUTATION, _INPUT = 0, 5
@@ -329,7 +342,7 @@ def _redact_node(
                         attributes[key] = MASKED_VALUE if key == "value" else False
         if masked:
             if isinstance(current.get("textContent"), str):
-                current["textContent"] = MASK_CHAR * len(current["textContent"])
+                current["textContent"] = _masked_text(current["textContent"])
             if sensitive is not None and _is_node_id(current.get("id")):
                 sensitive.add(current["id"])
         children = current.get("childNodes")
@@ -399,6 +412,9 @@ class SessionMasker:
                 payload["checked"] = False
         self.changed = self.changed or len(self.sensitive) != before
         result: dict[str, Any] = _scrub_strings(payload)
+        value = payload.get("value")
+        if kind == "input" and isinstance(value, str) and result.get("value") != value:
+            result["value"] = MASKED_VALUE  # a card number or IBAN in it: all of it, see above
         return result
 
     def _names_secret(self, element: str | None, node_id: Any) -> bool:
@@ -435,6 +451,12 @@ class SessionMasker:
                 data["text"] = MASKED_VALUE
             if "isChecked" in data:
                 data["isChecked"] = False
+        elif (
+            source == _INPUT
+            and isinstance(data.get("text"), str)
+            and scrub_text(data["text"]) != data["text"]
+        ):
+            data["text"] = MASKED_VALUE  # a card number or IBAN in it: all of it, see above
 
     def _redact_mutation(self, data: dict[str, Any]) -> None:
         for added in data.get("adds") or []:
@@ -459,4 +481,4 @@ class SessionMasker:
                 and text["id"] in self.sensitive
                 and isinstance(text.get("value"), str)
             ):
-                text["value"] = MASK_CHAR * len(text["value"])
+                text["value"] = _masked_text(text["value"])

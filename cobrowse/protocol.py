@@ -54,6 +54,7 @@ class CloseCode(enum.IntEnum):
     FORBIDDEN = 4403  # not a participant of this session, or Origin not allowed: do not retry
     NOT_FOUND = 4404  # no WebSocket at this path: do not retry
     TOO_SLOW = 4408  # the reader fell too far behind: reconnect and resume
+    SILENT = 4409  # nothing heard for the heartbeat timeout: the network is gone; reconnect
     ENDED = 4410  # the session has ended: do not retry
     TOO_MANY = 4429  # too many connections of this participant: reconnect after a while
     # Sent by the WebSocket layer (config/websocket.py, uvicorn), RFC 6455.
@@ -81,6 +82,11 @@ CLOSE_CODES: Mapping[CloseCode, str] = {
         "`COBROWSE_SEND_QUEUE_BYTES` bytes were waiting for it; reconnect with `?last_seq=` and "
         "resume from the journal. A client that reads nothing at all may see its TCP connection "
         "reset instead (the close frame cannot reach it)"
+    ),
+    CloseCode.SILENT: (
+        "a client that connected with `?heartbeat=1` sent nothing, not even a `heartbeat`, for "
+        "`COBROWSE_SILENCE_TIMEOUT_MS` (6 s): its network is taken for gone and the participant "
+        "for left as of when it was last heard; reconnect. Mostly the close cannot reach it"
     ),
     CloseCode.ENDED: "the session has ended",
     CloseCode.TOO_MANY: (
@@ -116,9 +122,9 @@ ERROR_CODES: Mapping[str, str] = {
         "`COBROWSE_MAX_DOM_FRAME_BYTES`, 4 MiB)"
     ),
     "rate_limited": (
-        "more frames (of any type: ops, `ping`, `resume`) than `COBROWSE_RATE_PER_SECOND` "
-        "(burst `COBROWSE_RATE_BURST`), each op of an `ops` frame counting as one frame; the op "
-        "was not journaled, re-send it later"
+        "more frames (of any type: ops, `ping`, `heartbeat`, `resume`) than "
+        "`COBROWSE_RATE_PER_SECOND` (burst `COBROWSE_RATE_BURST`), each op of an `ops` frame "
+        "counting as one frame; the op was not journaled, re-send it later"
     ),
     "session_ended": "the session has ended; nothing more is journaled",
     "unavailable": (
@@ -168,7 +174,12 @@ class PingFrame:
     pass
 
 
-Frame = OpFrame | OpsFrame | ResumeFrame | PingFrame
+@dataclass(frozen=True)
+class HeartbeatFrame:
+    """The client is there (the answer to the server's `heartbeat`); nothing is answered."""
+
+
+Frame = OpFrame | OpsFrame | ResumeFrame | PingFrame | HeartbeatFrame
 
 
 def decode(text: str) -> Any:
@@ -200,6 +211,9 @@ def parse_frame(data: Any) -> Frame:
     if frame_type == "ping":
         _exact_keys(data, {"type"}, set())
         return PingFrame()
+    if frame_type == "heartbeat":
+        _exact_keys(data, {"type"}, set())
+        return HeartbeatFrame()
     raise ProtocolError("bad_frame", f"unknown frame type {str(frame_type)[:40]!r}")
 
 
@@ -572,6 +586,10 @@ def pong_frame(*, head_seq: int) -> dict[str, Any]:
     return {"type": "pong", "head_seq": head_seq}
 
 
+# To a quiet connection held to heartbeats (`?heartbeat=1`): answer with the same frame.
+HEARTBEAT_TEXT = encode({"type": "heartbeat"})
+
+
 def welcome_frame(
     *, state: Mapping[str, Any], role: str, participant: int, position: int
 ) -> dict[str, Any]:
@@ -707,6 +725,7 @@ SERVER_FRAMES: Mapping[str, tuple[Mapping[str, Callable[[Any], bool]], frozenset
     "batch": ({"frames": lambda v: isinstance(v, list) and len(v) >= 2}, frozenset()),
     "synced": ({"head_seq": _is_seq}, frozenset()),
     "pong": ({"head_seq": _is_seq}, frozenset()),
+    "heartbeat": ({}, frozenset()),
     "error": (
         {
             "code": lambda v: v in ERROR_CODES,

@@ -366,6 +366,13 @@ COBROWSE_MAX_FRAME_BYTES = env_int("COBROWSE_MAX_FRAME_BYTES", protocol.MAX_FRAM
 COBROWSE_MAX_DOM_FRAME_BYTES = env_int("COBROWSE_MAX_DOM_FRAME_BYTES", protocol.MAX_DOM_FRAME_BYTES)
 COBROWSE_RATE_PER_SECOND = env_int("COBROWSE_RATE_PER_SECOND", 200)
 COBROWSE_RATE_BURST = env_int("COBROWSE_RATE_BURST", 400)
+# Connections that opted in with ?heartbeat=1 (the widget's): one quiet for COBROWSE_HEARTBEAT_MS
+# is sent a `heartbeat` frame, which its client answers; one silent for
+# COBROWSE_SILENCE_TIMEOUT_MS is taken for a network gone without a close, noted as left and
+# closed (4409). Tuned so that the desk shows a silently lost customer within 10 s
+# (docs/reliability.md).
+COBROWSE_HEARTBEAT_MS = env_int("COBROWSE_HEARTBEAT_MS", 2000)
+COBROWSE_SILENCE_TIMEOUT_MS = env_int("COBROWSE_SILENCE_TIMEOUT_MS", 6000)
 # Frames (and their bytes) waiting to be written to one socket before the server gives up on that
 # reader (close 4408; it resumes from the journal). The byte bound holds a full dom snapshot.
 COBROWSE_SEND_QUEUE_LIMIT = env_int("COBROWSE_SEND_QUEUE_LIMIT", 2000)

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from cobrowse import lifecycle, protocol, sequencer
 from cobrowse.masking import (
+    MASKED_VALUE,
     SessionMasker,
     iban_valid,
     is_sensitive_element,
@@ -488,6 +489,69 @@ def test_masking_is_idempotent_on_the_corpus():
     for _, _, (kind, element_key, payload) in list(corpus())[::7]:
         once = SessionMasker().redact(kind, element_key, orjson.loads(orjson.dumps(payload)))
         assert SessionMasker().redact(kind, element_key, orjson.loads(orjson.dumps(once))) == once
+
+
+# --- Masked values keep no length -----------------------------------------------------------
+
+SHORT_CARD, LONG_CARD = "4111111111111111", "6011 0009 9013 9424 000"  # 16 and 19 digits
+
+
+def _redacted(op: Op, masker: SessionMasker | None = None) -> dict[str, Any]:
+    kind, element_key, payload = op
+    return (masker or SessionMasker()).redact(kind, element_key, payload)
+
+
+@pytest.mark.parametrize("typed", [SHORT_CARD, LONG_CARD, "1"])
+def test_a_secret_fields_value_is_one_placeholder_whatever_its_length(typed):
+    field = element(4, "input", {"name": "card_number", "value": typed})
+    masker = SessionMasker()
+    page = _redacted(rrweb(snapshot(field)), masker)
+    stored = page["events"][0]["data"]["node"]["childNodes"][0]["childNodes"][0]["childNodes"][0]
+    assert stored["attributes"]["value"] == MASKED_VALUE
+    typed_later = _redacted(
+        rrweb({"type": 3, "data": {"source": 5, "id": 4, "text": typed}}), masker
+    )
+    assert typed_later["events"][0]["data"]["text"] == MASKED_VALUE
+    assert _redacted(("input", "node:4", {"value": typed}), masker)["value"] == MASKED_VALUE
+
+
+@pytest.mark.parametrize("typed", ["my pin is 1234", "a much longer secret note, typed at length"])
+def test_the_text_of_a_masked_node_is_one_placeholder_whatever_its_length(typed):
+    field = element(
+        4, "textarea", {"data-cobrowse-mask": ""}, {"type": 3, "id": 5, "textContent": typed}
+    )
+    masker = SessionMasker()
+    page = _redacted(rrweb(snapshot(field)), masker)
+    body = page["events"][0]["data"]["node"]["childNodes"][0]["childNodes"][0]
+    assert body["childNodes"][0]["childNodes"][0]["textContent"] == MASKED_VALUE
+    later = _redacted(rrweb(mutation(texts=[{"id": 5, "value": typed + " and more"}])), masker)
+    assert later["events"][0]["data"]["texts"][0]["value"] == MASKED_VALUE
+
+
+def test_whitespace_inside_a_masked_node_stays_as_layout():
+    block = element(
+        4, "div", {"data-cobrowse-mask": ""}, {"type": 3, "id": 5, "textContent": "\n  "}
+    )
+    page = _redacted(rrweb(snapshot(block)))
+    body = page["events"][0]["data"]["node"]["childNodes"][0]["childNodes"][0]
+    assert body["childNodes"][0]["childNodes"][0]["textContent"] == "\n  "
+
+
+@pytest.mark.parametrize("typed", [SHORT_CARD, f"card: {LONG_CARD} thanks"])
+def test_a_card_number_typed_into_an_ordinary_field_masks_the_whole_value(typed):
+    """Not a secret field, but its value holds a card number: all of it becomes the placeholder,
+    not a row of asterisks as long as the number."""
+    assert _redacted(("input", "field:notes", {"value": typed}))["value"] == MASKED_VALUE
+    event = _redacted(rrweb({"type": 3, "data": {"source": 5, "id": 77, "text": typed}}))
+    assert event["events"][0]["data"]["text"] == MASKED_VALUE
+
+
+def test_an_ordinary_fields_value_without_a_number_stays():
+    assert _redacted(("input", "field:notes", {"value": "Main street 1"}))["value"] == (
+        "Main street 1"
+    )
+    event = _redacted(rrweb({"type": 3, "data": {"source": 5, "id": 77, "text": "Main street 1"}}))
+    assert event["events"][0]["data"]["text"] == "Main street 1"
 
 
 # --- False positives on ordinary shop text -------------------------------------------------

@@ -100,6 +100,8 @@ export class CustomerSession {
       sessionId: this.#session.id,
       onFrame: (frame, meta) => this.#received(frame, meta),
       onStatus: (status, info) => this.#status(status, info),
+      // The desk learns within seconds that a customer's network went without a close.
+      heartbeat: true,
     });
     if (this.#transport.lastSeen === null && Number.isInteger(this.#session.head_seq)) {
       this.#transport.markSeen(this.#session.head_seq);

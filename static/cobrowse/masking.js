@@ -5,9 +5,11 @@
 //   - maskDecision() is the one rule: a field marked `data-cobrowse-mask` (or inside such an
 //     element), a password, card, CVC, expiry, IBAN, account, national-ID, birth date or
 //     one-time-code field (by type, name, id, autocomplete, aria-label or placeholder), and a
-//     hidden input (CSRF tokens) is SECRET: a non-empty value becomes the constant SECRET_MASK,
-//     whatever its length. A field inside `[data-cobrowse-unmask]` that is not secret is
-//     CLEAR (sent as typed). Every other field is MASK: one "*" per character.
+//     hidden input (CSRF tokens) is SECRET. A field inside `[data-cobrowse-unmask]` that is not
+//     secret is CLEAR (sent as typed). Every other field is MASK. The non-empty value of a
+//     SECRET or MASK field becomes the constant SECRET_MASK, whatever its length: the length
+//     of a card number, an IBAN or a name says something too. (SECRET also masks the field's
+//     other attributes.)
 //   - redactEvent() applies the same rule to rrweb events after rrweb masked them: values of
 //     non-clear fields, text inside `[data-cobrowse-mask]`, and every attribute of a masked
 //     element except the few that only describe layout or the field's kind. Masking an
@@ -17,7 +19,7 @@
 
 export const Decision = Object.freeze({ CLEAR: "clear", MASK: "mask", SECRET: "secret" });
 
-/** What a secret value looks like on the wire: the same whatever was typed. */
+/** What a masked value looks like on the wire: the same whatever was typed. */
 export const SECRET_MASK = "••••••";
 
 // Same words as the server's second line of defence (cobrowse/masking.py), plus birth dates.
@@ -63,12 +65,12 @@ export function isSensitiveField(tagName, attributes = {}) {
   });
 }
 
-/** The value as it may leave the page under `decision`. An empty value stays empty. */
+/** The value as it may leave the page under `decision`: as typed when CLEAR, otherwise
+ * SECRET_MASK, whatever its length. An empty value stays empty (nothing typed yet). */
 export function maskValue(text, decision) {
   const value = text == null ? "" : String(text);
   if (value === "" || decision === Decision.CLEAR) return value;
-  if (decision === Decision.SECRET) return SECRET_MASK;
-  return value === SECRET_MASK ? value : "*".repeat([...value].length);
+  return SECRET_MASK;
 }
 
 /** Masked text: every non-space character becomes a bullet (the layout survives, nothing else). */

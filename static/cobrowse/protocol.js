@@ -33,6 +33,7 @@ export const CloseCode = Object.freeze({
   FORBIDDEN: 4403,
   NOT_FOUND: 4404,
   TOO_SLOW: 4408,
+  SILENT: 4409,
   ENDED: 4410,
   TOO_MANY: 4429,
   INVALID_UTF8: 1007,

@@ -16,6 +16,12 @@
 //     batch=1: a catch-up comes in batch frames, unpacked here frame by frame.
 //   - Closes other than the final ones (ENDED, FORBIDDEN) reconnect after a capped exponential
 //     backoff with jitter; a socket silent for one ping interval after a ping is replaced.
+//   - With `heartbeat`, it connects with heartbeat=1 and answers the server's `heartbeat` frames
+//     at once (the server asks a quiet connection for one, and takes one that stays silent for
+//     gone: docs/protocol.md), so it needs no timer of its own to be heard, which matters in a
+//     background tab whose timers the browser slows to one a minute. It drops a socket on
+//     which nothing came for three checks in a row (a check every silenceMs / 3), from the
+//     connect on: a network gone without a close, or a handshake that never ends.
 //   - A pong whose head_seq is beyond last seen means missed ops: it sends a resume.
 //   - Storage keys are namespaced by session: cobrowse:<session>:last_seq and :outbox.
 // WebSocketImpl, storage, timers and random are injected so tests drive them by hand.
@@ -31,13 +37,16 @@ const DEFAULTS = {
   onStatus: () => {},
   random: Math.random,
   pingIntervalMs: 20_000,
+  heartbeat: false,
+  silenceMs: 9_000,
   backoffBaseMs: 500,
   backoffCapMs: 30_000,
   retryDelayMs: 1_000,
 };
 
-// Not a code of the server: the one this file closes with when no pong came.
+// Not a code of the server: the one this file closes with when no pong (or nothing at all) came.
 const NO_PONG = 4000;
+const SILENT_CHECKS = 3; // checks in a row without a frame after which a socket is dropped
 const RETRYABLE_ERRORS = new Set(["rate_limited", "unavailable"]); // not journaled yet, may be later
 
 export class Transport {
@@ -49,7 +58,9 @@ export class Transport {
   #stopped = false;
   #attempt = 0;
   #awaitingPong = false;
-  #timer = { reconnect: null, ping: null, retry: null };
+  #heard = false; // a frame came since the last silence check
+  #quietChecks = 0; // silence checks in a row that found nothing heard
+  #timer = { reconnect: null, ping: null, retry: null, silence: null };
   #lastSeen;
   #outbox; // {pending: [op, ...]}, persisted as one item
   // New ids never depend on what storage says: the page before this one may still have written
@@ -69,7 +80,9 @@ export class Transport {
    * an op frame with the same seq follows), onStatus(status, info?) (connecting, open,
    * reconnecting {code, delay, attempt}, a final close's status {code, reason?}: ended,
    * forbidden, invalid_token; closed), sessionId (from the url by default), random (jitter),
-   * pingIntervalMs, backoffBaseMs, backoffCapMs, retryDelayMs.
+   * pingIntervalMs, heartbeat (connect with heartbeat=1 and answer the server's heartbeats),
+   * silenceMs (with heartbeat: drop a socket on which nothing came for that long), backoffBaseMs,
+   * backoffCapMs, retryDelayMs.
    */
   constructor(options) {
     this.#o = { ...DEFAULTS, ...options };
@@ -93,13 +106,20 @@ export class Transport {
     const { url } = this.#o;
     // batch=1: ops that are ready together (a resume, a late join) come as batch frames.
     const resume = this.#lastSeen === null ? "" : `&last_seq=${this.#lastSeen}`;
-    const query = `${url.includes("?") ? "&" : "?"}batch=1${resume}`;
+    const heartbeat = this.#o.heartbeat ? "&heartbeat=1" : "";
+    const query = `${url.includes("?") ? "&" : "?"}batch=1${heartbeat}${resume}`;
     this.#o.onStatus("connecting", { attempt: this.#attempt });
     const ws = new this.#o.WebSocketImpl(url + query);
     this.#ws = ws;
     ws.onmessage = (event) => this.#receive(ws, event.data);
     ws.onclose = (event) => this.#closed(ws, event.code, event.reason);
     ws.onerror = () => {}; // a close event always follows
+    if (this.#o.heartbeat) {
+      this.#heard = false;
+      this.#quietChecks = 0;
+      const every = this.#o.silenceMs / SILENT_CHECKS;
+      this.#timer.silence = this.#o.timers.setInterval(() => this.#checkSilence(ws), every);
+    }
   }
 
   /** Queue one op ({kind, payload, element?}); it goes at once when connected. Returns its id. */
@@ -141,6 +161,7 @@ export class Transport {
     const frame = attempt(() => JSON.parse(data));
     if (!frame) return;
     this.#awaitingPong = false;
+    this.#heard = true;
     if (frame.type === "batch") {
       // Several ack and op frames in one: each is handled as if it had come alone.
       for (const inner of Array.isArray(frame.frames) ? frame.frames : []) this.#handle(ws, inner);
@@ -150,7 +171,9 @@ export class Transport {
   }
 
   #handle(ws, frame) {
-    if (frame.type === "welcome") {
+    if (frame.type === "heartbeat") {
+      this.#write({ type: "heartbeat" }); // still here: nothing else to do
+    } else if (frame.type === "welcome") {
       this.#ready = true;
       this.#attempt = 0;
       this.#o.timers.clearInterval(this.#timer.ping);
@@ -245,15 +268,30 @@ export class Transport {
     this.#closed(ws, NO_PONG);
   }
 
+  #checkSilence(ws) {
+    if (this.#heard) {
+      this.#heard = false;
+      this.#quietChecks = 0;
+      return;
+    }
+    this.#quietChecks += 1;
+    if (this.#quietChecks < SILENT_CHECKS) return;
+    // Nothing, not even the server's heartbeat, for silenceMs: the network is gone without a
+    // close (or the handshake never ended). The server drops its end the same way.
+    ws.close();
+    this.#closed(ws, NO_PONG);
+  }
+
   #detach() {
     if (this.#ws) this.#ws.onmessage = this.#ws.onclose = null;
     this.#ws = null;
     this.#ready = false;
     this.#awaitingPong = false;
     this.#o.timers.clearInterval(this.#timer.ping);
+    this.#o.timers.clearInterval(this.#timer.silence);
     this.#o.timers.clearTimeout(this.#timer.reconnect);
     this.#o.timers.clearTimeout(this.#timer.retry); // the next welcome re-sends anyway
-    this.#timer = { reconnect: null, ping: null, retry: null };
+    this.#timer = { reconnect: null, ping: null, retry: null, silence: null };
     this.#sent.clear();
     this.#inFlight.clear();
     this.#limited.clear();

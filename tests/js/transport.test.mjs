@@ -419,6 +419,64 @@ test("a socket silent for a ping interval after a ping is replaced", () => {
   assert.equal(sockets.length, 2);
 });
 
+test("with heartbeat it connects with heartbeat=1 and answers each heartbeat at once", () => {
+  const { transport, frames, last } = setup({ heartbeat: true });
+  transport.connect();
+  assert.match(last().url, /[?&]heartbeat=1(&|$)/);
+  last().welcome();
+  last().serverSends({ type: "heartbeat" });
+  assert.deepEqual(last().sent, [{ type: "heartbeat" }]);
+  assert.ok(!frames.some(([frame]) => frame.type === "heartbeat"), "not handed on");
+});
+
+test("without heartbeat the url has no heartbeat and a quiet socket stays", () => {
+  const { transport, timers, sockets, last } = setup();
+  transport.connect();
+  assert.doesNotMatch(last().url, /heartbeat/);
+  last().welcome();
+  timers.advance(19_000);
+  assert.equal(sockets.length, 1);
+  assert.equal(sockets[0].closedWith, undefined);
+});
+
+test("with heartbeat a socket on which nothing came for silenceMs is replaced", () => {
+  const { transport, timers, sockets, statuses, last } = setup({ heartbeat: true, silenceMs: 9_000 });
+  transport.connect();
+  last().welcome();
+  timers.advance(3_000); // heard the welcome
+  timers.advance(6_000); // two checks without a frame: not yet
+  assert.equal(sockets[0].closedWith, undefined);
+  timers.advance(3_000); // the third
+  assert.equal(sockets[0].closedWith, 1005);
+  assert.equal(statuses.at(-1)[0], "reconnecting");
+  timers.advance(1_000);
+  assert.equal(sockets.length, 2);
+});
+
+test("with heartbeat a socket that hears the server's heartbeats stays, however long", () => {
+  const { transport, timers, sockets, last } = setup({ heartbeat: true, silenceMs: 9_000 });
+  transport.connect();
+  last().welcome();
+  for (let i = 0; i < 40; i += 1) {
+    timers.advance(2_900);
+    last().serverSends(i % 7 === 6 ? { type: "pong", head_seq: 0 } : { type: "heartbeat" });
+  }
+  assert.equal(sockets.length, 1);
+  assert.equal(sockets[0].closedWith, undefined);
+});
+
+test("with heartbeat a handshake that never ends is given up and tried again", () => {
+  const { transport, timers, sockets, last } = setup({ heartbeat: true, silenceMs: 9_000 });
+  transport.connect();
+  timers.advance(9_000); // no welcome, nothing at all
+  assert.equal(sockets[0].closedWith, 1005);
+  timers.advance(1_000);
+  assert.equal(sockets.length, 2);
+  last().welcome();
+  timers.advance(8_000);
+  assert.equal(sockets.length, 2, "the new socket was heard");
+});
+
 test("an ack carries echo for kinds delivered to all, and the op's element", () => {
   const { transport, frames, last } = setup();
   transport.connect();
