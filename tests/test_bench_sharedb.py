@@ -303,6 +303,7 @@ def _idle_result(**changes: Any) -> dict[str, Any]:
         "connect_timeout_s": 30.0,
         "open_files_limit": {"server_open": 19830, "server": 20000, "clients": [20000, 20000]},
         "setup_seconds": 2.1,
+        "abandon_after_seconds": 4560,
         "settle_seconds": 1.5,
     }
     idle.update(changes)
@@ -315,6 +316,8 @@ def test_the_idle_section_gives_the_memory_per_1000_sessions_and_what_limited_th
     assert "**892.0 MB RSS** (100.0 MB before the first connection: 41.0 KB per socket" in text
     assert "**80.0 MB per 1,000 sessions**" in text
     assert "Connecting them all took 300.5 s, 65.9 sockets a second" in text
+    assert "abandoned-session sweep waiting 4,560 s instead of 300" in text
+    assert "2 client processes open the sockets 64 at a time, each given 30 s" in text
     assert "**10,000 sessions were asked for, 9,900 measured**" in text
     assert "need 20,200 open files" in text
     assert "hard limit of open files here is 20,000" in text
@@ -382,9 +385,9 @@ def test_as_many_idle_sessions_as_fit_the_open_files_limit_are_measured() -> Non
 
 
 def test_the_connect_budget_grows_with_the_sockets_in_flight_and_the_count() -> None:
-    assert connect_budget(2000, 64) == (30.0, 260.0)
-    assert connect_budget(20000, 64) == (30.0, 2060.0)
-    assert connect_budget(20000, 500) == (100.0, 2060.0)
+    assert connect_budget(2000, 64) == (30.0, 460.0)
+    assert connect_budget(20000, 64) == (30.0, 4060.0)
+    assert connect_budget(20000, 500) == (200.0, 4060.0)
 
 
 def test_the_idle_run_hears_progress_then_every_process_ready() -> None:
