@@ -1,6 +1,6 @@
 """`python -m bench`: the whole benchmark in one run (see docs/performance.md).
 
-    make bench                    # full run (about 10 minutes on 2 cores)
+    make bench                    # full run (about 20 minutes on 2 cores)
     BENCH_QUICK=1 make bench      # short run, same outputs
     python -m bench --systems ours,sharedb   # ours against ShareDB only
     python -m bench --help        # options (ASGI server, workers, sessions, operators, ...)

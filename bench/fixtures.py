@@ -10,12 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import Permission, User
-from django.contrib.sessions.backends.base import VALID_KEY_CHARS
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import Client
-from django.utils.crypto import get_random_string
 
 from cobrowse import lifecycle, sequencer
 from cobrowse.models import Session
@@ -215,7 +213,7 @@ def idle_sessions(count: int, *, batch: int = 2000) -> list[BenchSession]:
         stores = []
         for row in rows:
             store = SessionStore()
-            key = get_random_string(32, VALID_KEY_CHARS)
+            key = uuid.uuid4().hex  # 32 lowercase letters and digits, as Django makes them
             data = store.encode({CUSTOMER_SESSIONS_KEY: [str(row.pk)]})
             stores.append(
                 store_model(session_key=key, session_data=data, expire_date=store.get_expiry_date())

@@ -675,7 +675,7 @@ receiving), \
 {opts["step_seconds"]} s (drain {opts["drain_seconds"]} s), starting at \
 {opts["start_load"]:g} ops/s, x{opts["factor"]:g} per step
 
-Reproduce: `make bench` (about 10 minutes) or `BENCH_QUICK=1 make bench` (a few minutes, same
+Reproduce: `make bench` (about 20 minutes) or `BENCH_QUICK=1 make bench` (a few minutes, same
 outputs). `python -m bench --help` lists the options (ASGI server, workers, sessions,
 operators, which systems).
 
