@@ -1,6 +1,6 @@
 """`python -m bench`: the whole benchmark in one run (see docs/performance.md).
 
-    make bench                    # full run (about 10 minutes on 2 cores)
+    make bench                    # full run (about 20 minutes on 2 cores)
     BENCH_QUICK=1 make bench      # short run, same outputs
     python -m bench --systems ours,sharedb   # ours against ShareDB only
     python -m bench --help        # options (ASGI server, workers, sessions, operators, ...)
@@ -27,7 +27,17 @@ from typing import Any
 
 import orjson
 
-from .stack import LOG_DIR, REDIS_PORT, ROOT, Redis, bench_database_url, ensure_database
+from .stack import (
+    LOG_DIR,
+    REDIS_PORT,
+    ROOT,
+    SERVER_SPARE_FILES,
+    Redis,
+    bench_database_url,
+    ensure_database,
+    idle_sessions_that_fit,
+    raise_open_files,
+)
 
 # A step of ShareDB below the first one is measured only if every participant sends this many.
 MIN_OPS_PER_PARTICIPANT = 3
@@ -99,7 +109,26 @@ def parse_args() -> argparse.Namespace:
         f"{MIN_OPS_PER_PARTICIPANT} ops a step (default 4)",
     )
     p.add_argument("--step-seconds", type=float, default=None, help="length of a step")
-    p.add_argument("--idle-sessions", type=int, default=1000)
+    p.add_argument(
+        "--idle-sessions",
+        type=int,
+        default=None,
+        help="idle sessions (a customer and an operator each) on one server process "
+        "(default 10,000; quick 1,000)",
+    )
+    p.add_argument(
+        "--scale-workers",
+        default="1,2,4",
+        help="server processes of each run of the scale section, routed by session "
+        "(comma-separated; default 1,2,4)",
+    )
+    p.add_argument(
+        "--scale-step-seconds",
+        type=float,
+        default=None,
+        help="length of a step of the scale section (default 5; quick 2)",
+    )
+    p.add_argument("--skip-scale", action="store_true")
     p.add_argument("--late-join-ops", type=int, default=50_000)
     p.add_argument("--skip-idle", action="store_true")
     p.add_argument("--skip-late-join", action="store_true")
@@ -197,9 +226,32 @@ def main() -> int:
 
         document = orjson.loads(report.JSON_PATH.read_bytes())
         document["targets"] = report.targets(document)
+        if document.get("scale"):
+            document["scale"]["summary"] = report.scale_summary(document["scale"])
         report.write_all(document, docs=not args.no_docs)
         print(report.table(document))
         return 0
+    quick = args.quick
+    idle_asked = args.idle_sessions or (1000 if quick else 10_000)
+    idle_sessions = idle_asked
+    open_files = {"needed": 2 * idle_asked + SERVER_SPARE_FILES}
+    if not args.skip_idle:
+        # One server process holds both sockets of every idle session: its limit of open files
+        # (inherited from this process) has to allow for them. Where the hard limit is lower
+        # and may not be raised, the run measures the most sessions that fit, and says so.
+        soft, hard = raise_open_files(open_files["needed"])
+        open_files.update(soft=soft, hard=hard)
+        idle_sessions = idle_sessions_that_fit(idle_asked, soft)
+        if idle_sessions < idle_asked:
+            print(
+                f"bench: {idle_asked} idle sessions need {open_files['needed']} open files in "
+                f"one server process, and the hard limit here is {hard} (this user may not "
+                f"raise it: `ulimit -Hn {open_files['needed']}` as root with CAP_SYS_RESOURCE, "
+                "LimitNOFILE= under systemd, nofile in /etc/security/limits.conf); measuring "
+                f"{idle_sessions} sessions instead"
+            )
+        if idle_sessions == 0:
+            raise SystemExit("bench: no idle session fits; pass --skip-idle")
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     redis = Redis(args.redis_port)
     _one_run_at_a_time(redis.port)
@@ -224,9 +276,8 @@ def main() -> int:
 
     django.setup()
     from . import fixtures, report
-    from .runner import Options, System, run_idle, run_late_join, run_system
+    from .runner import Options, System, run_idle, run_late_join, run_scale, run_system
 
-    quick = args.quick
     opts = Options(
         sessions=args.sessions,
         operators=args.operators,
@@ -259,6 +310,18 @@ def main() -> int:
         # the statements each pooled PostgreSQL connection prepares on first use), and the
         # conflicts of the backlog they leave behind make the first step saturate.
         warm_up_seconds=5.0,
+    )
+    # The scale section: the same load shape on the same steps, from the first at or above
+    # a load that one process keeps up with easily, in shorter steps.
+    scale_workers = [int(n) for n in args.scale_workers.split(",") if n.strip()]
+    lift = 0
+    while opts.factor > 1 and opts.start_load * opts.factor**lift < (1000 if quick else 2000):
+        lift += 1
+    scale_opts = dataclasses.replace(
+        opts,
+        start_load=opts.start_load * opts.factor**lift,
+        step_seconds=args.scale_step_seconds or (2 if quick else 5),
+        max_steps=8 if quick else 10,
     )
     other = "daphne" if args.server == "uvicorn" else "uvicorn"
     systems = {
@@ -341,17 +404,38 @@ def main() -> int:
                 database_url=database_url,
                 redis_url=redis.url,
             )
+        scale = None
+        if scale_workers and not args.skip_scale:
+            print(
+                f"- scale: ours on {', '.join(map(str, scale_workers))} {args.server} "
+                "processes routed by session"
+            )
+            scale_started = time.time()
+            scale = run_scale(
+                scale_opts,
+                scale_workers,
+                server=args.server,
+                layer=args.layer,
+                database_url=database_url,
+                redis_url=redis.url,
+            )
+            scale["seconds"] = round(time.time() - scale_started, 1)
         idle = None
         if not args.skip_idle:
-            print(f"- {args.idle_sessions} idle sessions on one {args.server} process")
+            print(f"- {idle_sessions} idle sessions on one {args.server} process")
+            idle_started = time.time()
             idle = run_idle(
                 server=args.server,
                 layer=args.layer,
-                sessions=args.idle_sessions,
+                sessions=idle_sessions,
                 clients=args.clients,
                 database_url=database_url,
                 redis_url=redis.url,
             )
+            idle["seconds"] = round(time.time() - idle_started, 1)
+            idle["sessions_asked"] = idle_asked
+            idle["open_files_needed_for_asked"] = open_files["needed"]
+            idle["open_files_hard_limit"] = open_files["hard"]
         late = None
         if not args.skip_late_join:
             print(f"- late join into {args.late_join_ops} journaled ops")
@@ -380,8 +464,11 @@ def main() -> int:
         "systems": results,
         "idle": idle,
         "late_join": late,
+        "scale": scale,
     }
     document["targets"] = report.targets(document)
+    if scale:
+        scale["summary"] = report.scale_summary(scale)
     report.write_all(document, docs=not args.no_docs)
     print(report.table(document))
     return 0

@@ -4,6 +4,7 @@ and the 50,000-op journal of the late-join measurement, written through the real
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -11,10 +12,11 @@ from typing import Any
 from django.contrib.auth.models import Permission, User
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 
 from cobrowse import lifecycle, sequencer
+from cobrowse.models import Session
 from cobrowse.policy import CUSTOMER_SESSIONS_KEY
 from cobrowse.sequencer import Submission
 from helpdesk.management.commands.demo_setup import demo_site, demo_teams_join
@@ -189,8 +191,38 @@ def late_join_session(
     return sid, customer_cookie(sid), operators(joiners + 1)[1:]
 
 
-def idle_sessions(count: int) -> list[BenchSession]:
-    return sessions(count)
+def idle_sessions(count: int, *, batch: int = 2000) -> list[BenchSession]:
+    """`count` sessions with their customers' login cookies, written in bulk (a few statements
+    per `batch`, where `sessions` makes a few round trips each): the rows `session_open` writes
+    for a customer whose site has no webhook endpoint, with a join code unique among open
+    sessions, and a browser session per customer as `customer_cookie` makes it."""
+    site = demo_site()
+    open_codes = Session.objects.exclude(status="ended").values_list("code", flat=True)
+    taken = {int(code) for code in open_codes}
+    free = [code for code in range(1_000_000) if code not in taken]
+    if count > len(free):
+        raise ValueError(f"{count} sessions need more free join codes than the {len(free)} left")
+    codes = random.sample(free, count)
+    store_model = SessionStore.get_model_class()
+    made: list[BenchSession] = []
+    for start in range(0, count, batch):
+        rows = [
+            Session(site=site, code=f"{code:06d}", customer_session_key="")
+            for code in codes[start : start + batch]
+        ]
+        stores = []
+        for row in rows:
+            store = SessionStore()
+            key = uuid.uuid4().hex  # 32 lowercase letters and digits, as Django makes them
+            data = store.encode({CUSTOMER_SESSIONS_KEY: [str(row.pk)]})
+            stores.append(
+                store_model(session_key=key, session_data=data, expire_date=store.get_expiry_date())
+            )
+            made.append(BenchSession(str(row.pk), f"sessionid={key}"))
+        with transaction.atomic():
+            Session.objects.bulk_create(rows)
+            store_model.objects.bulk_create(stores)
+    return made
 
 
 def new_id() -> str:

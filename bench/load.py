@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import math
 import os
+import resource
 import threading
 import time
 from array import array
@@ -438,29 +439,56 @@ async def _finish(clients: list[Client], *, sent_by: dict[int, int], wait: float
 # --- Idle connections ------------------------------------------------------------------------
 
 
-def idle_process(conn: Connection, specs: list[Spec]) -> None:
+@dataclass(frozen=True)
+class ConnectPlan:
+    """How a client process opens its sockets: `concurrency` handshakes at a time, each given
+    `timeout` seconds until its welcome, and a word to the parent every `progress_every`."""
+
+    concurrency: int = CONNECT_CONCURRENCY
+    timeout: float | None = None
+    progress_every: int = 0
+
+
+def idle_process(conn: Connection, specs: list[Spec], plan: ConnectPlan) -> None:
     """Hold `specs` open, doing nothing, until told to stop."""
+    from .stack import raise_open_files
+
+    raise_open_files(len(specs) + 100)
     with contextlib.suppress(ImportError):
         import uvloop
 
         uvloop.install()
-    asyncio.run(_idle(conn, specs))
+    asyncio.run(_idle(conn, specs, plan))
 
 
-async def _connect_all(conn: Connection, clients: list[Client]) -> None:
+async def _connect_all(
+    conn: Connection, clients: list[Client], plan: ConnectPlan | None = None
+) -> None:
     """Open every client's socket (a few at a time), start reading, and tell the parent how
     many connected."""
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    plan = plan or ConnectPlan()
+    gate = asyncio.Semaphore(plan.concurrency)
+    done = 0
+    started = time.time()
 
     async def connect(client: Client) -> str | None:
+        nonlocal done
         async with gate:
             try:
-                await client.connect()
+                await asyncio.wait_for(client.connect(), plan.timeout)
+            except TimeoutError:
+                if client.ws is not None:
+                    client.ws._abort()
+                    client.ws = None
+                return f"no welcome within {plan.timeout:g} s"
             except Exception as exc:
                 return f"{type(exc).__name__}: {exc}"
+            finally:
+                done += 1
+                if plan.progress_every and done % plan.progress_every == 0:
+                    conn.send(("progress", {"done": done, "seconds": time.time() - started}))
             return None
 
-    started = time.time()
     failures = [f for f in await asyncio.gather(*(connect(c) for c in clients)) if f]
     for client in clients:
         if client.ws is not None:
@@ -471,15 +499,17 @@ async def _connect_all(conn: Connection, clients: list[Client]) -> None:
             {
                 "connected": len(clients) - len(failures),
                 "failures": failures[:5],
+                "failed": len(failures),
                 "seconds": time.time() - started,
+                "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
             },
         )
     )
 
 
-async def _idle(conn: Connection, specs: list[Spec]) -> None:
+async def _idle(conn: Connection, specs: list[Spec], plan: ConnectPlan) -> None:
     clients = [Client(spec) for spec in specs]
-    await _connect_all(conn, clients)
+    await _connect_all(conn, clients, plan)
     await asyncio.get_running_loop().run_in_executor(None, conn.recv)
     open_now = sum(1 for c in clients if c.ws is not None and c.closed is None)
     await asyncio.gather(*(c.close() for c in clients if c.ws is not None))

@@ -67,18 +67,98 @@ def _misses(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _idle_title(doc: dict[str, Any]) -> str:
+    idle = doc.get("idle")
+    return f"{idle['sessions']:,} idle sessions in one process" if idle else "Idle sessions"
+
+
 def _idle(doc: dict[str, Any]) -> str:
     idle = doc.get("idle")
     if not idle:
         return "Not measured in this run."
-    return (
-        f"One {idle['server']} process held {idle['sockets_open']} of "
-        f"{idle['sockets_requested']} sockets ({idle['sessions']} sessions, a customer and an "
-        f"operator each, every one welcomed and subscribed) at **{idle['rss_mb']} MB RSS** "
-        f"({idle['rss_mb_before']} MB before the first connection: "
-        f"{idle['kb_per_socket']} KB per socket). Connecting them all took "
-        f"{idle['connect_seconds']} s."
+    text = (
+        f"One {idle['server']} process held {idle['sockets_open']:,} of "
+        f"{idle['sockets_requested']:,} sockets ({idle['sessions']:,} sessions, a customer and "
+        f"an operator each, every one welcomed and so subscribed) at **{idle['rss_mb']:,} MB "
+        f"RSS** ({idle['rss_mb_before']} MB before the first connection: "
+        f"{idle['kb_per_socket']} KB per socket"
     )
+    if "mb_per_1000_sessions" not in idle:  # a document of a run before these figures
+        return text + f"). Connecting them all took {idle['connect_seconds']} s."
+    limits = idle["open_files_limit"]
+    clients = ", ".join(f"{n:,}" for n in limits["clients"])
+    text += (
+        f", **{idle['mb_per_1000_sessions']} MB per 1,000 sessions** over the empty server). "
+        f"Connecting them all took {idle['connect_seconds']:,} s, "
+        f"{idle['sockets_per_second']} sockets a second.\n\n"
+        "How: the sessions and their customers' logins are written in bulk beforehand "
+        f"({idle['setup_seconds']} s); {idle['client_processes']} client processes open the "
+        f"sockets {idle['connect_concurrency']} at a time, each given "
+        f"{idle['connect_timeout_s']:g} s until its welcome (the server admits the handshakes "
+        "in flight one after another, each a few round trips to PostgreSQL and Redis on its "
+        "database thread, so a socket waits behind the others in flight, and all of them take "
+        "as long as their count says); the RSS is read once every socket is welcomed and the "
+        f"server is quiet again ({idle['settle_seconds']} s later). The server ran with its "
+        f"abandoned-session sweep waiting {idle.get('abandon_after_seconds', 300):,} s instead "
+        "of 300: it ends a session whose customer has not connected for that long, and the "
+        "last customers connect minutes after their sessions were made. Limit of open files: "
+        f"{limits['server']:,} in the server process, {clients} in the client processes (the "
+        "bench raises its own soft limit to the hard one, and the hard one too where it may, "
+        "before it starts them; they inherit it)."
+    )
+    text += (
+        f" The server process had {limits['server_open']:,} files open with every socket connected."
+    )
+    if idle["failures"]:
+        text += " Sockets that did not connect: " + "; ".join(idle["failures"]) + "."
+    asked = idle.get("sessions_asked", idle["sessions"])
+    if asked > idle["sessions"]:
+        text += (
+            f"\n\n**{asked:,} sessions were asked for, {idle['sessions']:,} measured**: "
+            f"{asked:,} sessions need {idle['open_files_needed_for_asked']:,} open files in the "
+            f"one server process (two sockets a session, and its own files), and the hard limit "
+            f"of open files here is {idle['open_files_hard_limit']:,}, which the bench's user "
+            "may not raise. Raise it (`ulimit -Hn` as root with CAP_SYS_RESOURCE, "
+            "`LimitNOFILE=` under systemd, `nofile` in /etc/security/limits.conf, `--ulimit "
+            "nofile=` for a container) to measure them all."
+        )
+    return text
+
+
+def _scale(doc: dict[str, Any]) -> str:
+    from .report import scale_steps_table, scale_table
+
+    scale = doc.get("scale")
+    if not scale:
+        return "Not measured in this run (the bench measures it unless run with `--skip-scale`)."
+    opts = scale["options"]
+    processes = ", ".join(map(str, opts["workers"]))
+    steps = (
+        f"stepped from {opts['start_load']:,.0f} ops/s x{opts['factor']:g} in steps of "
+        f"{opts['step_seconds']:g} s until saturation (the same rule as above); "
+        f"{scale.get('seconds', 0):.0f} s in all"
+    )
+    load = (
+        f"{opts['sessions']} sessions x (1 customer sending + {opts['operators']} operators "
+        f"receiving), {opts['clients']} client processes"
+    )
+    return f"""Ours with {processes} server processes, every connection of a session sent to one
+process (`--route session`: the clients of session i connect to process i mod N, as the
+README's proxy, hashing the session in the WebSocket's path, sends them), all of them on the
+one PostgreSQL and the one Redis, as the README deploys them. The same load as above:
+{load}; {steps}. *Sustained* is the best delivered rate of a step with p99 <= 100 ms and
+nothing missing; the latency and CPU columns are of one offered load that every run made
+(the highest that every run sustained, if any).
+
+{scale_table(scale)}
+
+This machine has {doc["machine"]["cores"]} cores, shared by every server process, PostgreSQL,
+Redis and the client processes that generate the load: more server processes get
+no more CPU here, they divide the same cores and add the doorbells between processes, so this
+table shows what routing by session costs, not how far a machine with a core per process
+would scale.
+
+{scale_steps_table(scale)}"""
 
 
 def _late(doc: dict[str, Any]) -> str:
@@ -595,7 +675,7 @@ receiving), \
 {opts["step_seconds"]} s (drain {opts["drain_seconds"]} s), starting at \
 {opts["start_load"]:g} ops/s, x{opts["factor"]:g} per step
 
-Reproduce: `make bench` (about 10 minutes) or `BENCH_QUICK=1 make bench` (a few minutes, same
+Reproduce: `make bench` (about 20 minutes) or `BENCH_QUICK=1 make bench` (a few minutes, same
 outputs). `python -m bench --help` lists the options (ASGI server, workers, sessions,
 operators, which systems).
 
@@ -615,7 +695,11 @@ operators, which systems).
 
 {_peer(doc)}
 
-### 1,000 idle sessions in one process
+### Scale: server processes routed by session
+
+{_scale(doc)}
+
+### {_idle_title(doc)}
 
 {_idle(doc)}
 
@@ -688,17 +772,6 @@ write, one frame read and one transaction carry. What is left is spread out: the
 system call per recipient per batch (the largest single piece, and one per connection
 whatever we do), the per-op decision (hash, masking, element heads), and the per-op Python
 objects on the way in (an OpFrame, a Submission, an answer callback each).
-
-Scale and memory, measured beside the run of this page with the same code (2026-12-06; the
-machine's load average was 8 to 13 from other work, so these say little about the code):
-routed by session (`--workers N --route session --step-seconds 6`), 1 process saturated at
-7,209 ops/s (this page's run), 2 processes at 3,404 and 4 at 4,944: on 2 cores that PostgreSQL,
-Redis and the clients share, more processes only share the same cores. Idle sessions (a
-customer and an operator each, welcomed and subscribed, one uvicorn process): 1,000 took 176
-MB RSS, 80.5 MB over the empty server's 95.5 MB, that is 80 KB a session (41 KB a socket). Runs
-with 9,900 and with 2,500 sessions did not finish connecting within the bench's 300 s on that
-machine (1,000 took 61 s), and 10,000 sessions (20,000 sockets) cannot fit one process here at
-all: its open-file limit is 20,000, hard.
 
 Where a batch's time goes, and why one load gives 5 ms one minute and 15 the next (2026-11-22,
 03:50-03:52 UTC, this machine, the code of this run plus the writer's statistics:

@@ -79,7 +79,11 @@ class RawWebSocket(asyncio.Protocol):
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\n"
             f"Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n{cookie_line}\r\n".encode()
         )
-        head = await ws._head
+        try:
+            head = await ws._head
+        except BaseException:  # refused, or the caller gave up waiting: no socket left behind
+            ws._abort()
+            raise
         accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
         if not head.startswith(b"HTTP/1.1 101") or accept not in head:
             ws._abort()

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import multiprocessing
+import multiprocessing.connection
+import resource
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -19,7 +22,14 @@ import numpy as np
 import orjson
 
 from . import fixtures, sharedb_peer
-from .load import Spec, _chunks, client_process, idle_process
+from .load import (
+    CONNECT_CONCURRENCY,
+    ConnectPlan,
+    Spec,
+    _chunks,
+    client_process,
+    idle_process,
+)
 from .rawws import RawWebSocket
 from .stack import Servers, server_env
 
@@ -394,7 +404,92 @@ def run_system(
     return result
 
 
+# --- Scale: processes routed by session ------------------------------------------------------
+
+
+def run_scale(
+    opts: Options,
+    workers: list[int],
+    *,
+    server: str,
+    layer: str,
+    database_url: str,
+    redis_url: str,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Ours with each number of server processes in `workers`, every connection of a session
+    sent to one process (`--route session`, as the README's proxy routes them), all on the one
+    PostgreSQL and the one Redis: the same load, stepped up to saturation as `run_system` does."""
+    runs = []
+    for n in workers:
+        system = System(
+            f"scale_{n}",
+            f"ours, {n} {'process' if n == 1 else 'processes'} routed by session",
+            server,
+            layer,
+            "cobrowse",
+        )
+        log(f"  {n} server {'process' if n == 1 else 'processes'}:")
+        runs.append(
+            run_system(
+                system,
+                dataclasses.replace(opts, workers=n, route="session"),
+                database_url=database_url,
+                redis_url=redis_url,
+                log=log,
+            )
+        )
+    return {"options": {**opts.__dict__, "workers": workers, "route": "session"}, "runs": runs}
+
+
 # --- Idle sessions ---------------------------------------------------------------------------
+
+# Below this many sockets a second welcomed the idle run has failed: the deadline for all of them.
+SLOWEST_CONNECTS_PER_SECOND = 5.0
+
+
+def connect_budget(sockets: int, in_flight: int) -> tuple[float, float]:
+    """(seconds one socket may take until its welcome, seconds all of them may take). The
+    server admits the handshakes in flight one after another, so one socket waits behind the
+    others in flight, whatever the count; all of them take about `sockets` / rate. Both allow
+    for SLOWEST_CONNECTS_PER_SECOND."""
+    per_socket = max(30.0, 2 * in_flight / SLOWEST_CONNECTS_PER_SECOND)
+    return per_socket, 60.0 + sockets / SLOWEST_CONNECTS_PER_SECOND
+
+
+def _await_ready(
+    pipes: list[Connection], *, total: int, deadline: float, log: Any
+) -> list[dict[str, Any]]:
+    """The `ready` answer of every idle client process, logging how far they got on the way
+    (they send `progress` while connecting)."""
+    ready: dict[int, dict[str, Any]] = {}
+    done = [0] * len(pipes)
+    started = last_log = time.monotonic()
+    while len(ready) < len(pipes):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise RuntimeError(
+                f"idle: {sum(done)} of {total} sockets answered in {time.monotonic() - started:.0f}"
+                " s, past the deadline"
+            )
+        waiting = {id(pipe): i for i, pipe in enumerate(pipes) if i not in ready}
+        answered = multiprocessing.connection.wait(
+            [pipes[i] for i in waiting.values()], timeout=min(remaining, 5.0)
+        )
+        for handle in answered:
+            index = waiting[id(handle)]
+            kind, body = pipes[index].recv()
+            if kind == "progress":
+                done[index] = body["done"]
+            elif kind == "ready":
+                ready[index] = body
+                done[index] = body["connected"] + body["failed"]
+            else:
+                raise RuntimeError(f"idle client process answered {kind!r}, expected 'ready'")
+        if time.monotonic() - last_log >= 30 and len(ready) < len(pipes):
+            last_log = time.monotonic()
+            log(f"  idle: {sum(done)} of {total} sockets handled ({last_log - started:.0f} s)")
+    return [ready[i] for i in range(len(pipes))]
 
 
 def run_idle(
@@ -408,10 +503,28 @@ def run_idle(
     log: Any = print,
 ) -> dict[str, Any]:
     """`sessions` sessions, each with its customer and one operator connected, held open by
-    one server process; its RSS."""
+    one server process; its RSS before the first connection and once every socket is welcomed
+    (and so subscribed) and the server is quiet. The caller has raised the limit of open files
+    the server inherits (`stack.raise_open_files`)."""
+    started = time.perf_counter()
     bench_sessions = fixtures.idle_sessions(sessions)
     operator_cookie = fixtures.operators(1)[0]
-    env = server_env(database_url=database_url, redis_url=redis_url, layer=layer, extra={})
+    setup_seconds = time.perf_counter() - started
+    sockets = 2 * len(bench_sessions)
+    # Enough client processes that none holds more sockets than its limit of open files.
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    clients = max(clients, -(-sockets // max(soft - 100, 1)))
+    per_socket, total = connect_budget(sockets, CONNECT_CONCURRENCY * clients)
+    # The server ends a session whose customer has not connected for a while (5 minutes by
+    # default) as abandoned; the last of many customers connects minutes after their sessions
+    # were made. Its sweep still runs, as in production, only with a longer wait.
+    abandon_after = str(int(total) + 600)
+    env = server_env(
+        database_url=database_url,
+        redis_url=redis_url,
+        layer=layer,
+        extra={"COBROWSE_ABANDON_AFTER_SECONDS": abandon_after},
+    )
     servers = Servers(server, 1, env, "idle")
     servers.start()
     ctx = multiprocessing.get_context("spawn")
@@ -426,19 +539,26 @@ def run_idle(
             url = f"ws://127.0.0.1:{port}/ws/cobrowse/{session.id}/"
             specs.append(Spec(url, session.customer_cookie, index, 2 * index, "cobrowse"))
             specs.append(Spec(url, operator_cookie, index, 2 * index + 1, "cobrowse"))
+        plan = ConnectPlan(CONNECT_CONCURRENCY, per_socket, progress_every=250)
+        connect_started = time.monotonic()
         for chunk in _chunks(specs, clients):
             ours, theirs = ctx.Pipe()
-            proc = ctx.Process(target=idle_process, args=(theirs, chunk), daemon=True)
+            proc = ctx.Process(target=idle_process, args=(theirs, chunk, plan), daemon=True)
             proc.start()
             pipes.append(ours)
             procs.append(proc)
-        ready = [ClientPool._recv(pipe, "ready", 300) for pipe in pipes]
+        ready = _await_ready(pipes, total=len(specs), deadline=connect_started + total, log=log)
         connected = sum(r["connected"] for r in ready)
-        time.sleep(3)  # let the server settle after the connection storm
+        # Let the server settle after the connection storm (the `joined` ops it journals).
+        settle = wait_until_quiet(servers)
+        time.sleep(1)
         rss = servers.rss_mb()[0]
+        files_open = servers.open_files()[0]
         for pipe in pipes:
             pipe.send(("stop", {}))
-        stopped = [ClientPool._recv(pipe, "stopped", 60) for pipe in pipes]
+        stopped = [ClientPool._recv(pipe, "stopped", 120) for pipe in pipes]
+        grown = rss - rss_before
+        connect_seconds = max(r["seconds"] for r in ready)
         result = {
             "server": server,
             "layer": layer,
@@ -446,14 +566,31 @@ def run_idle(
             "sockets_requested": len(specs),
             "sockets_open": connected,
             "sockets_still_open_at_end": sum(s["open_until_stop"] for s in stopped),
-            "connect_seconds": round(max(r["seconds"] for r in ready), 2),
+            "connect_seconds": round(connect_seconds, 2),
+            "sockets_per_second": round(connected / max(connect_seconds, 1e-6), 1),
             "rss_mb_before": round(rss_before, 1),
             "rss_mb": round(rss, 1),
-            "kb_per_socket": round((rss - rss_before) * 1024 / max(connected, 1), 1),
+            "kb_per_socket": round(grown * 1024 / max(connected, 1), 1),
+            "mb_per_1000_sessions": round(grown * 1000 / max(sessions, 1), 1),
+            "failures": [f for r in ready for f in r["failures"]][:5],
+            "client_processes": clients,
+            "connect_concurrency": CONNECT_CONCURRENCY * clients,
+            "connect_timeout_s": per_socket,
+            "open_files_limit": {
+                "server_open": files_open,
+                "server": servers.open_files_limits()[0],
+                "clients": [r["open_files_limit"] for r in ready],
+            },
+            "setup_seconds": round(setup_seconds, 1),
+            "abandon_after_seconds": int(abandon_after),
+            "settle_seconds": settle,
         }
         log(
-            f"  idle: {connected} sockets in {result['connect_seconds']} s, RSS {rss:.0f} MB "
-            f"(empty server {rss_before:.0f} MB)"
+            f"  idle: {connected} of {len(specs)} sockets in {result['connect_seconds']} s "
+            f"({result['sockets_per_second']}/s), RSS {rss:.0f} MB (empty server "
+            f"{rss_before:.0f} MB): {result['kb_per_socket']} KB per socket, "
+            f"{result['mb_per_1000_sessions']} MB per 1,000 sessions"
+            + (f"; failures: {result['failures']}" if result["failures"] else "")
         )
         return result
     finally:

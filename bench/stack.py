@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -69,6 +70,52 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# Descriptors a server process holds besides its sockets to clients: the listening socket, its
+# database and Redis connections, its log, Python's own files.
+SERVER_SPARE_FILES = 200
+
+
+def open_files_wanted(soft: int, hard: int, needed: int) -> tuple[int, int]:
+    """The (soft, hard) limits of open files to ask for: the soft limit up to the hard one, and
+    both up to `needed` when the hard limit is lower (which only a privileged process may do)."""
+    infinity = resource.RLIM_INFINITY
+    if hard != infinity and hard < needed:
+        return needed, needed
+    if hard == infinity:
+        return (soft if soft == infinity else max(soft, needed)), hard
+    return hard, hard
+
+
+def raise_open_files(needed: int = 0) -> tuple[int, int]:
+    """Raise this process's limit of open files (RLIMIT_NOFILE) as `open_files_wanted` says;
+    processes started from it inherit the limit. A hard limit it may not raise stays as it is
+    (the soft one still goes up to it). Returns the (soft, hard) limits now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = open_files_wanted(soft, hard, needed)
+    if wanted != (soft, hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, wanted)
+        except (ValueError, OSError):  # not allowed above the hard limit: up to it, then
+            resource.setrlimit(resource.RLIMIT_NOFILE, open_files_wanted(soft, hard, 0))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def idle_sessions_that_fit(asked: int, open_files: int) -> int:
+    """How many of `asked` idle sessions (two sockets each) one server process allowed
+    `open_files` open files holds: all of them, or else the most that fit, in hundreds."""
+    fit = (open_files - SERVER_SPARE_FILES) // 2
+    return asked if asked <= fit else max(0, fit // 100 * 100)
+
+
+def open_files_limit(limits: str) -> int | None:
+    """The soft limit of open files in the text of /proc/<pid>/limits (None: unlimited)."""
+    for line in limits.splitlines():
+        if line.startswith("Max open files"):
+            soft = line[len("Max open files") :].split()[0]
+            return None if soft == "unlimited" else int(soft)
+    raise ValueError("no 'Max open files' line")
 
 
 def rss_mb(pid: int) -> float:
@@ -207,6 +254,18 @@ class Servers:
             return int(children[0]) if children else proc.pid
         except OSError:
             return proc.pid
+
+    def open_files_limits(self) -> list[int | None]:
+        """Each server's soft limit of open files, as the kernel holds it."""
+        limits = []
+        for proc in self.procs:
+            with open(f"/proc/{self._server_pid(proc)}/limits") as f:
+                limits.append(open_files_limit(f.read()))
+        return limits
+
+    def open_files(self) -> list[int]:
+        """How many files (sockets among them) each server has open now."""
+        return [len(os.listdir(f"/proc/{self._server_pid(p)}/fd")) for p in self.procs]
 
     def cpu_seconds(self) -> list[float]:
         return [cpu_seconds(self._server_pid(p)) if p.poll() is None else 0.0 for p in self.procs]
