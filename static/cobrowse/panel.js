@@ -81,6 +81,7 @@ const STATUS_TEXT = {
 };
 
 // What the handle (the "Help session" button, all that shows of a collapsed panel) says.
+const RECONNECTING = "Reconnecting…";
 const HANDLE_TEXT = {
   waiting: () => "Waiting for support",
   joined: (name) => `${name} is helping`,
@@ -259,15 +260,21 @@ export class Panel {
     const p = this.#parts;
 
     this.#panel.dataset.state = current;
-    this.#handleText = over ? "Get help" : HANDLE_TEXT[current](current === "request" ? requesterName : current === "control" ? controllerName : operatorName);
+    // While the connection is gone the handle says so: the collapsed panel hides its notice.
+    const reconnecting = !over && state.connection === "reconnecting";
+    this.#handleText = over
+      ? "Get help"
+      : reconnecting
+        ? RECONNECTING
+        : HANDLE_TEXT[current](current === "request" ? requesterName : current === "control" ? controllerName : operatorName);
     if (over) this.#unread = 0;
     this.#renderHandle();
     if (over) this.#button.removeAttribute("data-cobrowse-state");
-    else this.#button.dataset.cobrowseState = current;
+    else this.#button.dataset.cobrowseState = reconnecting ? "reconnecting" : current;
     const name = current === "control" ? controllerName : current === "request" ? requesterName : operatorName;
     const text = current === "joined" && state.handedOver ? STATUS_TEXT.helping : STATUS_TEXT[current];
     setText(p.statusText, text(name));
-    if (!this.#open) setText(this.#announcer, text(name));
+    if (!this.#open) setText(this.#announcer, reconnecting ? p.connection.textContent : text(name));
     p.connection.hidden = over || state.connection !== "reconnecting";
     p.elsewhere.hidden = over || !state.elsewhere;
 

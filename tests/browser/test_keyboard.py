@@ -92,9 +92,8 @@ def test_a_control_request_moves_focus_to_allow_and_escape_denies_it(
     new_context: Any, live_url: str, shot: Any
 ) -> None:
     customer, desk = helping(new_context, live_url)
-    customer.keyboard.press("Tab")  # the customer is on the page, on its first link
-    on_the_page = focused(customer)
-    assert on_the_page and not on_the_page.startswith("cobrowse-")
+    # The customer is on the page, on one of its links (not in the widget).
+    tab_until(customer, "() => document.activeElement?.tagName === 'A'", None)
     before = customer.evaluate("document.activeElement.outerHTML")
 
     desk.click("#request-control")
@@ -134,6 +133,8 @@ def test_a_control_request_leaves_focus_in_the_field_the_customer_is_typing_in(
     """Taking the caret mid-word would be an unexpected change of context, and the next Space
     would press Allow unread: the request is announced instead, and Allow is a Tab away."""
     customer, desk = helping(new_context, live_url)
+    customer.click("#cobrowse-help")  # the panel is collapsed since the operator joined
+    expect(customer.locator("#cobrowse-chat-input")).to_be_visible()
     customer.locator("#cobrowse-chat-input").focus()
     customer.keyboard.type("Where is the")
     desk.click("#request-control")
@@ -163,6 +164,10 @@ def test_the_customer_gets_help_with_the_keyboard_alone(
     session = Session.objects.get(code=customer.text_content("#cobrowse-code"))
     desk = operator_context(new_context, live_url).new_page()
     join(desk, session, customer)
+    # The operator is here: the panel steps back to its handle, and focus goes with it.
+    wait_for_focus(customer, "cobrowse-help")
+    customer.keyboard.press("Enter")
+    wait_for_focus(customer, "cobrowse-panel-title")
 
     tab_to(customer, "cobrowse-chat-input")
     customer.keyboard.type("Is it dimmable?")

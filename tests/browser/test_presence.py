@@ -70,7 +70,8 @@ def test_the_desk_says_the_connection_is_lost_within_10_s_of_a_silent_drop_and_b
     state = desk.locator("#customer-state")
     expect(state).to_have_attribute("data-state", re.compile("active|idle"))
     connection = customer.locator("#cobrowse-connection")
-    expect(connection).to_be_hidden()
+    handle = customer.locator("#cobrowse-help")  # the panel is collapsed to its handle
+    expect(handle).not_to_contain_text("Reconnecting")
 
     # The customer's network goes: nothing closes, nothing more arrives either way.
     proxy.blackhole()
@@ -80,8 +81,11 @@ def test_the_desk_says_the_connection_is_lost_within_10_s_of_a_silent_drop_and_b
     expect(state).to_contain_text("Connection lost")
     expect(desk.locator(".toast", has_text="The customer has disconnected")).to_be_visible()
     shot(desk, "customer-network-gone")
-    # The widget notices too (nothing came from the server) and says it is reconnecting.
-    expect(connection).to_be_visible(timeout=10_000)
+    # The widget notices too (nothing came from the server) and says it is reconnecting: on its
+    # handle, and in the panel once opened.
+    expect(handle).to_contain_text("Reconnecting…", timeout=10_000)
+    handle.click()
+    expect(connection).to_be_visible()
     expect(connection).to_have_text("Connection lost. Reconnecting…")
     shot(customer, "customer-reconnecting")
     assert lost_after <= 10.5, lost_after
@@ -92,6 +96,7 @@ def test_the_desk_says_the_connection_is_lost_within_10_s_of_a_silent_drop_and_b
     expect(state).not_to_contain_text("Connection lost")
     expect(desk.locator(".toast", has_text="The customer is back")).to_be_visible()
     expect(connection).to_be_hidden()
+    expect(handle).not_to_contain_text("Reconnecting")
     # And the session goes on: the customer's next page reaches the mirror.
     customer.goto("/shop/cart/")
     expect(mirror.locator("h1")).to_have_text("Your cart")
