@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -45,7 +44,7 @@ from .protocol import (
 from .ratelimit import ErrorsInARow, TokenBucket
 from .sequencer import Accepted, Duplicate, Entry, Outcome, Rejected, Submission
 from .server_extensions import DIRECT_RECEIVE, DIRECT_WRITE
-from .writer import JournalWriter
+from .writer import Answer, JournalWriter
 
 logger = logging.getLogger(__name__)
 
@@ -317,7 +316,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         delivery.acks_in_runs()
         allowed = self._bucket.take_up_to(len(frame.ops))
         held = _FrameEntries()
-        refused = 0
+        items: list[tuple[Submission, Answer]] = []
         for index, op in enumerate(frame.ops):
             try:
                 if isinstance(op, ProtocolError):
@@ -326,50 +325,58 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
                     raise ProtocolError(
                         "rate_limited", "too many frames; slow down and re-send", op.client_op_id
                     )
-                self._submit(op, delivery, held)
-                held.left += 1
+                items.append(
+                    (self._submission(op, delivery), _OpAnswer(delivery, op.client_op_id, held))
+                )
             except ProtocolError as exc:
-                refused += 1
                 delivery.frame(protocol.encode(protocol.error_frame(exc)))
-        if refused < len(frame.ops):
+        if items:
+            held.left = len(items)
+            self._writer.submit_all(self.session_id, items)
             self._errors.reset()
         elif self._errors.exceeded():
             error = ProtocolError("bad_frame", "nothing but refused ops")
             delivery.fatal(protocol.encode(protocol.error_frame(error)), CloseCode.ABUSIVE)
 
-    def _submit(
-        self, frame: OpFrame, delivery: Delivery, held: _FrameEntries | None = None
-    ) -> None:
-        if delivery.ended:
-            raise ProtocolError("session_ended", "the session has ended", frame.client_op_id)
-        submission = Submission(
-            participant_id=self.participant.pk,
-            # Handed over: an observer from the hand-over on (the desk joins again anyway).
-            role=Role.OBSERVER if delivery.handed_over else self.participant.role,
-            client_op_id=frame.client_op_id,
-            kind=frame.kind,
-            element=frame.element,
-            payload=frame.payload,
-        )
-        self._writer.submit_answered(
-            self.session_id,
-            submission,
-            functools.partial(self._on_outcome, delivery, frame.client_op_id, held),
+    def _submit(self, frame: OpFrame, delivery: Delivery) -> None:
+        submission = self._submission(frame, delivery)
+        self._writer.submit_all(
+            self.session_id, [(submission, _OpAnswer(delivery, frame.client_op_id, None))]
         )
 
-    @staticmethod
-    def _on_outcome(
-        delivery: Delivery,
-        client_op_id: str,
-        held: _FrameEntries | None,
-        outcome: Outcome | None,
-        error: BaseException | None,
-    ) -> None:
+    def _submission(self, frame: OpFrame, delivery: Delivery) -> Submission:
+        if delivery.ended:
+            raise ProtocolError("session_ended", "the session has ended", frame.client_op_id)
+        return Submission(
+            self.participant.pk,
+            # Handed over: an observer from the hand-over on (the desk joins again anyway).
+            Role.OBSERVER if delivery.handed_over else self.participant.role,
+            frame.client_op_id,
+            frame.kind,
+            frame.element,
+            frame.payload,
+        )
+
+
+class _OpAnswer(Answer):
+    """The answer to one op of this connection, from the writer's hand-over: its ack (through
+    the delivery cursor, with the other ops of its frame), a duplicate's ack, or its error."""
+
+    __slots__ = ("client_op_id", "delivery", "held")
+
+    def __init__(self, delivery: Delivery, client_op_id: str, held: _FrameEntries | None) -> None:
+        self._done = False
+        self.delivery = delivery
+        self.client_op_id = client_op_id
+        self.held = held
+
+    def answer(self, outcome: Outcome | None, error: BaseException | None) -> None:
+        delivery, held = self.delivery, self.held
         if held is not None:
             held.left -= 1
         if error is not None or outcome is None:
             failure = ProtocolError(
-                "unavailable", "the journal is unavailable; re-send", client_op_id
+                "unavailable", "the journal is unavailable; re-send", self.client_op_id
             )
             delivery.fatal(protocol.encode(protocol.error_frame(failure)), CloseCode.TRY_AGAIN)
             return
@@ -379,10 +386,10 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
             else:
                 held.entries.append(outcome.entry)
         elif isinstance(outcome, Duplicate):
-            delivery.duplicate(client_op_id, outcome.seq, outcome.element_seq)
+            delivery.duplicate(self.client_op_id, outcome.seq, outcome.element_seq)
         elif isinstance(outcome, Rejected):
             error_frame = protocol.error_frame(
-                ProtocolError(outcome.code, outcome.message, client_op_id)
+                ProtocolError(outcome.code, outcome.message, self.client_op_id)
             )
             delivery.frame(protocol.encode(error_frame))
         if held is not None and held.left == 0 and held.entries:

@@ -27,6 +27,7 @@ snapshot describes the whole page, so it replaces the remembered set.
 
 from __future__ import annotations
 
+import itertools
 import re
 import string
 import unicodedata
@@ -107,6 +108,8 @@ _ESCAPES = re.compile(r"(?:%[0-9A-F]{2})+", re.IGNORECASE)
 # card number has 13 digits at least, an IBAN 12 (NL91ABNA0417164300) in practice.
 _THIRTEEN_DIGITS = re.compile(r"\d(?:\D*\d){12}")
 _TWELVE_DIGITS = re.compile(r"\d(?:\D*\d){11}")
+# Shorter text holds neither: left as it is without a look.
+_SHORTEST = 12
 
 CARD_LENGTHS = range(13, 20)
 # A run of more digits is masked whole instead of window by window: nobody writes such a
@@ -279,7 +282,7 @@ def scrub_text(text: str, *, geometry: bool = False) -> str:
     """Replace card numbers (Luhn) and IBANs (mod-97) in free text by asterisks, one per digit
     or letter of the number (per escape, in URL-encoded text); separators stay. `geometry`:
     `text` is drawing geometry (see above)."""
-    if len(text) < 12:
+    if len(text) < _SHORTEST:
         return text
     view = text
     spans: list[tuple[int, int]] = []  # where each character of `view` is in `text`
@@ -362,20 +365,26 @@ _GEOMETRY_KEYS = frozenset(
 
 def _scrub_strings(value: Any, attributes: bool = False) -> Any:
     """Scrub every string of a payload, dictionary keys included. `attributes`: `value` is the
-    attributes of an rrweb element (the value of an "attributes" key)."""
+    attributes of an rrweb element (the value of an "attributes" key). A list or dictionary
+    with nothing to change inside comes back as it is, not copied: most payloads (a pointer's
+    numbers under short keys) have nothing that could hold a card number or an IBAN, and this
+    runs for every op."""
+    kind = type(value)
+    if kind is dict:
+        return _scrub_dict(value, attributes)
+    if kind is list:
+        return _scrub_list(value)
+    if kind is str:
+        return value if len(value) < _SHORTEST else scrub_text(value)
+    if kind is int or kind is bool or value is None:
+        return value
+    # Subclasses of the JSON types (payloads the server builds itself), and floats.
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, list):
-        return [_scrub_strings(item) for item in value]
+        return _scrub_list(value)
     if isinstance(value, dict):
-        return {
-            scrub_text(key): (
-                scrub_text(item, geometry=True)
-                if attributes and key in _GEOMETRY_KEYS and isinstance(item, str)
-                else _scrub_strings(item, attributes=key == "attributes")
-            )
-            for key, item in value.items()
-        }
+        return _scrub_dict(value, attributes)
     if isinstance(value, float):
         # Stored as PostgreSQL jsonb reads them back: -0.0 as 0.0, integral floats from 1e16 on
         # as integers. Otherwise the row would no longer match its hash.
@@ -384,6 +393,49 @@ def _scrub_strings(value: Any, attributes: bool = False) -> Any:
         if 1e16 <= abs(value) < 2**63 and value.is_integer():
             return int(value)
     return value
+
+
+def _unchanged(item: Any) -> bool:
+    """Whether `_scrub_strings(item)` is `item` itself, as far as a glance tells (the common
+    scalars); False means: ask it."""
+    kind = type(item)
+    return (
+        (kind is str and len(item) < _SHORTEST)
+        or kind is int
+        or kind is bool
+        or item is None
+        or (kind is float and 0 < abs(item) < 1e16)
+    )
+
+
+def _scrub_list(value: list[Any]) -> list[Any]:
+    scrubbed: list[Any] | None = None  # a copy, from the first item that changed on
+    for index, item in enumerate(value):
+        new = item if _unchanged(item) else _scrub_strings(item)
+        if scrubbed is None:
+            if new is item:
+                continue
+            scrubbed = value[:index]
+        scrubbed.append(new)
+    return value if scrubbed is None else scrubbed
+
+
+def _scrub_dict(value: dict[Any, Any], attributes: bool) -> dict[Any, Any]:
+    scrubbed: dict[Any, Any] | None = None  # a copy, from the first entry that changed on
+    for index, (key, item) in enumerate(value.items()):
+        new_key = key if len(key) < _SHORTEST else scrub_text(key)
+        if attributes and key in _GEOMETRY_KEYS and isinstance(item, str):
+            new = scrub_text(item, geometry=True)
+        elif _unchanged(item):
+            new = item
+        else:
+            new = _scrub_strings(item, attributes=key == "attributes")
+        if scrubbed is None:
+            if new_key is key and new is item:
+                continue
+            scrubbed = dict(itertools.islice(value.items(), index))
+        scrubbed[new_key] = new
+    return value if scrubbed is None else scrubbed
 
 
 class SessionMasker:

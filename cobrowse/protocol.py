@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 import orjson
 
@@ -147,8 +147,7 @@ class ProtocolError(Exception):
 # --- Incoming frames -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OpFrame:
+class OpFrame(NamedTuple):
     client_op_id: str
     kind: str
     element: str | None
@@ -283,6 +282,8 @@ def _parse_op(data: dict[str, Any], fields: set[str] = _OP_FIELDS) -> OpFrame:
 
 
 def _exact_keys(data: Mapping[str, Any], required: set[str], optional: set[str]) -> None:
+    if data.keys() == required:  # most frames: each field once, no optional one
+        return
     keys = set(data)
     missing = required - keys
     if missing:
@@ -300,26 +301,42 @@ def _is_clean_key(value: str) -> bool:
 def _check_values(value: Any) -> None:
     """Depth, and values every journal backend stores unchanged: no NUL character (PostgreSQL
     refuses it, and one such op would fail the whole batch it is written with), finite floats
-    of modest size."""
+    of modest size. (Scalars are checked where their container is met: no stack entry each.)"""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise ProtocolError("invalid_payload", f"payload nests deeper than {MAX_DEPTH}")
         if isinstance(item, dict):
-            for key, child in item.items():
+            for key in item:
                 if "\x00" in key:
                     raise ProtocolError("invalid_payload", "strings may not contain NUL")
-                stack.append((child, depth + 1))
+            children: Any = item.values()
         elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                raise ProtocolError("invalid_payload", "strings may not contain NUL")
-        elif isinstance(item, float) and not (math.isfinite(item) and abs(item) < MAX_FLOAT):
-            raise ProtocolError(
-                "invalid_payload", f"numbers must be finite and below {MAX_FLOAT:g}"
-            )
+            children = item
+        else:  # a scalar at the top: only its depth applies
+            if depth > MAX_DEPTH:
+                raise ProtocolError("invalid_payload", f"payload nests deeper than {MAX_DEPTH}")
+            _check_scalar(item)
+            continue
+        if depth >= MAX_DEPTH:
+            if depth > MAX_DEPTH or item:
+                raise ProtocolError("invalid_payload", f"payload nests deeper than {MAX_DEPTH}")
+            continue
+        for child in children:
+            kind = type(child)
+            if kind is int or kind is bool or child is None:
+                continue
+            if kind is dict or kind is list or isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+            else:
+                _check_scalar(child)
+
+
+def _check_scalar(value: Any) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ProtocolError("invalid_payload", "strings may not contain NUL")
+    elif isinstance(value, float) and not (math.isfinite(value) and abs(value) < MAX_FLOAT):
+        raise ProtocolError("invalid_payload", f"numbers must be finite and below {MAX_FLOAT:g}")
 
 
 # --- Payload shapes per kind -----------------------------------------------------------------

@@ -84,14 +84,13 @@ RETRY_START, RETRY_CAP = 0.1, 0.5
 
 
 class Answer:
-    """An op's answer, given by calling `answer(outcome, error)` from the hand-over itself. A
-    future's done-callbacks would take a pass through the event loop each: one per op, on the
-    server's busiest path."""
+    """An op's answer, given by `answer(outcome, error)` from the hand-over itself. A future's
+    done-callbacks would take a pass through the event loop each: one per op, on the server's
+    busiest path. Subclasses say what answering is (`CallAnswer`: a function to call)."""
 
-    __slots__ = ("_answer", "_done")
+    __slots__ = ("_done",)
 
-    def __init__(self, answer: Callable[[Outcome | None, BaseException | None], None]) -> None:
-        self._answer = answer
+    def __init__(self) -> None:
         self._done = False
 
     def done(self) -> bool:
@@ -106,9 +105,25 @@ class Answer:
     def _give(self, outcome: Outcome | None, error: BaseException | None) -> None:
         self._done = True
         try:
-            self._answer(outcome, error)
+            self.answer(outcome, error)
         except Exception:  # the receiver's bug: not the other ops' of the batch
             logger.exception("answering a journaled op failed")
+
+    def answer(self, outcome: Outcome | None, error: BaseException | None) -> None:
+        raise NotImplementedError
+
+
+class CallAnswer(Answer):
+    """The answer is a call of `call(outcome, error)`."""
+
+    __slots__ = ("_call",)
+
+    def __init__(self, call: Callable[[Outcome | None, BaseException | None], None]) -> None:
+        self._done = False
+        self._call = call
+
+    def answer(self, outcome: Outcome | None, error: BaseException | None) -> None:
+        self._call(outcome, error)
 
 
 Reply = asyncio.Future[Outcome] | Answer
@@ -314,10 +329,19 @@ class JournalWriter:
     ) -> None:
         """`submit`, answered by a call of `answer(outcome, None)` (or `(None, error)`) from the
         batch's hand-over, in the order of the batch, after its entries were handed over."""
-        self._enqueue(session_id, submission, Answer(answer))
+        self._enqueue(session_id, submission, CallAnswer(answer))
+
+    def submit_all(self, session_id: str, items: list[tuple[Submission, Answer]]) -> None:
+        """Several ops of one session, in their order, each answered from the hand-over (as
+        `submit_answered`); in the same batch unless it is full."""
+        self._queue.extend([(session_id, submission, answer) for submission, answer in items])
+        self._wake()
 
     def _enqueue(self, session_id: str, submission: Submission, reply: Reply) -> None:
         self._queue.append((session_id, submission, reply))
+        self._wake()
+
+    def _wake(self) -> None:
         self._wakeup.set()
         if self._task is None or self._task.done():
             self._task = self._loop.create_task(self._run(), name="journal-writer")

@@ -29,6 +29,7 @@ from cobrowse.models import Operation, Participant, Session
 from cobrowse.protocol import (
     ERROR_CODES,
     KINDS,
+    MAX_DEPTH,
     MAX_ERROR_MESSAGE,
     CloseCode,
     OpFrame,
@@ -101,6 +102,27 @@ def test_parser_accepts_a_well_formed_frame_or_refuses_with_a_code(data: Any) ->
         text = json.dumps(frame.payload)
         assert "\\u0000" not in text
         assert json.loads(text) == frame.payload
+
+
+@pytest.mark.parametrize(
+    ("wraps", "leaf", "refused"),
+    [
+        (MAX_DEPTH - 2, 1, False),  # the number lies at MAX_DEPTH: the deepest allowed
+        (MAX_DEPTH - 1, 1, True),
+        (MAX_DEPTH - 2, [], False),  # an empty list may be the deepest value too
+        (MAX_DEPTH - 1, [], True),
+    ],
+)
+def test_payload_depth_counts_every_value_scalars_and_empty_containers_alike(
+    wraps: int, leaf: Any, refused: bool
+) -> None:
+    value = leaf
+    for _ in range(wraps):
+        value = [value]
+    frame = {"type": "op", "client_op_id": "c", "kind": "pointer", "payload": {"deep": value}}
+    with pytest.raises(ProtocolError) as refusal:
+        parse_frame(frame)  # refused either way: a pointer has no `deep`, if not too deep
+    assert ("nests deeper" in refusal.value.message) is refused, refusal.value.message
 
 
 @settings(max_examples=800, deadline=None)

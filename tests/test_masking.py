@@ -432,6 +432,39 @@ def test_a_run_of_more_than_a_hundred_digits_is_masked_whole():
     assert scrub_text(" ".join("1111" for _ in range(25))) == " ".join("1111" for _ in range(25))
 
 
+def test_a_payload_with_nothing_to_scrub_is_not_copied():
+    payload = {"x": 1733520000.25, "y": 12, "id": 7, "label": "short", "list": [1, "two"]}
+    assert SessionMasker().redact("pointer", None, payload) is payload
+
+
+def test_a_scrubbed_entry_keeps_its_neighbours_and_their_order():
+    card = "4111111111111111"
+    payload = {
+        "a": 1,
+        "b": [2, "three", f"pay {card}", None],
+        card: "key",
+        "z": -0.0,
+        "last": {"kept": True},
+    }
+    out = SessionMasker().redact("chat", None, payload)
+    masked = "*" * len(card)
+    assert list(out) == ["a", "b", masked, "z", "last"]
+    assert out == {
+        "a": 1,
+        "b": [2, "three", f"pay {masked}", None],
+        masked: "key",
+        "z": 0.0,
+        "last": {"kept": True},
+    }
+    assert out["last"] is payload["last"]  # nothing inside it changed
+    assert payload["b"][2] == f"pay {card}"  # the payload as it came is left alone
+
+
+def test_negative_zero_is_journaled_as_postgresql_reads_it_back():
+    out = SessionMasker().redact("pointer", None, {"x": -0.0, "y": 0.5})
+    assert str(out["x"]) == "0.0"
+
+
 def _path(attributes: dict[str, Any]) -> dict[str, Any]:
     payload = {"events": [snapshot(element(4, "path", attributes))]}
     out = SessionMasker().redact("dom", None, payload)
