@@ -558,6 +558,30 @@ Each change was made after profiling the server under the bench (py-spy through
     before, 3,251 and 1,526 after; the machine's load, not the code, set those (the runs
     before and after at the same offered load differed more between turns than between
     codes). The profiles, before and after, are under *Where the time goes*.
+20. **Less Python per op on the way in and in the decision.** A profile at 16,000 ops/s had no
+    large piece left but many small ones per op; five changes took them out, each measured on
+    its own: masking no longer copies or walks a payload with nothing to scrub (numbers, strings
+    shorter than the shortest card number); the sequencer turns the session id and the time of
+    receipt into text once per batch, encodes a payload once for the row and the op frame, and
+    its per-op records are named tuples, not frozen dataclasses (1.6 us each to make); parsing
+    takes a fast path for an op with exactly its fields and checks scalars in place (same
+    limits and error codes); the consumer hands a frame's ops to the writer in one call with
+    one answer object each; the journal entry is a dict literal. Nothing on the wire, in the
+    journal or in the hashes changed. The bench's own CPU per op could not show it on a machine
+    busy with other work (the same code moved more between runs than between versions), so it
+    was measured in one process, old and new in alternating rounds on the bench's load shape
+    (`bench/hotpath_ab.py`, 40 sessions, frames of 20 pointer ops, two receivers each; thread
+    CPU, medians of rounds): 2026-12-06 22:28 UTC, the way in 12.1 -> 8.3 us per op, the
+    decision 23.3 -> 16.8, the hand-over 3.8 -> 3.5, in all 40.2 -> 29.0 (0.72x); with frames
+    of 4 ops, 0.79x; again at 22:36 UTC on the merged code, under load, 61.5 -> 46.2 (0.71x).
+    py-spy at 16,000 ops/s (shares of the event loop's samples, before -> after): deciding 33%
+    -> 27% (masking in it 11% -> 7%, the hash chain 7.7% -> 3.3%), parsing 21% -> 17%, the
+    hand-over 10.5% -> 12.3% (one write system call per connection per batch; receivers
+    already get a run of ops as one `batch` frame and the sender its acks in the same write).
+    What is left is spread out: policy checks, the hash chain and the row's encoding per op,
+    JSON decoding and validation, uvloop itself (about 10%) and uvicorn's frame parsing.
+    Tried and not kept: the batch's lookup sets built in one loop (0.995x), masking's scalar
+    check written out inline (0.992x).
 
 Changes 14 to 16 measured with a fixed load, back to back, the code before (2a18c59) and
 after in turn (2026-11-21, 21:39-21:44 UTC, `--start-load 8500`, the command below):
