@@ -458,4 +458,3 @@ def test_the_page_says_what_the_sustained_ratio_leaves_out() -> None:
     text = _peer(doc)
     assert "ShareDB's p99 missed the 100 ms line by less than a quarter at 450 ops/s" in text
     assert "Our p99" not in text
-
