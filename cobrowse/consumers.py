@@ -29,7 +29,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from . import lifecycle, policy, presence, protocol, selectors, throttle
+from . import guard, lifecycle, policy, presence, protocol, selectors, throttle
 from .delivery import GONE, Delivery
 from .models import Participant, Role
 from .protocol import (
@@ -166,6 +166,7 @@ class CobrowseConsumer(AsyncWebsocketConsumer):
         """Accept only to close at once with a reason a browser can read (a refused handshake
         looks like a network failure, 1006, to a page). Nothing is sent before the close."""
         await self._accept()
+        await asyncio.sleep(guard.ACCEPT_SETTLE_SECONDS)
         await self.close(code=code, reason=reason)
 
     async def _accept(self) -> None:

@@ -15,6 +15,7 @@ does for its own refusals."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -30,10 +31,18 @@ logger = logging.getLogger(__name__)
 Scope = dict[str, Any]
 
 
+# Between accepting and closing a refused socket. daphne (`make run`) completes the handshake a
+# turn of its reactor after the accept; a close that reaches it before then is taken as a
+# rejection of the handshake (HTTP 403), which a page sees as 1006 with no code. A refusal is
+# rare, so a few milliseconds there cost nothing.
+ACCEPT_SETTLE_SECONDS = 0.02
+
+
 async def refuse(send: Any, code: int, reason: str) -> None:
     """Accept, then close with `code` and `reason` (servers that cannot send a reason, such as
     daphne, send the code alone)."""
     await send({"type": "websocket.accept"})
+    await asyncio.sleep(ACCEPT_SETTLE_SECONDS)
     await send({"type": "websocket.close", "code": int(code), "reason": reason})
 
 
