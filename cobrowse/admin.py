@@ -33,7 +33,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from . import api_tokens, embed, policy, selectors, webhooks
+from . import api_tokens, embed, lifecycle, policy, selectors, webhooks
 from .models import (
     ApiToken,
     Operation,
@@ -384,6 +384,14 @@ class SessionAdmin(admin.ModelAdmin[Session]):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or policy.may_serve(request.user, obj))
+
+    # Deleting goes through the session row lock (lifecycle.sessions_delete), so that a
+    # journal append under way cannot leave rows behind.
+    def delete_model(self, request: HttpRequest, obj: Session) -> None:
+        lifecycle.sessions_delete(ids=[obj.pk])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+        lifecycle.sessions_delete(ids=list(queryset.values_list("pk", flat=True)))
 
     @admin.display(description="Customer")
     def customer(self, obj: Session) -> str:

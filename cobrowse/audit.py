@@ -18,10 +18,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import transaction
 from django.db.models import Q
 
-from . import selectors
+from . import lifecycle, selectors
 from .models import GENESIS_HASH, Operation, Session, Status
 from .sequencer import op_hash
 
@@ -111,8 +110,5 @@ def sessions_purge(*, cutoff: datetime, dry_run: bool = False) -> Purged:
     ids = [pk for pk, _ in result.ended + result.abandoned]
     result.operations = Operation.objects.filter(session_id__in=ids).count()
     if not dry_run and ids:
-        with transaction.atomic():
-            # The journal first, in one statement, rather than row by row through the cascade.
-            Operation.objects.filter(session_id__in=ids).delete()
-            Session.objects.filter(pk__in=ids).delete()
+        lifecycle.sessions_delete(ids=ids)
     return result

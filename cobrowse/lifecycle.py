@@ -39,7 +39,16 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import policy, protocol, selectors, sequencer, webhooks, writer
-from .models import Invitation, Participant, Role, Session, Site, Status, WebhookEventType
+from .models import (
+    Invitation,
+    Operation,
+    Participant,
+    Role,
+    Session,
+    Site,
+    Status,
+    WebhookEventType,
+)
 from .sequencer import Submission
 
 logger = logging.getLogger(__name__)
@@ -383,6 +392,24 @@ def session_end(*, session_id: uuid.UUID | str, reason: str) -> bool:
     if seq is not None:
         writer.ring_from_elsewhere({str(session.pk): (seq, seq)})
     return True
+
+
+def sessions_delete(*, ids: list[uuid.UUID] | list[str]) -> int:
+    """Delete whole sessions: their journal, participants, invitations and webhook events. The
+    one way sessions are deleted (retention's purge, Django admin), and the reason the journal
+    needs no foreign keys in the database (models.Operation): the session rows are locked
+    first, in order of id as the journal writer locks them, so an append either committed
+    before (its rows are deleted here) or waits and then finds no session row and writes
+    nothing. The journal goes in one statement rather than row by row through Django's
+    cascade. One transaction; answers the number of journal rows deleted."""
+    with transaction.atomic():
+        rows = Session.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        locked = list(rows.values_list("pk", flat=True))
+        if not locked:
+            return 0
+        deleted, _ = Operation.objects.filter(session_id__in=locked).delete()
+        Session.objects.filter(pk__in=locked).delete()
+    return deleted
 
 
 def _end_locked(session: Session, *, reason: str, client_op_id: str) -> int | None:

@@ -217,17 +217,33 @@ class Operation(models.Model):
     # No index of their own on session and sender: the unique (session, seq) and
     # (sender, client_op_id) indexes begin with them and serve every lookup; each index less is
     # less work for every journaled op.
+    #
+    # And no foreign-key constraint in the database (db_constraint=False): checking one is a
+    # trigger and a row lock on the referenced row for every inserted op, which cost PostgreSQL
+    # more than the insert itself (docs/performance.md, change 21). Rows stay consistent
+    # without it: the journal writer inserts only under the session row's lock and only while
+    # that row still holds the heads it decided from (journal_sql), a sender is a participant
+    # of the session it writes to, and sessions are deleted only by
+    # `lifecycle.sessions_delete`, which takes the same lock first.
     session = models.ForeignKey(
-        Session, on_delete=models.CASCADE, related_name="operations", db_index=False
+        Session,
+        on_delete=models.CASCADE,
+        related_name="operations",
+        db_index=False,
+        db_constraint=False,
     )
     seq = models.BigIntegerField()
     kind = models.CharField(max_length=16)
-    # NULL, not "", for "no element": the unique (session, element, element_seq) ignores NULLs.
+    # NULL, not "", for "no element": the unique (session, element, element_seq) leaves them out.
     element = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     element_seq = models.BigIntegerField(null=True, blank=True)
     delivery = models.CharField(max_length=8, choices=Delivery.choices)
     sender = models.ForeignKey(
-        Participant, on_delete=models.CASCADE, related_name="operations", db_index=False
+        Participant,
+        on_delete=models.CASCADE,
+        related_name="operations",
+        db_index=False,
+        db_constraint=False,
     )
     client_op_id = models.CharField(max_length=64)
     payload = models.JSONField()
@@ -240,8 +256,11 @@ class Operation(models.Model):
         constraints = [
             # The unique index on (session, seq) also serves "ops after seq N".
             models.UniqueConstraint(fields=["session", "seq"], name="unique_seq_per_session"),
+            # Only ops that name an element: the others (most of the journal: pointer moves,
+            # chat, dom) had their NULLs indexed for nothing, as NULLs never conflict.
             models.UniqueConstraint(
                 fields=["session", "element", "element_seq"],
+                condition=models.Q(element__isnull=False),
                 name="unique_element_seq_per_session",
             ),
             models.UniqueConstraint(

@@ -43,6 +43,46 @@ def test_journal_lists_in_seq_order_and_filters_by_kind(admin_client, journaled)
     assert chats.status_code == 200 and chats.context["cl"].result_count == 3
 
 
+@pytest.mark.parametrize("how", ["one", "action"])
+def test_a_session_is_deleted_in_admin_under_its_row_lock(
+    admin_client, journaled, how, monkeypatch
+):
+    """The journal has no foreign keys in the database, so a session leaves admin only
+    through lifecycle.sessions_delete (the session row's lock first, its rows with it). One
+    with a journal is not deleted at all: journal rows are read-only there, retention's purge
+    removes them."""
+    from cobrowse.models import Operation, Participant, Session
+
+    deleted = []
+    sessions_delete = lifecycle.sessions_delete
+
+    def spy(*, ids):
+        deleted.extend(ids)
+        return sessions_delete(ids=ids)
+
+    monkeypatch.setattr(lifecycle, "sessions_delete", spy)
+    empty, kept = open_session(), open_session()
+    lifecycle.participant_join(session_id=empty.pk, user=None, owns_as_customer=True)
+
+    def delete(session):
+        if how == "one":
+            return admin_client.post(
+                f"/admin/cobrowse/session/{session.pk}/delete/", {"post": "yes"}
+            )
+        return admin_client.post(
+            "/admin/cobrowse/session/",
+            {"action": "delete_selected", "_selected_action": [session.pk], "post": "yes"},
+        )
+
+    delete(journaled)
+    assert Operation.objects.filter(session_id=journaled.pk).count() == 6
+    assert delete(empty).status_code == 302
+    assert deleted == [empty.pk]
+    assert not Session.objects.filter(pk=empty.pk).exists()
+    assert not Participant.objects.filter(session_id=empty.pk).exists()
+    assert Session.objects.filter(pk=kept.pk).exists()
+
+
 def test_journal_rows_are_read_only(admin_client, journaled):
     op = journaled.operations.first()
     assert (

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, connection
+from django.utils import timezone
 
 from cobrowse import lifecycle, selectors, sequencer
 from cobrowse import writer as writer_module
@@ -40,6 +41,21 @@ def customer_of(session: Session) -> Participant:
 def sub(p: Participant, cid: str, kind: str = "chat", **extra: Any) -> Submission:
     payload = extra.pop("payload", None) or {"text": cid}
     return Submission(p.pk, p.role, cid, kind, extra.pop("element", None), payload)
+
+
+def stray_row(session: Session, sender: Participant, *, seq: int) -> Operation:
+    """A journal row written behind the writer's back (its session's head does not know it)."""
+    return Operation.objects.create(
+        session=session,
+        seq=seq,
+        kind="chat",
+        delivery="all",
+        sender=sender,
+        client_op_id=f"stray-{uuid.uuid4()}",
+        payload={"text": "stray"},
+        received_at=timezone.now(),
+        hash="0" * 64,
+    )
 
 
 pg_only = pytest.mark.skipif(
@@ -248,11 +264,13 @@ async def test_a_batch_that_fails_is_tried_again_session_by_session() -> None:
     other sessions' ops out of the journal."""
     good, bad = [await sync_to_async(open_session)() for _ in range(2)]
     customer = await sync_to_async(customer_of)(good)
-    # A sender that does not exist: the deferred foreign key fails the commit.
-    ghost = Submission(customer.pk + 10_000, "customer", "g", "chat", None, {"text": "g"})
+    other = await sync_to_async(customer_of)(bad)
+    # A row the bad session's head does not know (written behind the writer's back): the
+    # writer's seq 1 for it breaks the unique (session, seq) and fails the transaction.
+    await sync_to_async(stray_row)(bad, other, seq=1)
     writer = JournalWriter.get()
     submitted = [  # queued together: one batch
-        writer.submit(str(bad.pk), ghost),
+        writer.submit(str(bad.pk), sub(other, "g")),
         writer.submit(str(good.pk), sub(customer, "a")),
     ]
     failed, accepted = await asyncio.gather(*submitted, return_exceptions=True)
@@ -260,7 +278,7 @@ async def test_a_batch_that_fails_is_tried_again_session_by_session() -> None:
     assert isinstance(accepted, Accepted) and accepted.entry["seq"] == 1, accepted
     assert writer.batches == 1 and writer.retries == 2  # one batch, each session alone again
     count = sync_to_async(lambda s: Operation.objects.filter(session=s).count())
-    assert (await count(good), await count(bad)) == (1, 0)
+    assert (await count(good), await count(bad)) == (1, 1)  # the stray row only
 
 
 @pytest.mark.django_db(transaction=True)
@@ -608,7 +626,7 @@ async def test_a_write_from_the_cache_that_waited_for_a_row_lock_checks_what_was
 @pytest.mark.django_db(transaction=True)
 async def test_a_commit_that_fails_in_a_one_statement_append_journals_nothing() -> None:
     """An append decided from the writer's copy is one statement, a transaction of its own:
-    when its commit fails (here a deferred foreign key: a sender that does not exist), it
+    when it fails (here a row written behind the writer's back holds the seq it decided), it
     raises that error, journals nothing, and the connection takes the next append."""
     session = await sync_to_async(open_session)()
     customer = await sync_to_async(customer_of)(session)
@@ -622,10 +640,11 @@ async def test_a_commit_that_fails_in_a_one_statement_append_journals_nothing() 
         return result.outcomes
 
     assert [o.entry["seq"] for o in await append(sub(customer, "a"))] == [1]
-    ghost = Submission(customer.pk + 10_000, "customer", "g", "chat", None, {"text": "g"})
-    with pytest.raises(psycopg.errors.ForeignKeyViolation):
-        await append(sub(customer, "b"), ghost)
+    stray = await sync_to_async(stray_row)(session, customer, seq=3)
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        await append(sub(customer, "b"), sub(customer, "c"))
     assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    await sync_to_async(stray.delete)()
     assert [o.entry["seq"] for o in await append(sub(customer, "b"))] == [2]
 
     def journaled() -> list[str]:
@@ -729,3 +748,59 @@ async def test_two_writers_deciding_from_their_caches_never_deadlock() -> None:
     for session in sessions:
         verified = await sync_to_async(journal_verify)(session_id=session.pk)
         assert verified.broken is None and verified.ops == 24 * OPS_PER_BATCH, verified
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_append_to_a_session_deleted_meanwhile_journals_nothing() -> None:
+    """The journal has no foreign keys in the database (models.Operation): a session deleted
+    after the writer cached its heads is refused, not written to, from the cache and from a
+    read alike, and leaves no rows."""
+    session = await sync_to_async(open_session)()
+    customer = await sync_to_async(customer_of)(session)
+    writer = JournalWriter.get()
+    assert isinstance(await writer.submit(str(session.pk), sub(customer, "a")), Accepted)
+    assert await sync_to_async(lifecycle.sessions_delete)(ids=[session.pk]) == 1
+    outcome = await writer.submit(str(session.pk), sub(customer, "b"))
+    assert isinstance(outcome, Rejected) and outcome.code == "session_ended", outcome
+    count = sync_to_async(lambda: Operation.objects.filter(session_id=session.pk).count())
+    assert await count() == 0
+
+
+@pg_only
+@pytest.mark.django_db(transaction=True)
+async def test_deleting_a_session_waits_for_an_append_that_holds_its_row() -> None:
+    """An append holds the session row's lock until it commits; deleting the session takes
+    that lock first, so it waits, and then deletes the rows that append wrote too: none is
+    left without its session."""
+    from cobrowse import journal_sql
+
+    session = await sync_to_async(open_session)()
+    customer = await sync_to_async(customer_of)(session)
+    params = writer_module._pg_connection_params()
+    assert params is not None
+    appending = await psycopg.AsyncConnection.connect(**params)
+    try:
+        # What an append does, held open: the row lock, then a journal row.
+        await appending.execute(
+            f"SELECT id FROM {journal_sql.SESSION} WHERE id = %s FOR UPDATE", [session.pk]
+        )
+        await appending.execute(
+            f"INSERT INTO {journal_sql.OPERATION} (session_id, seq, kind, delivery, sender_id, "
+            "client_op_id, payload, hash, received_at) "
+            "VALUES (%s, 1, 'chat', 'all', %s, 'held', '{}', %s, now())",
+            [session.pk, customer.pk, "0" * 64],
+        )
+        deleting = asyncio.ensure_future(
+            sync_to_async(lifecycle.sessions_delete, thread_sensitive=False)(ids=[session.pk])
+        )
+        await asyncio.sleep(0.3)
+        assert not deleting.done()  # waits for the append's lock
+        await appending.commit()
+        assert await asyncio.wait_for(deleting, 10) == 1  # the row the append committed
+    finally:
+        await appending.close()
+    leftovers = sync_to_async(
+        lambda: Operation.objects.filter(session_id=session.pk).count()
+        + Participant.objects.filter(session_id=session.pk).count()
+    )
+    assert await leftovers() == 0
