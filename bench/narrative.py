@@ -521,8 +521,8 @@ Each change was made after profiling the server under the bench (py-spy through
     COMMIT). It is now one, sent alone on the writer's connection in autocommit mode, so it
     is a transaction of its own: the session rows are locked in order of id inside it (the
     first of its scalar subqueries), the planner settings belong to the writer's connection
-    (set once when it opens, with prepared statements only), and a commit that fails (a
-    deferred foreign key) raises and leaves the connection ready
+    (set once when it opens, with prepared statements only), and a statement that fails (a
+    unique constraint) raises and leaves the connection ready
     (`tests/test_group_commit.py`). psycopg no longer polls and flushes five times per batch,
     and PostgreSQL no longer handles five messages.
 15. **The rows parsed once by PostgreSQL.** `perf` of the writer's backend at 8,500 ops/s put
@@ -615,6 +615,29 @@ Each change was made after profiling the server under the bench (py-spy through
     JSON decoding and validation, uvloop itself (about 10%) and uvicorn's frame parsing.
     Tried and not kept: the batch's lookup sets built in one loop (0.995x), masking's scalar
     check written out inline (0.992x).
+21. **The journal without foreign keys in the database, and a partial element index.** Past
+    12,000 ops/s the writer's batches are 400 to 2,000 rows, and its statistics put most of a
+    batch's time in waiting for PostgreSQL (2026-12-07 00:36 UTC, 12,000 ops/s: 395-1,256 ops
+    a batch, deciding 7-22 ms, waiting 26-78 ms). `EXPLAIN ANALYZE` of the writer's insert of
+    1,000 pointer rows, rolled back (00:37-00:38 UTC): 16-19 ms for the insert, then 20-22 ms
+    more at commit for the two deferred foreign keys (a trigger per row and key, each locking
+    the referenced session or participant row). On copies of the table: 43-47 us a row with
+    the keys, 14-22 without, 11-16 without and with the unique (session, element, element_seq)
+    partial, over the rows that name an element (the others, most of the journal, only ever
+    put NULLs into it, which never conflict). Both are made (migration 0012); what the keys
+    guarded now holds by the order of locks (docs/architecture.md): rows are inserted only under
+    the session row's lock while that row still holds the heads decided from, and sessions are
+    deleted only by `lifecycle.sessions_delete`, which takes the same locks first
+    (`tests/test_group_commit.py`, `tests/test_admin.py`). An earlier try (below) measured
+    0.5 ms on a 35-row batch and kept the keys; at the batch sizes near saturation they were
+    half of PostgreSQL's time. The code before (7ac8660) and after in turn, three times each
+    (00:44-00:48 UTC, `--systems ours --start-load 7000 --factor 2 --max-steps 2
+    --step-seconds 6`, each on a database migrated by its own code): at 14,000 ops/s, before
+    11,553 / 12,241 / 11,076 delivered with p50 870 / 693 / 1,014 ms, after 13,630 / 13,568 /
+    13,388 with p50 170 / 219 / 258 ms; at 7,000 ops/s p50 47-49 ms before, 34-44 after,
+    with more server CPU per op after (118-122 us against 107-108: the batches are smaller
+    when PostgreSQL answers sooner, and a batch's fixed costs, one write to each of its
+    connections, are shared by fewer ops).
 
 Changes 14 to 16 measured with a fixed load, back to back, the code before (2a18c59) and
 after in turn (2026-11-21, 21:39-21:44 UTC, `--start-load 8500`, the command below):
@@ -633,8 +656,8 @@ one ahead leads to: p50 at 5,000 ops/s about 10 ms against 7.7, and 6-8% more se
 op); the statements without BEGIN and COMMIT in pipeline mode (an implicit transaction up to
 the pipeline's sync: psycopg 3.3 leaves the connection unusable when that commit fails, which
 change 14 avoids by sending one statement outside a pipeline); dropping the journal's deferred
-foreign keys (0.5 ms less per 35-row transaction, kept for the database's own check of
-integrity); multi-statement simple-protocol queries instead of the
+foreign keys (0.5 ms less per 35-row transaction then, kept for the database's own check of
+integrity; made in change 21, measured at the batch sizes near saturation); multi-statement simple-protocol queries instead of the
 pipeline used less client CPU but more PostgreSQL time (no prepared statements); the writer in
 a thread of its own with its own event loop (p50 at 3,000 ops/s 45 to 85 ms against 13 to 23
 in back-to-back runs: every wait for PostgreSQL then ended in a wait for the GIL, held by the

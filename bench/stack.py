@@ -222,6 +222,7 @@ class Servers:
                 command = [
                     profiler,
                     "record",
+                    "--nonblocking",  # sampling without stopping the server: its timing holds
                     "-r",
                     "250",
                     "-f",

@@ -365,8 +365,8 @@ async def write_if_heads(
 ) -> None:
     """Lock the session rows in order of id, write (only if every row still holds its heads
     in `was`) and commit: one statement, one round trip, on a connection in autocommit mode.
-    Raises `StaleHeads` when a row had moved on: then nothing was written. A commit that fails
-    (a deferred foreign key) raises too, and leaves the connection ready for the next."""
+    Raises `StaleHeads` when a row had moved on: then nothing was written. A statement that fails
+    (a unique constraint) raises too, and leaves the connection ready for the next."""
     cursor = conn.cursor()
     await cursor.execute(_PG_WRITE_IF_HEADS, _pg_write_params(rows, heads, received_at, was))
     answer = await cursor.fetchone()
