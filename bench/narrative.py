@@ -649,25 +649,25 @@ batches are smaller, and a batch's fixed costs are shared by fewer ops. And at 1
 code after all 11,496 with p50 41 ms: that is why this run's saturation is so much higher
 than the last one's.
 
-Measured and not kept: two batches in flight on two connections (the next one queued behind
-the previous one's row locks) gave no measurable gain here and made a failed batch's retry
-harder to keep in order of receipt (tried again with the next batch decided from the heads the
-one ahead leads to: p50 at 5,000 ops/s about 10 ms against 7.7, and 6-8% more server CPU per
-op); the statements without BEGIN and COMMIT in pipeline mode (an implicit transaction up to
-the pipeline's sync: psycopg 3.3 leaves the connection unusable when that commit fails, which
+Measured and not kept: two batches in flight on two connections (the next one queued behind the
+previous one's row locks) gave no measurable gain here and made a failed batch's retry harder
+to keep in order of receipt (tried again with the next batch decided from the heads the one
+ahead leads to: p50 at 5,000 ops/s about 10 ms against 7.7, and 6-8% more server CPU per op);
+the statements without BEGIN and COMMIT in pipeline mode (an implicit transaction up to the
+pipeline's sync: psycopg 3.3 leaves the connection unusable when that commit fails, which
 change 14 avoids by sending one statement outside a pipeline); dropping the journal's deferred
 foreign keys (0.5 ms less per 35-row transaction then, kept for the database's own check of
-integrity; made in change 21, measured at the batch sizes near saturation); multi-statement simple-protocol queries instead of the
-pipeline used less client CPU but more PostgreSQL time (no prepared statements); the writer in
-a thread of its own with its own event loop (p50 at 3,000 ops/s 45 to 85 ms against 13 to 23
-in back-to-back runs: every wait for PostgreSQL then ended in a wait for the GIL, held by the
-busy event loop, even with a switch interval of 1 ms); redis-py's hiredis parser (2026-11-21,
-23:44-23:47 UTC, two alternating runs of two steps at 6,700 ops/s: server CPU 118-130 us per
-op with it, 119-125 without, p50 no lower); fewer full passes of the garbage collector
-(2026-11-22, 00:04-00:07 UTC, 7,700 ops/s, the collector's pauses logged through
-`gc.callbacks`: with the default thresholds 4 to 6 full passes in 30 s, 24-41 ms each, and
-young passes of about 0.5 ms; with the third threshold at 1,000 none, and p50 / p99 7-20 /
-27-63 ms against 11-19 / 44-65, within the spread between runs).
+integrity; made in change 21, measured at the batch sizes near saturation); multi-statement
+simple-protocol queries instead of the pipeline used less client CPU but more PostgreSQL time
+(no prepared statements); the writer in a thread of its own with its own event loop (p50 at
+3,000 ops/s 45 to 85 ms against 13 to 23 in back-to-back runs: every wait for PostgreSQL then
+ended in a wait for the GIL, held by the busy event loop, even with a switch interval of 1 ms);
+redis-py's hiredis parser (2026-11-21, 23:44-23:47 UTC, two alternating runs of two steps at
+6,700 ops/s: server CPU 118-130 us per op with it, 119-125 without, p50 no lower); fewer full
+passes of the garbage collector (2026-11-22, 00:04-00:07 UTC, 7,700 ops/s, the collector's
+pauses logged through `gc.callbacks`: with the default thresholds 4 to 6 full passes in 30 s,
+24-41 ms each, and young passes of about 0.5 ms; with the third threshold at 1,000 none, and
+p50 / p99 7-20 / 27-63 ms against 11-19 / 44-65, within the spread between runs).
 
 One fix on the way: a connection opened with `?last_seq=N` could send ops handed over while it
 was connecting before its catch-up, and the catch-up then sent them again (the protocol says

@@ -800,7 +800,9 @@ async def test_deleting_a_session_waits_for_an_append_that_holds_its_row() -> No
     finally:
         await appending.close()
     leftovers = sync_to_async(
-        lambda: Operation.objects.filter(session_id=session.pk).count()
-        + Participant.objects.filter(session_id=session.pk).count()
+        lambda: (
+            Operation.objects.filter(session_id=session.pk).count()
+            + Participant.objects.filter(session_id=session.pk).count()
+        )
     )
     assert await leftovers() == 0
