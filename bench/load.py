@@ -11,8 +11,9 @@ is checked too: per connection strictly increasing (an own `all` op comes as ack
 
 A sender on the product's protocol sends as the product's browser transport does
 (static/cobrowse/transport.js): one frame in flight, and the ops that come due meanwhile pile up
-and go together as the next frame (`ops`) once every op of the frame in flight is answered; each
-op keeps its own send time, so its latency counts its wait in the pile. It connects with
+and go together as the next frame (`ops`) once every op in flight is answered, in as few frames
+as the server's limit of ops a frame allows (the transport's `#flush`); each op keeps its own
+send time, so its latency counts its wait in the pile. It connects with
 `?batch=1`, as the product's clients do. The relays get one frame per op, as before.
 """
 
@@ -94,7 +95,7 @@ class Client:
         self.done = asyncio.Event()
         self.pending = 0
         self.piled: list[dict[str, Any]] = []  # ops due while a frame is in flight
-        self.in_flight = 0  # ops of the frame in flight not answered yet
+        self.in_flight = 0  # ops of the frames in flight not answered yet
 
     # --- Connection --------------------------------------------------------------------------
 
@@ -144,13 +145,14 @@ class Client:
             self._send_piled()
 
     def _send_piled(self) -> None:
-        """The ops piled up as the next frame in flight (one op: an `op` frame)."""
-        ops, self.piled = self.piled[:MAX_OPS_PER_FRAME], self.piled[MAX_OPS_PER_FRAME:]
-        if not ops:
-            return
-        self.in_flight = len(ops)
-        frame = {"type": "op", **ops[0]} if len(ops) == 1 else {"type": "ops", "ops": ops}
-        self.ws.send_text(orjson.dumps(frame))
+        """Every op piled up, now in flight, as the browser transport's `#flush` sends them: in
+        as few frames as the server's limit of ops a frame allows (one op: an `op` frame)."""
+        piled, self.piled = self.piled, []
+        self.in_flight = len(piled)
+        for start in range(0, len(piled), MAX_OPS_PER_FRAME):
+            ops = piled[start : start + MAX_OPS_PER_FRAME]
+            frame = {"type": "op", **ops[0]} if len(ops) == 1 else {"type": "ops", "ops": ops}
+            self.ws.send_text(orjson.dumps(frame))
 
     def _answered(self, count: int) -> None:
         self.in_flight = max(0, self.in_flight - count)
