@@ -267,6 +267,29 @@ def login_context(context: Any, user: Any, live_url: str) -> None:
     )
 
 
+def ask_for_help(customer: Any) -> Any:
+    """The customer clicks "Get help" on the page they are on; their session, once its code
+    shows in the panel."""
+    from playwright.sync_api import expect
+
+    from cobrowse.models import Session
+
+    customer.click("#cobrowse-help")
+    expect(customer.locator("#cobrowse-code")).to_have_text(re.compile(r"^\d{6}$"))
+    return Session.objects.get(code=customer.text_content("#cobrowse-code"))
+
+
+def desk_for(new_context: Any, live_url: str, session: Any) -> Any:
+    """A new operator, logged in in a browser context of their own, on `session`'s desk page."""
+    from tests.conftest import make_operator
+
+    context = new_context()
+    login_context(context, make_operator(), live_url)
+    desk = context.new_page()
+    desk.goto(f"/helpdesk/sessions/{session.pk}/")
+    return desk
+
+
 # The widget's shadow root on a merchant's page (the widget's host is appended to the body).
 WIDGET = "document.querySelector('[data-cobrowse-widget]')?.shadowRoot"
 # The demo sites' public keys (`manage.py demo_setup`) by their short names.

@@ -12,9 +12,7 @@ import pytest
 from django.apps import apps as django_apps
 from playwright.sync_api import Page, expect
 
-from cobrowse.models import Session
-from tests.browser.conftest import login_context, wait_until
-from tests.conftest import make_operator
+from tests.browser.conftest import ask_for_help, desk_for, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -29,13 +27,8 @@ def helping(new_context: Any, live_url: str) -> tuple[Page, Page]:
     customer.goto("/shop/")
     customer.locator("a[href*='/shop/products/']").first.click()
     customer.wait_for_url("**/shop/products/**")
-    customer.click("#cobrowse-help")
-    expect(customer.locator("#cobrowse-code")).to_have_text(re.compile(r"^\d{6}$"))
-    session = Session.objects.get(code=customer.text_content("#cobrowse-code"))
-    context = new_context()
-    login_context(context, make_operator(), live_url)
-    desk = context.new_page()
-    desk.goto(f"/helpdesk/sessions/{session.pk}/")
+    session = ask_for_help(customer)
+    desk = desk_for(new_context, live_url, session)
     expect(desk.frame_locator("#mirror iframe").locator("#add-to-cart")).to_be_visible()
     expect(customer.locator("#cobrowse-panel")).to_have_attribute("data-state", "joined")
     expect(customer.locator("#cobrowse-panel")).to_be_hidden()  # collapsed to its handle

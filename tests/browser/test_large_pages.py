@@ -17,8 +17,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
 from cobrowse.models import Operation, Session
-from tests.browser.conftest import login_context
-from tests.conftest import make_operator
+from tests.browser.conftest import ask_for_help, desk_for, login_context
 
 SHOP_CSS = Path(__file__).resolve().parents[2] / "static" / "shop_demo" / "shop.css"
 PRODUCT = "/shop/products/harbour-mug/"
@@ -40,14 +39,6 @@ def customer_on_product_page(new_context: Any, route: tuple[str, Any]) -> tuple[
     return page, Session.objects.get(code=page.text_content("#cobrowse-code"))
 
 
-def desk_for(session: Session, new_context: Any, live_url: str) -> Any:
-    context = new_context()
-    login_context(context, make_operator(), live_url)
-    desk = context.new_page()
-    desk.goto(f"/helpdesk/sessions/{session.pk}/")
-    return desk
-
-
 def dom_payloads(session: Session) -> list[str]:
     rows = Operation.objects.filter(session=session, kind="dom").order_by("seq")
     return [json.dumps(row.payload) for row in rows]
@@ -66,7 +57,7 @@ def test_a_page_with_a_huge_stylesheet_is_shown_with_it_linked(
     _customer, session = customer_on_product_page(
         new_context, ("**/static/shop_demo/shop.css", big_stylesheet)
     )
-    desk = desk_for(session, new_context, live_url)
+    desk = desk_for(new_context, live_url, session)
     expect(desk.frame_locator("#mirror iframe").locator("h1")).to_have_text("Harbour stoneware mug")
     payloads = dom_payloads(session)
     snapshots = [p for p in payloads if '"type": 2' in p]
@@ -90,10 +81,8 @@ def test_a_page_too_large_even_without_its_stylesheets_is_said_to_be_too_large(
           document.querySelector("main").append(section);
         }"""
     )
-    customer.click("#cobrowse-help")
-    expect(customer.locator("#cobrowse-code")).to_have_text(re.compile(r"^\d{6}$"))
-    session = Session.objects.get(code=customer.text_content("#cobrowse-code"))
-    desk = desk_for(session, new_context, live_url)
+    session = ask_for_help(customer)
+    desk = desk_for(new_context, live_url, session)
     expect(desk.locator("#mirror-placeholder")).to_contain_text("too large to show")
     payloads = dom_payloads(session)
     assert any("cobrowse:page-too-large" in p for p in payloads)

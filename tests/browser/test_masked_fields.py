@@ -3,7 +3,6 @@ placeholder, whatever was typed: never a row of characters as long as the value.
 
 from __future__ import annotations
 
-import re
 from importlib import import_module
 from typing import Any
 
@@ -11,9 +10,8 @@ import pytest
 from django.apps import apps as django_apps
 from playwright.sync_api import expect
 
-from cobrowse.models import Operation, Session
-from tests.browser.conftest import login_context
-from tests.conftest import make_operator
+from cobrowse.models import Operation
+from tests.browser.conftest import ask_for_help, desk_for
 
 PLACEHOLDER = "••••••"  # static/cobrowse/masking.js SECRET_MASK, cobrowse/masking.py MASKED_VALUE
 SHORT_CARD = "4111111111111111"  # 16 digits
@@ -34,14 +32,9 @@ def test_a_masked_card_field_shows_one_placeholder_whatever_its_length(
     customer.locator("a[href*='/shop/products/']").first.click()
     customer.click("#add-to-cart")
     customer.goto("/shop/checkout/")
-    customer.click("#cobrowse-help")
-    expect(customer.locator("#cobrowse-code")).to_have_text(re.compile(r"^\d{6}$"))
-    session = Session.objects.get(code=customer.text_content("#cobrowse-code"))
+    session = ask_for_help(customer)
     customer.click("#cobrowse-panel .cb-panel__hide")
-    context = new_context()
-    login_context(context, make_operator(), live_url)
-    desk = context.new_page()
-    desk.goto(f"/helpdesk/sessions/{session.pk}/")
+    desk = desk_for(new_context, live_url, session)
     mirror = desk.frame_locator("#mirror iframe")
     field = mirror.locator("#id_card_number")
     expect(field).to_be_attached()
@@ -74,14 +67,9 @@ def test_an_ordinary_masked_field_shows_the_same_placeholder_whatever_its_length
     too, with the same placeholder: not one `*` per character typed."""
     customer = new_context().new_page()
     customer.goto("/shop/")
-    customer.click("#cobrowse-help")
-    expect(customer.locator("#cobrowse-code")).to_have_text(re.compile(r"^\d{6}$"))
-    session = Session.objects.get(code=customer.text_content("#cobrowse-code"))
+    session = ask_for_help(customer)
     customer.click("#cobrowse-panel .cb-panel__hide")
-    context = new_context()
-    login_context(context, make_operator(), live_url)
-    desk = context.new_page()
-    desk.goto(f"/helpdesk/sessions/{session.pk}/")
+    desk = desk_for(new_context, live_url, session)
     mirror = desk.frame_locator("#mirror iframe")
     expect(mirror.locator("h1").first).to_be_attached()
     # A field the shop's own markup does not have, outside any unmasked part of the page.

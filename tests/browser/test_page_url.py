@@ -3,14 +3,11 @@ and a `javascript:` address that a tampered widget reports is shown as plain tex
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from playwright.sync_api import expect
 
-from cobrowse.models import Session
-from tests.browser.conftest import login_context
-from tests.conftest import make_operator
+from tests.browser.conftest import ask_for_help, desk_for
 
 # From the customer's own page on the merchant's origin (the session's token in its
 # sessionStorage makes it the session's customer): a full snapshot whose Meta event names a
@@ -47,14 +44,9 @@ def test_only_a_web_page_address_becomes_a_link_on_the_desk(
 ) -> None:
     customer = new_context().new_page()
     customer.goto("/shop/")
-    customer.click("#cobrowse-help")
-    expect(customer.locator("#cobrowse-code")).to_have_text(re.compile(r"^\d{6}$"))
-    session = Session.objects.get(code=customer.text_content("#cobrowse-code"))
+    session = ask_for_help(customer)
 
-    context = new_context()
-    login_context(context, make_operator(), live_url)
-    desk = context.new_page()
-    desk.goto(f"/helpdesk/sessions/{session.pk}/")
+    desk = desk_for(new_context, live_url, session)
     address = desk.locator("#customer-url")
     expect(address).to_have_text("/shop/")
     assert address.get_attribute("href") == f"{merchant_url}/shop/"

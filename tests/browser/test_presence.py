@@ -14,10 +14,8 @@ import pytest
 from django.apps import apps as django_apps
 from playwright.sync_api import Route, expect
 
-from cobrowse.models import Session
 from tests.blackhole import BlackholeProxy
-from tests.browser.conftest import login_context
-from tests.conftest import make_operator
+from tests.browser.conftest import ask_for_help, desk_for
 
 
 @pytest.fixture(autouse=True)
@@ -56,13 +54,8 @@ def test_the_desk_says_the_connection_is_lost_within_10_s_of_a_silent_drop_and_b
     customer.goto("/shop/")
     customer.locator("a[href*='/shop/products/']").first.click()
     customer.wait_for_url("**/shop/products/**")
-    customer.click("#cobrowse-help")
-    expect(customer.locator("#cobrowse-code")).to_have_text(re.compile(r"^\d{6}$"))
-    session = Session.objects.get(code=customer.text_content("#cobrowse-code"))
-    context = new_context()
-    login_context(context, make_operator(), live_url)
-    desk = context.new_page()
-    desk.goto(f"/helpdesk/sessions/{session.pk}/")
+    session = ask_for_help(customer)
+    desk = desk_for(new_context, live_url, session)
     mirror = desk.frame_locator("#mirror iframe")
     expect(mirror.locator("#add-to-cart")).to_be_visible()
     expect(customer.locator("#cobrowse-panel")).to_have_attribute("data-state", "joined")

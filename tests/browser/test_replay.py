@@ -15,8 +15,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
 from cobrowse.models import Session
-from tests.browser.conftest import login_context
-from tests.conftest import make_operator
+from tests.browser.conftest import ask_for_help, desk_for, login_context
 
 
 @pytest.fixture(autouse=True)
@@ -34,14 +33,9 @@ def recorded_session(new_context: Any, live_url: str) -> tuple[Session, str]:
     customer.goto("/shop/")
     customer.locator("a[href*='/shop/products/']").first.click()
     product = str(customer.text_content("h1"))
-    customer.click("#cobrowse-help")
-    expect(customer.locator("#cobrowse-code")).to_have_text(re.compile(r"^\d{6}$"))
-    session = Session.objects.get(code=customer.text_content("#cobrowse-code"))
+    session = ask_for_help(customer)
 
-    context = new_context()
-    login_context(context, make_operator(), live_url)
-    desk = context.new_page()
-    desk.goto(f"/helpdesk/sessions/{session.pk}/")
+    desk = desk_for(new_context, live_url, session)
     expect(desk.frame_locator("#mirror iframe").locator("h1")).to_have_text(product)
     desk.fill("#chat-input", "Hello, I can see the lamp.")
     desk.click("#chat-send")
