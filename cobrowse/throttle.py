@@ -192,7 +192,12 @@ async def admit_connection(connection: Any, scope: dict[str, Any], session_id: s
         logger.warning("participant %s already has its connections open here", key)
         raise TooManyConnections
     rate = settings.COBROWSE_CONNECTIONS_PER_PARTICIPANT
-    if await asyncio.to_thread(hit, "ws-connect", key, rate) is not None:
+    # Not `asyncio.to_thread`: it runs `hit` in a copy of this connection's context, where
+    # Django's cache handler (context-local) makes a new cache client, and so a new Redis
+    # connection, for every admission. An executor thread keeps its own context, and so one
+    # client and its pool of Redis connections, from one call to the next.
+    loop = asyncio.get_running_loop()
+    if await loop.run_in_executor(None, hit, "ws-connect", key, rate) is not None:
         OPEN_CONNECTIONS.release(connection)
         raise TooManyConnections
 

@@ -188,6 +188,32 @@ async def test_a_participant_may_hold_only_so_many_connections_open(transactiona
     await second.close()
 
 
+async def test_admitting_connections_reuses_the_cache_client(transactional_db, monkeypatch):
+    """Each admission counts the connection in Django's cache (Redis in production). The count
+    runs in an executor thread that keeps its cache client: a new client for each admission
+    meant a new Redis connection for each WebSocket, left open until garbage collection."""
+    from django.core.cache import caches
+
+    made = []
+    create = caches.create_connection
+
+    def counted(alias: str) -> Any:
+        made.append(alias)
+        return create(alias)
+
+    monkeypatch.setattr(caches, "create_connection", counted)
+    session = await sync_to_async(open_session)()
+    cookie = await sync_to_async(customer_cookie)(session)
+    admitted = 20
+    for _ in range(admitted):
+        peer = Peer(session, cookie)
+        assert await peer.connect()
+        await peer.close()
+    # At most one client for each thread of the default executor (a handful), however many
+    # connections were admitted.
+    assert 0 < len(made) < admitted // 2
+
+
 # --- Failed logins ---------------------------------------------------------------------------
 
 LOGINS = {
