@@ -641,19 +641,20 @@ Each change was made after profiling the server under the bench (py-spy through
     connections, are shared by fewer ops).
 22. **Fewer young passes of the garbage collector.** The collector's passes logged through
     `gc.callbacks` in the server (2026-12-07 03:33 UTC, a fixed 11,500 ops/s): 120-140 young
-    passes every 2 s, 50-85 ms of them, 10-13 middle ones (13-28 ms), and one full pass of
-    14-27 ms every 2 s; at 8,000 ops/s about 35 young passes in 2 s (12-28 ms), no full one.
-    The hot path's objects die by their reference counts, but under load thousands are alive
-    at any moment (frames, ops, batches, entries), so 700 more allocations than frees came
-    every few hundred microseconds and each pass promoted some of them towards the full pass.
-    `config/asgi.py` now sets the thresholds to (50,000, 20, 100): no pass at all in the
-    logged 2-second windows at 8,000-14,000 ops/s (cyclic garbage is still collected, after at
-    most 50,000 objects). The default and the new thresholds in turn, two steps of 8 s each
-    (03:40-03:52 UTC, `--systems ours --start-load N --factor 1 --max-steps 2 --step-seconds
-    8`, the thresholds through the server's environment): p99 at 11,500 ops/s 188 / 169 / 149
-    / 128 ms with the default against 174 / 107 / 85 / 111 after, at 14,000 ops/s 250 / 136 /
-    261 / 846 against 204 / 150 / 236 / 141; at 8,000 ops/s no difference (p50 29-43 ms
-    both). An earlier try (below) raised only the third threshold, at 7,700 ops/s.
+    passes every 2 s, 50-85 ms of them, 10-13 middle ones (13-28 ms), and one full pass of 14-27
+    ms every 2 s; at 8,000 ops/s about 35 young passes in 2 s (12-28 ms), no full one. The hot
+    path's objects die by their reference counts, but under load thousands are alive at any
+    moment (frames, ops, batches, entries), so 700 more allocations than frees came every few
+    hundred microseconds and each pass promoted some of them towards the full pass.
+    `config/asgi.py` now sets the thresholds to (50,000, 20, 100) (`COBROWSE_GC_THRESHOLDS`,
+    which the bench's servers inherit): no pass at all in the logged 2-second windows at
+    8,000-14,000 ops/s (cyclic garbage is still collected, after at most 50,000 objects). The
+    default and the new thresholds in turn, two steps of 8 s each (03:40-03:52 UTC, `--systems
+    ours --start-load N --factor 1 --max-steps 2 --step-seconds 8`, with
+    `COBROWSE_GC_THRESHOLDS=700,10,10` for the default): p99 at 11,500 ops/s 188 / 169 / 149 /
+    128 ms with the default against 174 / 107 / 85 / 111 after, at 14,000 ops/s 250 / 136 / 261
+    / 846 against 204 / 150 / 236 / 141; at 8,000 ops/s no difference (p50 29-43 ms both). An
+    earlier try (below) raised only the third threshold, at 7,700 ops/s.
 
 Changes 14 to 16 measured with a fixed load, back to back, the code before (2a18c59) and
 after in turn (2026-11-21, 21:39-21:44 UTC, `--start-load 8500`, the command below):

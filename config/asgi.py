@@ -18,6 +18,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from cobrowse.guard import OriginGuard, TryAgainOnFailure  # noqa: E402
 from cobrowse.middleware import SESSION_SOCKET_PREFIX, WebSocketAuthStack  # noqa: E402
@@ -39,10 +40,11 @@ application = ProtocolTypeRouter(
 # of the collector's full passes, each of which stops the event loop while it walks the heap
 # (docs/performance.md, change 12).
 gc.freeze()
-# The young generation is collected after 50,000 more tracked objects than were freed, not 700.
-# The hot path's objects (a frame, its ops, a batch, its entries) die by their reference counts,
-# but under load thousands are alive at any moment: at 11,500-14,000 ops/s the default thresholds
-# collected 70-90 times a second for nothing, 5-6% of the event loop's time, and promoted enough
-# to set off a full pass of about 20 ms every 2 s (docs/performance.md, change 22). Garbage in
-# cycles is still collected, after at most 50,000 objects.
-gc.set_threshold(50_000, 20, 100)
+# The young generation is collected after 50,000 more tracked objects than were freed, not 700
+# (COBROWSE_GC_THRESHOLDS). The hot path's objects (a frame, its ops, a batch, its entries) die
+# by their reference counts, but under load thousands are alive at any moment: at 11,500-14,000
+# ops/s the default thresholds collected 70-90 times a second for nothing, 5-6% of the event
+# loop's time, and promoted enough to set off a full pass of about 20 ms every 2 s
+# (docs/performance.md, change 22). Garbage in cycles is still collected, after at most 50,000
+# objects.
+gc.set_threshold(*settings.COBROWSE_GC_THRESHOLDS)

@@ -50,6 +50,18 @@ def env_rate(name: str, default: str) -> tuple[int, int] | None:
     return count, seconds
 
 
+def env_gc_thresholds(name: str, default: str) -> tuple[int, int, int]:
+    """The garbage collector's three thresholds, `YOUNG,MIDDLE,OLD` (e.g. `50000,20,100`)."""
+    value = os.environ.get(name) or default
+    try:
+        young, middle, old = (int(part) for part in value.split(","))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be three numbers, e.g. 50000,20,100") from None
+    if min(young, middle, old) < 1:
+        raise ImproperlyConfigured(f"{name} must be three numbers above 0")
+    return young, middle, old
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -415,6 +427,9 @@ LOGGING = {
 # Every N seconds the journal writer logs how many batches it wrote, how large, and where their
 # time went (docs/performance.md, "Where the time goes"); 0: never.
 COBROWSE_WRITER_STATS_SECONDS = env_int("COBROWSE_WRITER_STATS_SECONDS", 0)
+# The garbage collector's thresholds in a server process (config/asgi.py): Python's default is
+# 700,10,10; see docs/performance.md, change 22.
+COBROWSE_GC_THRESHOLDS = env_gc_thresholds("COBROWSE_GC_THRESHOLDS", "50000,20,100")
 # A session whose customer has had no connection for this long is ended as abandoned by the
 # server itself (cobrowse/lifecycle.py sweep_abandoned_forever); 0: never (then only
 # `manage.py end_idle_sessions` ends forgotten sessions).

@@ -135,3 +135,20 @@ def test_the_deflate_extension_leaves_small_messages_as_they_are_and_keeps_its_c
         assert client.decode(sent).data == data
     ping = Frame(Opcode.PING, b"x")
     assert server.encode(ping) is ping
+
+
+@pytest.mark.parametrize("value", ["50000,20", "a,b,c", "0,10,10"])
+def test_garbage_collector_thresholds_that_are_not_three_positive_numbers_are_refused(
+    monkeypatch, value
+):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from config.settings import env_gc_thresholds
+
+    monkeypatch.setenv("COBROWSE_GC_THRESHOLDS", value)
+    with pytest.raises(ImproperlyConfigured, match="COBROWSE_GC_THRESHOLDS"):
+        env_gc_thresholds("COBROWSE_GC_THRESHOLDS", "50000,20,100")
+    monkeypatch.setenv("COBROWSE_GC_THRESHOLDS", "700,10,10")
+    assert env_gc_thresholds("COBROWSE_GC_THRESHOLDS", "50000,20,100") == (700, 10, 10)
+    monkeypatch.delenv("COBROWSE_GC_THRESHOLDS")
+    assert env_gc_thresholds("COBROWSE_GC_THRESHOLDS", "50000,20,100") == (50000, 20, 100)
