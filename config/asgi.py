@@ -19,10 +19,30 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+from django.core.signals import request_finished  # noqa: E402
+from django.db import connections  # noqa: E402
 
 from cobrowse.guard import OriginGuard, TryAgainOnFailure  # noqa: E402
 from cobrowse.middleware import SESSION_SOCKET_PREFIX, WebSocketAuthStack  # noqa: E402
 from config.websocket_urls import websocket_urlpatterns  # noqa: E402
+
+
+def close_request_connections(**kwargs: object) -> None:
+    """Django serves each HTTP request under ASGI on a thread of its own, which ends with the
+    request: its database connection, persistent by CONN_MAX_AGE, is never used again, and a
+    connection object sits in reference cycles, so it would stay open until a pass of the
+    garbage collector found it (one per request: PostgreSQL's max_connections ran out in the
+    browser tests once the collector's passes were fewer). Closed here, at the end of the
+    request, on its own thread. (The WebSockets' database calls run on Channels' one long-lived
+    thread and keep their connection.)"""
+    for connection in connections.all(initialized_only=True):
+        connection.close()
+
+
+request_finished.connect(
+    close_request_connections, sender=ASGIHandler, dispatch_uid="close-request-connections"
+)
 
 application = ProtocolTypeRouter(
     {

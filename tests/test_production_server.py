@@ -152,3 +152,45 @@ def test_garbage_collector_thresholds_that_are_not_three_positive_numbers_are_re
     assert env_gc_thresholds("COBROWSE_GC_THRESHOLDS", "50000,20,100") == (700, 10, 10)
     monkeypatch.delenv("COBROWSE_GC_THRESHOLDS")
     assert env_gc_thresholds("COBROWSE_GC_THRESHOLDS", "50000,20,100") == (50000, 20, 100)
+
+
+async def test_http_requests_served_under_asgi_leave_no_database_connection_open(tmp_path):
+    """Each HTTP request runs on a thread of its own under ASGI; its connection is closed when
+    the request ends, not left to the garbage collector (kept from running here)."""
+    import urllib.error
+    import urllib.request
+
+    from django.db import connection
+
+    from tests.live import live_server_process
+
+    if connection.vendor != "postgresql":
+        pytest.skip("counts PostgreSQL's connections")
+
+    def open_connections() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            return int(cursor.fetchone()[0])
+
+    def call(port: int) -> int:
+        # An API call with a token that is no token: a query, then 401.
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/sessions",
+            headers={"Authorization": "Bearer cbt_not-a-token"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+
+    requests = 12
+    with live_server_process(tmp_path, COBROWSE_GC_THRESHOLDS="1000000,1000,1000") as server:
+        assert await sync_to_async(call)(server.port) == 401  # the server's first connection
+        before = await sync_to_async(open_connections)()
+        for _ in range(requests):
+            assert await sync_to_async(call)(server.port) == 401
+        after = await sync_to_async(open_connections)()
+    assert after - before < requests // 2, (before, after)
