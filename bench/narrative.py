@@ -654,7 +654,12 @@ Each change was made after profiling the server under the bench (py-spy through
     `COBROWSE_GC_THRESHOLDS=700,10,10` for the default): p99 at 11,500 ops/s 188 / 169 / 149 /
     128 ms with the default against 174 / 107 / 85 / 111 after, at 14,000 ops/s 250 / 136 / 261
     / 846 against 204 / 150 / 236 / 141; at 8,000 ops/s no difference (p50 29-43 ms both). An
-    earlier try (below) raised only the third threshold, at 7,700 ops/s.
+    earlier try (below) raised only the third threshold, at 7,700 ops/s. The frequent passes
+    had hidden a leak, which the browser tests found at once (PostgreSQL's "too many clients"):
+    Django serves each HTTP request under ASGI on a thread of its own, and that thread's
+    persistent connection (CONN_MAX_AGE) was closed only when a pass found the connection
+    object's cycles; it is now closed at the end of the request (`config/asgi.py`,
+    `tests/test_production_server.py`: 12 requests left 12 connections open before).
 
 Changes 14 to 16 measured with a fixed load, back to back, the code before (2a18c59) and
 after in turn (2026-11-21, 21:39-21:44 UTC, `--start-load 8500`, the command below):

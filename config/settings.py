@@ -136,8 +136,9 @@ TEMPLATES = [
 ]
 
 # --- Database --------------------------------------------------------------------------------
-# Persistent connections (CONN_MAX_AGE) with health checks; the journal writer keeps one
-# connection in its own thread.
+# Persistent connections (CONN_MAX_AGE) with health checks, for the threads that live on: the
+# WebSockets' database thread and the journal writer's. An HTTP request under ASGI runs on a
+# thread of its own and closes its connection when it ends (config/asgi.py).
 CONN_MAX_AGE = env_int("CONN_MAX_AGE", 600)
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
