@@ -63,7 +63,7 @@ gc.freeze()
 # The young generation is collected after 50,000 more tracked objects than were freed, not 700
 # (COBROWSE_GC_THRESHOLDS). The hot path's objects (a frame, its ops, a batch, its entries) die
 # by their reference counts, but under load thousands are alive at any moment: at 11,500-14,000
-# ops/s the default thresholds collected 70-90 times a second for nothing, 5-6% of the event
+# ops/s the default thresholds collected 60-90 times a second for nothing, 5-6% of the event
 # loop's time, and promoted enough to set off a full pass of about 20 ms every 2 s
 # (docs/performance.md, change 22). Garbage in cycles is still collected, after at most 50,000
 # objects.
