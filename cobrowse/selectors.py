@@ -93,37 +93,70 @@ def _entry(
     )
 
 
-# The page of ops is taken first, along the (session, seq) index, then joined: a join first
-# made PostgreSQL read every op after `seq` and sort them to keep 2,000.
-_PG_AFTER = f"""
-    SELECT o.seq, o.kind, o.element, o.element_seq, o.delivery, o.sender_id, p.role,
-           o.client_op_id, o.payload::text,
-           (extract(epoch FROM o.received_at) * 1000000)::bigint,
-           coalesce(o.kind = 'session' AND o.payload->>'action' = 'end', false)
-    FROM (
-        SELECT * FROM {Operation._meta.db_table}
-        WHERE session_id = %s AND seq > %s AND seq <= %s
-        ORDER BY seq
-        LIMIT %s
-    ) AS o
-    JOIN {Participant._meta.db_table} p ON p.id = o.sender_id
-    ORDER BY o.seq
+# A page of ops along the (session, seq) index, bounded above by the page's last possible seq
+# as well as by LIMIT: a session's seqs follow one another, so the window holds the page. With
+# LIMIT alone PostgreSQL, whose statistics lag behind a journal that grows by thousands of ops
+# a minute, expected a few hundred rows after `seq`, read every op after it (30,000 for a late
+# joiner of a 50,000-op journal) and sorted them to keep 2,000.
+# PostgreSQL writes each op frame too, around its sender (`protocol.op_frame`'s fields in its
+# order, the payload's stored JSON text spliced in, `ts` by the read path's float arithmetic
+# below): the JSON the live path sends, made on the database's core rather than in the
+# server's one thread. The sender, `{"role": ..., "participant": ...}`, is encoded once a
+# page for each of its few senders, whose roles are read apart rather than joined to each row.
+_PG_PAGE = f"""
+    SELECT seq, element_seq, delivery, sender_id, client_op_id,
+           concat('{{"type":"op","seq":', seq, ',"kind":', to_json(kind),
+                  ',"element":', coalesce(to_json(element)::text, 'null'),
+                  ',"element_seq":', coalesce(element_seq::text, 'null'),
+                  ',"delivery":', to_json(delivery), ',"sender":'),
+           concat(',"payload":', payload::text, ',"ts":',
+                  trunc((extract(epoch FROM received_at) * 1000000)::bigint::float8
+                        / 1000000::float8 * 1000::float8)::bigint, '}}'),
+           coalesce(kind = 'session' AND payload->>'action' = 'end', false)
+    FROM {Operation._meta.db_table}
+    WHERE session_id = %s AND seq > %s AND seq <= %s
+    ORDER BY seq
+    LIMIT %s
 """
+_PG_ROLES = f"SELECT id, role FROM {Participant._meta.db_table} WHERE id = ANY(%s)"
 
 
 def _pg_operations_after(
     session_id: uuid.UUID | str, seq: int, upto: int | None, limit: int
 ) -> list[Entry]:
-    """The catch-up read on PostgreSQL: the payload stays the JSON text it is stored as
-    (spliced into the frame, never decoded and encoded again), which makes a late joiner's
-    read of a long journal several times faster. Same frames, same `ts` arithmetic as the
-    live path (`int(received_at.timestamp() * 1000)`, from the exact microseconds)."""
+    """The catch-up read on PostgreSQL: the frames the live path sends (the same JSON, the
+    same `ts` as `int(received_at.timestamp() * 1000)` from the exact microseconds), written
+    by the database around the payload's stored text, never decoded and encoded again."""
+    session = uuid.UUID(str(session_id))
+    last = upto if upto is not None else 2**62
+    window = min(last, seq + limit)
     with connection.cursor() as cursor:
-        cursor.execute(
-            _PG_AFTER,
-            [uuid.UUID(str(session_id)), seq, upto if upto is not None else 2**62, limit],
+        cursor.execute(_PG_PAGE, [session, seq, window, limit])
+        rows = cursor.fetchall()
+        if len(rows) < limit and window < last:
+            # Past the journal's head, or a hole in it (the sequencer leaves none): the rest
+            # of the page from after the window, unbounded.
+            cursor.execute(_PG_PAGE, [session, window, last, limit - len(rows)])
+            rows += cursor.fetchall()
+        if not rows:
+            return []
+        cursor.execute(_PG_ROLES, [list({row[3] for row in rows})])
+        senders = {
+            sender_id: orjson.dumps({"role": role, "participant": sender_id}).decode()
+            for sender_id, role in cursor.fetchall()
+        }
+    return [
+        Entry(
+            seq=seq,
+            element_seq=element_seq,
+            delivery=delivery,
+            sender_id=sender_id,
+            client_op_id=cid,
+            text=head + senders[sender_id] + tail,
+            ends_session=ends,
         )
-        return [_pg_entry(row) for row in cursor.fetchall()]
+        for seq, element_seq, delivery, sender_id, cid, head, tail, ends in rows
+    ]
 
 
 def _pg_entry(row: tuple[Any, ...]) -> Entry:

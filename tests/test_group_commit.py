@@ -164,6 +164,38 @@ def test_journal_reads_give_the_frames_the_live_path_sent() -> None:
     ]
 
 
+@pytest.mark.django_db
+def test_a_journal_page_names_each_sender_and_reads_past_a_hole_in_the_seqs() -> None:
+    """A page is read by a window of seqs (the next `limit` after the position); a journal
+    with a hole in it (rows removed behind the sequencer's back) still gives full pages in
+    order, and each op names its own sender and role."""
+    session = open_session()
+    customer = customer_of(session)
+    operator = lifecycle.participant_join(
+        session_id=session.pk, user=make_operator(), owns_as_customer=False
+    ).participant
+    subs = [sub(customer if i % 3 else operator, f"h{i}") for i in range(12)]
+    result = sequencer.operations_append(session_id=session.pk, batch=subs)
+    live = {o.entry["seq"]: o.entry for o in result.outcomes if isinstance(o, Accepted)}
+    head = max(live)
+    Operation.objects.filter(session=session, seq__in=[4, 5, 6]).delete()
+
+    page = selectors.operations_after(session_id=session.pk, seq=2, limit=4)
+    assert [e["seq"] for e in page] == [3, 7, 8, 9]
+    assert [orjson.loads(e["text"]) for e in page] == [
+        orjson.loads(live[e["seq"]]["text"]) for e in page
+    ]
+    assert {orjson.loads(e["text"])["sender"]["role"] for e in page} == {"customer", "operator"}
+    rest = selectors.operations_after(session_id=session.pk, seq=9, limit=100)
+    assert [e["seq"] for e in rest] == list(range(10, head + 1))
+    assert selectors.operations_after(session_id=session.pk, seq=head, limit=100) == []
+    assert [e["seq"] for e in selectors.operations_after(session_id=session.pk, seq=2, upto=8)] == [
+        3,
+        7,
+        8,
+    ]
+
+
 @pytest.mark.parametrize("batch", [False, True], ids=["frame-per-op", "batch"])
 async def test_a_late_joiner_catches_up_a_long_journal_in_order(
     transactional_db: None, batch: bool
