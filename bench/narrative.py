@@ -333,6 +333,32 @@ def _peer(doc: dict[str, Any]) -> str:
     )
 
 
+def _peer_budget(doc: dict[str, Any]) -> str:
+    """What the throughput target asks of this machine's CPU, from the run's own figures: the
+    CPU time each op may take, everything included, at 1.5 times ShareDB's sustained rate,
+    against what ours spent per op at its busiest step in the server and the clients alone."""
+    from .report import peer_comparison
+
+    comparison = peer_comparison(doc)
+    cores = doc["machine"].get("cores")
+    steps = doc["systems"]["ours"]["steps"]
+    if not comparison or not comparison["sharedb_ops_per_s"] or not cores or not steps:
+        return ""
+    need = 1.5 * comparison["sharedb_ops_per_s"]
+    busiest = max(steps, key=lambda st: st["ops_per_s"])
+    server, clients = busiest.get("server_cpu_us_per_op"), busiest.get("client_cpu_us_per_op")
+    if not server or not clients:
+        return ""
+    return (
+        f" What the throughput target asks of this machine: 1.5 times ShareDB's sustained rate "
+        f"is {need:,.0f} ops/s, which leaves {cores * 1e6 / need:,.0f} us of CPU per op on its "
+        f"{cores} cores for everything (server, clients, PostgreSQL, Redis); at its busiest "
+        f"step ({busiest['ops_per_s']:,.0f} ops/s) ours spent {server:g} us per op in the "
+        f"server and {clients:g} in the clients alone, each op journaled, acknowledged and "
+        "delivered on its own, where ShareDB's client composes what piles up into one op."
+    )
+
+
 def _peer_caveats(doc: dict[str, Any], limit: float) -> str:
     """What the sustained ratio alone does not say: the most each system delivered in a step
     whatever its latency, and the steps whose p99 missed the line by a little, where a few
@@ -349,6 +375,7 @@ def _peer_caveats(doc: dict[str, Any], limit: float) -> str:
             f"{most['ours'] / most['sharedb']:.2f}x; most of ShareDB's reached its receivers "
             "composed into a later position, the *composed* column)."
         )
+    text += _peer_budget(doc)
     for key, whose in (("ours", "Our"), ("sharedb", "ShareDB's")):
         near = [
             st
@@ -665,14 +692,14 @@ Each change was made after profiling the server under the bench (py-spy through
     statistics that lag behind a journal growing by thousands of ops a minute, PostgreSQL
     expected a few hundred rows, read every op after the position (30,000 for a page in the
     middle of the bench's 50,000-op journal) and sorted them to keep 2,000: 33-40 ms a page
-    (`EXPLAIN ANALYZE`, 2026-12-07 05:58 UTC). The page is now bounded by its last possible
+    (`EXPLAIN ANALYZE`, 2026-12-07 05:54 UTC). The page is now bounded by its last possible
     seq as well (a session's seqs follow one another; a hole, which the sequencer never
     leaves, is read past by a second, unbounded read): 1.5 ms along the index. And the
     database writes each op frame's JSON around the payload's stored text, so the server's one
     thread no longer builds and encodes 50,000 frames. Reading the whole journal into entries
     in one process, page by page: 0.91-1.15 s before, 0.48-0.51 with the window, 0.29 with
     the frames written by the database too. Late joins of the
-    50,000-op journal, old and new code in turn, 5 joins a run (06:20-06:24 UTC): server CPU
+    50,000-op journal, old and new code in turn, 5 joins a run (05:56-06:00 UTC): server CPU
     per join 0.36-0.56 s (median 0.51) before, 0.27-0.42 (median 0.32) after; time until
     `synced` 0.58-1.02 s before, 0.67-0.97 after (medians 0.80-0.88 against 0.72-0.81): what
     is left of a join is mostly its client parsing 12.6 MB of JSON (0.54 s of orjson a join).
