@@ -340,9 +340,11 @@ def _peer_budget(doc: dict[str, Any]) -> str:
     from .report import peer_comparison
 
     comparison = peer_comparison(doc)
+    if comparison is None or not comparison["sharedb_ops_per_s"]:
+        return ""
     cores = doc["machine"].get("cores")
     steps = doc["systems"]["ours"]["steps"]
-    if not comparison or not comparison["sharedb_ops_per_s"] or not cores or not steps:
+    if not cores or not steps:
         return ""
     need = 1.5 * comparison["sharedb_ops_per_s"]
     busiest = max(steps, key=lambda st: st["ops_per_s"])
