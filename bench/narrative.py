@@ -211,10 +211,11 @@ participants are ShareDB's own client (`sharedb/lib/client`: a `Connection` and 
 in Node processes the bench starts and paces (`bench/sharedb/load.js`); each user action is one
 `submitOp` replacing the sender's pointer (`{p: ['pointers', id], od: old, oi: {x: send
 time, y: index, id}}`); on ours the same action is one `pointer` op. Before its first
-step ShareDB gets 5 s of the first step's load, not counted: its first ops after the
-connections open are many times slower than the rest (Node's JIT, the statement each pooled
-PostgreSQL connection prepares on first use), and the conflicts of the backlog they leave make
-the first step saturate; ours gets no warm-up.
+step every system gets a few seconds of its first step's load, not counted (the warm-up in
+*The run*): ShareDB's first ops after the connections open are many times slower than the
+rest (Node's JIT, the statement each pooled PostgreSQL connection prepares on first use), and
+the conflicts of the backlog they leave make its first step saturate; ours' first ops run each
+code path and open the pooled connections to PostgreSQL and Redis for the first time.
 
 So ShareDB's client behaves as it does for any application: one op in flight per document, and
 the actions that pile up meanwhile composed into the next op, of which a receiver sees only the
@@ -242,18 +243,18 @@ server journals the ops of every session that arrived meanwhile in one transacti
 
 
 def _peer_steps(doc: dict[str, Any]) -> str:
-    """Where ShareDB's steps started, and its warm-up."""
-    system = doc["systems"]["sharedb"]
+    """Where ShareDB's steps started, and each system's warm-up."""
     start = doc["options"].get("peer_start_load")
-    warm = system.get("warm_up")
-    text = f" (ShareDB's from {start:,.0f} ops/s" if start else " (ShareDB's"
-    if warm:
-        lat = warm["latency_ms"]
-        text += (
-            f", after {warm['duration_s']:g} s of warm-up not counted, p50 / p99 {lat['p50']} / "
-            f"{lat['p99']} ms"
-        )
-    return text + ")" if start or warm else ""
+    parts = [f"ShareDB's from {start:,.0f} ops/s"] if start else []
+    for key, name in (("ours", "ours"), ("sharedb", "ShareDB")):
+        warm = doc["systems"][key].get("warm_up")
+        if warm:
+            lat = warm["latency_ms"]
+            parts.append(
+                f"{name} after {warm['duration_s']:g} s of warm-up not counted, p50 / p99 "
+                f"{lat['p50']} / {lat['p99']} ms"
+            )
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _peer(doc: dict[str, Any]) -> str:
@@ -805,6 +806,13 @@ METHOD = """\
 """
 
 
+def _warm_up(opts: dict[str, Any]) -> str:
+    seconds = opts.get("warm_up_seconds")
+    if not seconds:
+        return ""
+    return f"; each system first runs {seconds:g} s at its first step's load, not counted"
+
+
 def render(doc: dict[str, Any], table: str, steps: str) -> str:
     opts = doc["options"]
     return f"""# Performance
@@ -823,7 +831,7 @@ receiving), \
 {opts["clients"]} client processes, {opts["workers"]} server process(es) per system\
 {_route(opts)}, steps of \
 {opts["step_seconds"]} s (drain {opts["drain_seconds"]} s), starting at \
-{opts["start_load"]:g} ops/s, x{opts["factor"]:g} per step
+{opts["start_load"]:g} ops/s, x{opts["factor"]:g} per step{_warm_up(opts)}
 
 Reproduce: `make bench` (about 20 minutes) or `BENCH_QUICK=1 make bench` (a few minutes, same
 outputs). `python -m bench --help` lists the options (ASGI server, workers, sessions,

@@ -150,6 +150,20 @@ def test_the_performance_page_states_the_ratio_and_the_p99_side_by_side() -> Non
     assert "Every step of both (ShareDB's from 89 ops/s):" in text
 
 
+def test_the_page_gives_each_systems_warm_up_that_was_not_counted() -> None:
+    doc = _doc()
+    for key, p99 in (("ours", 12.5), ("sharedb", 140.0)):
+        doc["systems"][key]["warm_up"] = {
+            "duration_s": 5.0,
+            "latency_ms": {"p50": p99 / 5, "p99": p99},
+        }
+    assert (
+        "Every step of both (ShareDB's from 89 ops/s; ours after 5 s of warm-up not counted, "
+        "p50 / p99 2.5 / 12.5 ms; ShareDB after 5 s of warm-up not counted, p50 / p99 28.0 / "
+        "140.0 ms):" in _peer(doc)
+    )
+
+
 def test_without_sharedb_the_page_says_how_to_measure_it() -> None:
     doc = _doc()
     del doc["systems"]["sharedb"]
